@@ -1,0 +1,124 @@
+"""The Chat port, and delivery of what the database says is waiting: new cards, changed
+cards, thread replies and DMs. Crash-safe: a card left mid-post is looked for before re-posting."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.cards import CardView, card_view
+from bot.clock import Clock
+from bot.config import TeamConfig
+from bot.message import Message
+from storage import tasks as q
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CardRef:
+    channel: str
+    ts: str
+
+
+class ChatUnavailable(Exception):
+    """The chat service can't be reached now; try again later, nothing is lost."""
+
+
+class Chat(Protocol):
+    def post_card(self, team: TeamConfig, card: CardView) -> CardRef: ...
+
+    def find_card(self, team: TeamConfig, task_id: int) -> CardRef | None:
+        """A card for ``task_id`` already in the channel (posted before a crash), if any."""
+        ...
+
+    def update_card(self, team: TeamConfig, ref: CardRef, card: CardView) -> None: ...
+
+    def reply_in_thread(self, team: TeamConfig, ref: CardRef, message: Message) -> None: ...
+
+    def send_dm(
+        self, team: TeamConfig, user_id: str, message: Message, card: CardRef | None
+    ) -> None: ...
+
+    def post_to_channel(self, team: TeamConfig, channel: str, message: Message) -> None: ...
+
+
+@dataclass
+class Delivered:
+    posted: int = 0
+    updated: int = 0
+    messages: int = 0
+    waiting: bool = False  # the chat was down; some things still wait
+
+
+def deliver(db: Database, team: TeamConfig, chat: Chat, clock: Clock, limit: int = 50) -> Delivered:
+    """Send whatever is waiting, oldest first. Safe to run twice."""
+    out = Delivered()
+    try:
+        out.posted = _post_cards(db, team, chat, limit)
+        out.updated = _update_cards(db, team, chat, limit)
+        out.messages = _send_messages(db, team, chat, clock, limit)
+    except ChatUnavailable as exc:
+        log.warning("chat unavailable for %s, will retry: %s", team.name, exc)
+        out.waiting = True
+    return out
+
+
+def _post_cards(db: Database, team: TeamConfig, chat: Chat, limit: int) -> int:
+    with db.session() as s:
+        waiting = q.cards_to_post(s, team.name, limit)
+    for task in waiting:
+        # "posting" means a crash may have come after Slack took it: look before posting again.
+        ref = chat.find_card(team, task.id) if task.card_state == "posting" else None
+        shown = 0  # a card found after a crash is refreshed by the next update pass
+        if ref is None:
+            with db.session() as s:
+                q.set_card(s, task.id, card_state="posting")
+            view = card_view(task, team.tz)
+            ref = chat.post_card(team, view)
+            shown = task.card_version
+        with db.session() as s:
+            q.set_card(
+                s,
+                task.id,
+                card_state="posted",
+                card_channel=ref.channel,
+                card_ts=ref.ts,
+                card_shown_version=shown,
+            )
+    return len(waiting)
+
+
+def _update_cards(db: Database, team: TeamConfig, chat: Chat, limit: int) -> int:
+    with db.session() as s:
+        changed = q.cards_to_update(s, team.name, limit)
+    for task in changed:
+        assert task.card_channel and task.card_ts
+        chat.update_card(team, CardRef(task.card_channel, task.card_ts), card_view(task, team.tz))
+        with db.session() as s:
+            q.mark_card_shown(s, task.id, task.card_version)
+    return len(changed)
+
+
+def _send_messages(db: Database, team: TeamConfig, chat: Chat, clock: Clock, limit: int) -> int:
+    with db.session() as s:
+        waiting = q.pending_messages(s, team.name, limit)
+        refs = q.card_refs(s, (m.task_id for m in waiting if m.task_id))
+    sent = 0
+    for item in waiting:
+        ref = CardRef(*refs[item.task_id]) if item.task_id in refs else None
+        msg = Message.from_json(item.body)
+        if item.kind == "thread":
+            if ref is None:
+                break  # its card isn't posted yet; keep the order and wait
+            chat.reply_in_thread(team, ref, msg)
+        elif item.kind == "dm":
+            chat.send_dm(team, item.target, msg, ref)
+        else:
+            chat.post_to_channel(team, item.target or team.channel, msg)
+        with db.session() as s:
+            q.mark_message_sent(s, item.id, clock.now())
+        sent += 1
+    return sent

@@ -1,0 +1,190 @@
+"""The `dutybot` command line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from bot.config import (
+    Config,
+    ConfigError,
+    EwsMailboxConfig,
+    GraphMailboxConfig,
+    load_config,
+    secret,
+)
+
+DEFAULT_CONFIG = "config.example.toml"
+
+
+def _load(path: str | None) -> Config:
+    chosen = path or DEFAULT_CONFIG
+    if path is None and not Path(chosen).exists():
+        raise click.ClickException(
+            "No config given. Run dutybot from its own folder, or pass --config FILE."
+        )
+    try:
+        return load_config(chosen)
+    except ConfigError as exc:
+        for line in exc.problems:
+            click.echo(line, err=True)
+        raise click.ClickException(
+            f"{chosen} has {len(exc.problems)} problem(s); fix them and try again."
+        ) from None
+
+
+def _setup_logging(cfg: Config) -> None:
+    logging.basicConfig(
+        level=cfg.log.level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@click.group()
+@click.version_option(package_name="dutybot")
+def main() -> None:
+    """dutybot: the duty inbox as tasks the team claims and resolves."""
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--as", "actor", default=None, help="Who you are, e.g. --as sam")
+def shell(config_path: str | None, actor: str | None) -> None:
+    """Run the bot in this terminal on the configured mailbox (no Slack needed)."""
+    from bot.app import DutyBot, StartupError
+    from bot.clock import OffsetClock
+    from handlers.shell import Shell, prompt_lines
+
+    cfg = _load(config_path)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    team = cfg.team()
+    who = actor or (team.members or team.managers)[0]
+    try:
+        bot = DutyBot(cfg, clock=OffsetClock()).start()  # /duty clock moves only this one
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from None
+    sh = Shell(bot, who.lstrip("@"))
+    interactive = sys.stdin.isatty()
+    try:
+        lines = prompt_lines("duty> ") if interactive else (line for line in sys.stdin)
+        sh.run(lines, interactive)
+    finally:
+        bot.close()
+
+
+def config_problems(cfg: Config) -> list[str]:
+    """Problems that validation can't see: secrets missing from the environment."""
+    problems: list[str] = []
+    if cfg.chat == "slack":
+        needed = [cfg.slack.bot_token_env]
+        needed.append(cfg.slack.app_token_env if cfg.slack.mode == "socket" else "")
+        needed.append(cfg.slack.signing_secret_env if cfg.slack.mode == "http" else "")
+        for env in filter(None, needed):
+            if not secret(env):
+                problems.append(f"{env}: not set; expected it in the environment for Slack")
+    for i, team in enumerate(cfg.teams):
+        mb = team.mailbox
+        if isinstance(mb, EwsMailboxConfig):
+            env = mb.client_secret_env if mb.auth == "oauth" else mb.password_env
+            if not secret(env):
+                problems.append(
+                    f"teams[{i}].mailbox: the environment variable {env} is not set; "
+                    "expected the Exchange secret there"
+                )
+        if isinstance(mb, GraphMailboxConfig) and not secret(mb.client_secret_env):
+            problems.append(
+                f"teams[{i}].mailbox: the environment variable {mb.client_secret_env} is "
+                "not set; expected the Graph client secret there"
+            )
+    return problems
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
+def check(config_path: str | None) -> None:
+    """Check a config file; print every problem, one line each."""
+    chosen = config_path or DEFAULT_CONFIG
+    try:
+        cfg = load_config(chosen)
+    except ConfigError as exc:
+        for line in exc.problems:
+            click.echo(line)
+        sys.exit(1)
+    problems = config_problems(cfg)
+    for line in problems:
+        click.echo(line)
+    if problems:
+        sys.exit(1)
+    teams = ", ".join(f"{t.name} ({t.mailbox.kind} mailbox)" for t in cfg.teams)
+    click.echo(f"{chosen} is fine: {len(cfg.teams)} team(s): {teams}.")
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), required=True)
+def run(config_path: str) -> None:
+    """Run the bot: the chat adapter, the mailbox watchers and the clocks."""
+    import signal
+    import threading
+
+    from bot.app import DutyBot, StartupError
+
+    cfg = _load(config_path)
+    _setup_logging(cfg)
+    if cfg.chat != "slack":
+        raise click.ClickException(
+            'run needs chat = "slack" in the config; for this terminal use: dutybot shell'
+        )
+    from handlers.slack.server import SetupError, build, serve_http, serve_socket_mode
+
+    try:
+        bot = DutyBot(cfg).start()
+        slack, runner = build(cfg, bot)
+    except (StartupError, SetupError) as exc:
+        raise click.ClickException(str(exc)) from None
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        logging.getLogger("dutybot").info("stopping: finishing what is in hand")
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    runner.start()
+    try:
+        if cfg.slack.mode == "http":
+            serve_http(cfg, slack, lambda: {"ok": True}, stop)
+        else:
+            serve_socket_mode(cfg, slack, stop)
+    except SetupError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        runner.shutdown()
+        bot.close()
+
+
+@main.group()
+def db() -> None:
+    """Database housekeeping."""
+
+
+@db.command("upgrade")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
+def db_upgrade(config_path: str | None) -> None:
+    """Apply the database migrations."""
+    from storage.db import Database
+
+    cfg = _load(config_path)
+    database = Database(cfg.database.url)
+    try:
+        database.upgrade()
+    finally:
+        database.dispose()
+    click.echo("The database is up to date.")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

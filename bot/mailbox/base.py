@@ -1,0 +1,66 @@
+"""The Mailbox port: what the bot needs from any duty inbox (folder, EWS, Graph)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """One message as the mailbox holds it, before intake parses it."""
+
+    item_id: str  # the mailbox's own id for the item (file name, EWS item id, Graph id)
+    mime: bytes  # the full RFC 5322 message
+    conversation_id: str | None = None  # Exchange conversation id, used for threading
+    web_link: str | None = None  # "Open in Outlook" link, when the mailbox has one
+    received_at: datetime | None = None  # when the mailbox got it; else the Date header is used
+
+
+@dataclass(frozen=True)
+class Batch:
+    """New messages and the checkpoint that covers them.
+
+    The caller stores every message first and only then saves ``checkpoint``,
+    so a crash in between re-delivers (intake dedupes) rather than loses.
+    """
+
+    messages: Sequence[RawMessage]
+    checkpoint: str | None = None
+    more: bool = False  # True when another poll would return more right away
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    subject: str
+    text: str
+    html: str | None = None
+    to: Sequence[str] = field(default_factory=tuple)  # empty means the duty inbox itself
+
+
+class MailboxError(Exception):
+    """The mailbox cannot be reached or refused us; the message is one plain sentence."""
+
+
+class CheckpointExpired(MailboxError):
+    """The saved checkpoint (sync state, delta link) is no longer valid: resync from scratch."""
+
+
+class Mailbox(Protocol):
+    """A duty inbox. Implementations: folder, ews, graph."""
+
+    def poll(self, checkpoint: str | None) -> Batch:
+        """Return messages not yet covered by ``checkpoint``."""
+        ...
+
+    def move_to_done(self, item_id: str) -> str:
+        """Move a finished message to the Done folder; never delete. Returns its new id."""
+        ...
+
+    def send(self, email: OutgoingEmail) -> None:
+        """Send an email (the handover) to the duty inbox and keep a copy."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,94 @@
+"""Background work for `dutybot run`: watch each mailbox, and deliver what waits for the chat.
+
+One delivery at a time per team (a lock), so a card is never posted by two threads at once.
+Poke a team to deliver straight away; otherwise it delivers every few seconds anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot.app import DutyBot
+from bot.chat import Chat
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runner:
+    bot: DutyBot
+    chat: Chat
+    deliver_every: float = 2.0
+    stop: threading.Event = field(default_factory=threading.Event)
+    _locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _pokes: dict[str, threading.Event] = field(default_factory=dict)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for name in self.bot.teams:
+            self._locks[name] = threading.Lock()
+            self._pokes[name] = threading.Event()
+
+    def deliver(self, team: str) -> None:
+        """Deliver now, in this thread (used by chat handlers after an action)."""
+        with self._locks[team]:
+            self.bot.deliver(team, self.chat)
+
+    def poke(self, team: str) -> None:
+        self._pokes[team].set()
+
+    def check_mail(self, team: str) -> None:
+        result = self.bot.check_mail(team)
+        if result.new or result.replies:
+            self.poke(team)
+
+    def start(self) -> None:
+        for name, desk in self.bot.teams.items():
+            self._spawn(f"deliver-{name}", lambda n=name: self._deliver_loop(n))
+            if desk.mailbox is not None:
+                self._spawn(f"mailbox-{name}", lambda n=name: self._mail_loop(n))
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _deliver_loop(self, team: str) -> None:
+        while not self.stop.is_set():
+            self._pokes[team].wait(self.deliver_every)
+            self._pokes[team].clear()
+            if self.stop.is_set():
+                break
+            try:
+                self.deliver(team)
+            except Exception:
+                log.exception("delivery for %s failed; will try again", team)
+
+    def _mail_loop(self, team: str) -> None:
+        desk = self.bot.teams[team]
+        interval = float(getattr(desk.cfg.mailbox, "poll_seconds", 30.0))
+        watch = getattr(desk.mailbox, "watch", None)
+        if callable(watch) and getattr(desk.cfg.mailbox, "streaming", False):
+            self.check_mail(team)  # catch up first, then let the stream tell us
+            watch(self.stop, lambda: self._safe_check(team), poll_interval=interval)
+            return
+        while not self.stop.is_set():
+            self._safe_check(team)
+            self.stop.wait(interval)
+
+    def _safe_check(self, team: str) -> None:
+        try:
+            self.check_mail(team)
+        except Exception:
+            log.exception("checking the %s mailbox failed; will try again", team)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Finish what is in hand, then stop."""
+        self.stop.set()
+        for ev in self._pokes.values():
+            ev.set()
+        for t in self._threads:
+            t.join(timeout)

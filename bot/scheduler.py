@@ -1,0 +1,136 @@
+"""The clocks in `dutybot run`: APScheduler 3 decides *when*, bot.jobs decides *what*.
+
+- A cron trigger per team fires at `handover.time` on weekdays, in the team's time zone, so
+  it stays at 16:30 local time on both sides of a clock change (bank holidays are skipped
+  by the job itself, which knows the working-day calendar).
+- An interval trigger every `scheduler.tick_seconds` sends due nudges and pending emails,
+  and catches up a handover missed while the bot was down. It first runs at start-up.
+- Only the holder of the `scheduler_lease` row acts. Each pass renews it; if the holder
+  dies, the lease expires after `scheduler.lease_seconds` and another process takes over.
+  The jobs are idempotent anyway, so even two acting at once post one handover.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import IntegrityError
+
+from bot.clock import Clock
+from bot.config import SchedulerConfig
+from bot.jobs import JobReport, TeamJobs
+from storage import clocks as cq
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+LEASE = "scheduler"
+
+
+def new_holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def handover_trigger(at: time, tz: ZoneInfo) -> CronTrigger:
+    """Weekdays at ``at`` local time, wherever the clocks have gone."""
+    return CronTrigger(day_of_week="mon-fri", hour=at.hour, minute=at.minute, timezone=tz)
+
+
+class Lease:
+    """The scheduler lease, held by one process at a time."""
+
+    def __init__(
+        self, db: Database, clock: Clock, ttl: timedelta, holder: str | None = None
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.ttl = ttl
+        self.holder = holder or new_holder_id()
+
+    def hold(self) -> bool:
+        """Take or renew the lease; True while we hold it."""
+        try:
+            with self.db.session() as s:
+                return cq.take_lease(s, LEASE, self.holder, self.clock.now(), self.ttl)
+        except IntegrityError:
+            return False  # another process took it first, just now
+
+    def release(self) -> None:
+        with self.db.session() as s:
+            cq.drop_lease(s, LEASE, self.holder, self.clock.now())
+
+
+class DutyScheduler:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        settings: SchedulerConfig,
+        teams: Mapping[str, TeamJobs],
+        holder: str | None = None,
+    ) -> None:
+        self.clock = clock
+        self.settings = settings
+        self.teams = teams
+        self.lease = Lease(db, clock, timedelta(seconds=settings.lease_seconds), holder)
+        self._aps: BackgroundScheduler | None = None
+        self._lock = threading.Lock()  # one pass at a time in this process
+
+    def tick(self, team: str | None = None) -> dict[str, JobReport]:
+        """Run what is due for one team or all, if we hold the lease."""
+        with self._lock:
+            if not self.lease.hold():
+                return {}
+            names = [team] if team else list(self.teams)
+            reports: dict[str, JobReport] = {}
+            for name in names:
+                try:
+                    reports[name] = self.teams[name].run_due(self.clock.now())
+                except Exception:
+                    log.exception("scheduled jobs for %s failed; will try again", name)
+            return reports
+
+    def start(self) -> None:
+        grace = max(1, self.settings.misfire_grace_minutes * 60)
+        aps = BackgroundScheduler(timezone=UTC)
+        aps.add_job(
+            self.tick,
+            IntervalTrigger(seconds=self.settings.tick_seconds, timezone=UTC),
+            id="tick",
+            next_run_time=datetime.now(UTC),  # the start-up catch-up
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=grace,
+        )
+        for name, jobs in self.teams.items():
+            aps.add_job(
+                self.tick,
+                handover_trigger(jobs.config.handover.time, jobs.duty.team.tz),
+                args=[name],
+                id=f"handover-{name}",
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=grace,
+            )
+        aps.start()
+        self._aps = aps
+        log.info("scheduler started as %s", self.lease.holder)
+
+    def shutdown(self) -> None:
+        if self._aps is not None:
+            self._aps.shutdown(wait=True)
+            self._aps = None
+        try:
+            self.lease.release()
+        except Exception:
+            log.warning("could not release the scheduler lease; it will expire by itself")

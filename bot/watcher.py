@@ -1,0 +1,97 @@
+"""Mailbox sync: pull new mail into intake, save the checkpoint only after it is all stored,
+and move resolved emails to Done (retrying later if the mailbox is down)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from bot.clock import Clock
+from bot.intake import take_in
+from bot.mailbox.base import CheckpointExpired, Mailbox, MailboxError
+from bot.redaction import PreviewMode
+from storage import tasks as q
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SyncResult:
+    new: list[int] = field(default_factory=list)
+    replies: list[int] = field(default_factory=list)
+    duplicates: int = 0
+    error: str | None = None
+
+
+def sync_once(
+    db: Database,
+    team: str,
+    mailbox: Mailbox,
+    clock: Clock,
+    preview: PreviewMode = "redacted",
+    max_batches: int = 20,
+) -> SyncResult:
+    """Fetch and store everything new. Never raises for mailbox trouble; see ``error``."""
+    result = SyncResult()
+    with db.session() as s:
+        checkpoint = q.mailbox_checkpoint(s, team)
+    for _ in range(max_batches):
+        try:
+            batch = mailbox.poll(checkpoint)
+        except CheckpointExpired:
+            log.warning("mailbox %s: checkpoint expired, resyncing from the start", team)
+            checkpoint = None
+            continue
+        except MailboxError as exc:
+            result.error = str(exc)
+            _note_error(db, team, checkpoint, clock, str(exc))
+            return result
+        for raw in batch.messages:
+            with db.session() as s:
+                if raw.item_id and q.known_item(s, team, raw.item_id):
+                    result.duplicates += 1
+                    continue
+            got = take_in(db, team, raw, clock.now(), preview)
+            if got.outcome == "new":
+                result.new.append(got.task_number)
+            elif got.outcome == "reply":
+                result.replies.append(got.task_number)
+            else:
+                result.duplicates += 1
+        checkpoint = batch.checkpoint
+        with db.session() as s:  # only now: every message the checkpoint covers is stored
+            q.save_mailbox_checkpoint(s, team, checkpoint, clock.now())
+        if not batch.more:
+            break
+    return result
+
+
+def _note_error(db: Database, team: str, checkpoint: str | None, clock: Clock, err: str) -> None:
+    log.error("mailbox %s: %s", team, err)
+    with db.session() as s:
+        q.save_mailbox_checkpoint(s, team, checkpoint, clock.now(), error=err)
+
+
+def move_resolved(db: Database, team: str, mailbox: Mailbox) -> int:
+    """Move the emails of resolved tasks to Done. Left pending if the mailbox is down."""
+    moved = 0
+    with db.session() as s:
+        pending = [(e.id, e.item_id) for e in q.emails_to_move(s, team)]
+    for email_id, item_id in pending:
+        if not item_id:
+            continue
+        try:
+            new_id = mailbox.move_to_done(item_id)
+        except MailboxError as exc:
+            log.warning("mailbox %s: move to Done failed, will retry: %s", team, exc)
+            break
+        with db.session() as s:
+            from storage.models import Email
+
+            row = s.get(Email, email_id)
+            if row is not None:
+                row.item_id = new_id
+                row.move_state = "moved"
+        moved += 1
+    return moved

@@ -1,0 +1,209 @@
+"""The Chat port on Slack's Web API.
+
+Posting is not idempotent, so posts only retry on 429 (Slack did nothing then). A post that
+fails any other way leaves the card "posting"; next time ``find_card`` looks for it by its
+metadata before posting again. Idempotent calls also retry on server and connection errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.cards import CardView
+from bot.chat import CardRef, ChatUnavailable
+from bot.config import TeamConfig
+from bot.message import Message
+from handlers.slack.render import card_blocks, message_blocks, mrkdwn
+
+log = logging.getLogger(__name__)
+
+METADATA_TYPE = "duty_task"
+HISTORY_PAGES = 5  # how far back to look for a card posted just before a crash
+
+
+def make_clients(token: str, base_url: str, timeout: int = 10) -> tuple[WebClient, WebClient]:
+    """(safe, posting): the first retries everything, the second only rate limits."""
+    safe = WebClient(token=token, base_url=base_url, timeout=timeout)
+    safe.retry_handlers = [
+        RateLimitErrorRetryHandler(max_retry_count=5),
+        ServerErrorRetryHandler(max_retry_count=2),
+        ConnectionErrorRetryHandler(max_retry_count=2),
+    ]
+    posting = WebClient(token=token, base_url=base_url, timeout=timeout)
+    posting.retry_handlers = [RateLimitErrorRetryHandler(max_retry_count=5)]
+    return safe, posting
+
+
+class Pacer:
+    """At most one card per ``interval`` seconds per channel (Slack's posting limit)."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, channel: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            ready = self._last.get(channel, 0.0) + self.interval
+            delay = max(0.0, ready - now)
+            self._last[channel] = max(now, ready)
+        if delay:
+            time.sleep(delay)
+
+
+class SlackChat:
+    def __init__(self, safe: WebClient, posting: WebClient, *, pace_seconds: float = 1.0) -> None:
+        self.safe = safe
+        self.posting = posting
+        self.pacer = Pacer(pace_seconds)
+        self._names: dict[str, str] = {}
+        self._dm: dict[str, str] = {}
+
+    # ---- helpers ----------------------------------------------------------------------
+
+    def _call(self, client: WebClient, method: str, **kwargs: Any) -> Any:
+        try:
+            return client.api_call(method, json=kwargs)
+        except SlackApiError as exc:
+            error = exc.response.get("error", "error") if exc.response else "error"
+            status = exc.response.status_code if exc.response else 0
+            if status == 429 or status >= 500 or error in ("ratelimited", "fatal_error"):
+                raise ChatUnavailable(f"Slack answered {status} ({error})") from None
+            raise
+        except (SlackClientError, OSError, TimeoutError) as exc:
+            raise ChatUnavailable(f"Slack can't be reached ({type(exc).__name__})") from None
+
+    def name_of(self, team: TeamConfig) -> Any:
+        def lookup(user_id: str) -> str:
+            if user_id in team.names:
+                return team.names[user_id]
+            if user_id not in self._names:
+                try:
+                    info = self.safe.users_info(user=user_id)
+                    profile = info["user"].get("profile", {})
+                    self._names[user_id] = (
+                        profile.get("display_name") or info["user"].get("real_name") or user_id
+                    )
+                except (SlackClientError, OSError, KeyError):
+                    return user_id
+            return self._names[user_id]
+
+        return lookup
+
+    # ---- the Chat port ----------------------------------------------------------------
+
+    def post_card(self, team: TeamConfig, card: CardView) -> CardRef:
+        self.pacer.wait(team.channel)
+        resp = self._call(
+            self.posting,
+            "chat.postMessage",
+            channel=team.channel,
+            text=card.fallback,  # lock screens show only this: no personal data
+            blocks=card_blocks(team.name, card, self.name_of(team)),
+            metadata={
+                "event_type": METADATA_TYPE,
+                "event_payload": {"team": team.name, "task_id": card.task_id},
+            },
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        return CardRef(resp["channel"], resp["ts"])
+
+    def find_card(self, team: TeamConfig, task_id: int) -> CardRef | None:
+        cursor = None
+        for _ in range(HISTORY_PAGES):
+            kwargs: dict[str, Any] = {
+                "channel": team.channel,
+                "limit": 200,
+                "include_all_metadata": True,
+            }
+            if cursor:
+                kwargs["cursor"] = cursor
+            resp = self._call(self.safe, "conversations.history", **kwargs)
+            for msg in resp.get("messages", []):
+                meta = msg.get("metadata") or {}
+                payload = meta.get("event_payload") or {}
+                if (
+                    meta.get("event_type") == METADATA_TYPE
+                    and payload.get("team") == team.name
+                    and str(payload.get("task_id")) == str(task_id)
+                ):
+                    return CardRef(team.channel, msg["ts"])
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        return None
+
+    def update_card(self, team: TeamConfig, ref: CardRef, card: CardView) -> None:
+        self._call(
+            self.safe,
+            "chat.update",
+            channel=ref.channel,
+            ts=ref.ts,
+            text=card.fallback.replace("New duty task", "Duty task"),
+            blocks=card_blocks(team.name, card, self.name_of(team)),
+        )
+
+    def reply_in_thread(self, team: TeamConfig, ref: CardRef, message: Message) -> None:
+        name_of = self.name_of(team)
+        self._call(
+            self.posting,
+            "chat.postMessage",
+            channel=ref.channel,
+            thread_ts=ref.ts,
+            text=mrkdwn(message, name_of),
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+
+    def send_dm(
+        self, team: TeamConfig, user_id: str, message: Message, card: CardRef | None
+    ) -> None:
+        name_of = self.name_of(team)
+        body = mrkdwn(message, name_of)
+        if card is not None:
+            link = self._call(
+                self.safe, "chat.getPermalink", channel=card.channel, message_ts=card.ts
+            )
+            body += f"\n<{link['permalink']}|Open the card>"
+        channel = self._dm.get(user_id)
+        if channel is None:
+            opened = self._call(self.safe, "conversations.open", users=user_id)
+            channel = opened["channel"]["id"]
+            self._dm[user_id] = channel
+        blocks = message_blocks(message, name_of)
+        blocks[0]["text"]["text"] = body[:3000]
+        self._call(
+            self.posting,
+            "chat.postMessage",
+            channel=channel,
+            text=body[:3000],
+            blocks=blocks,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+
+    def post_to_channel(self, team: TeamConfig, channel: str, message: Message) -> None:
+        name_of = self.name_of(team)
+        self.pacer.wait(channel)
+        self._call(
+            self.posting,
+            "chat.postMessage",
+            channel=channel,
+            text=mrkdwn(message, name_of)[:3000],
+            blocks=message_blocks(message, name_of),
+            unfurl_links=False,
+            unfurl_media=False,
+        )

@@ -1,0 +1,109 @@
+"""Runs the Slack side: HTTP mode (waitress serving /slack/events and /healthz) or Socket Mode."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.app import DutyBot
+from bot.config import Config, secret
+from bot.runner import Runner
+from handlers.slack.app import SlackBot
+from handlers.slack.chat import SlackChat, make_clients
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+
+
+class SetupError(Exception):
+    """A missing token or secret; the message says which environment variable to set."""
+
+
+def _need(env: str, what: str) -> str:
+    value = secret(env)
+    if not value:
+        raise SetupError(f"{what} is missing. Set the {env} environment variable.")
+    return value
+
+
+def build(
+    config: Config, bot: DutyBot, *, token_verification: bool = True, pace_seconds: float = 1.0
+) -> tuple[SlackBot, Runner]:
+    token = _need(config.slack.bot_token_env, "The Slack bot token")
+    signing = secret(config.slack.signing_secret_env) or ""
+    if config.slack.mode == "http" and not signing:
+        _need(config.slack.signing_secret_env, "The Slack signing secret")
+    safe, posting = make_clients(token, config.slack.api_url)
+    chat = SlackChat(safe, posting, pace_seconds=pace_seconds)
+    for desk in bot.teams.values():
+        desk.duty.roster._groups = _group_lookup(safe)  # noqa: SLF001 - wiring, one place
+    runner = Runner(bot, chat)
+    slack = SlackBot(
+        bot,
+        chat,
+        signing_secret=signing or "socket-mode-has-no-signing-secret",
+        client=safe,
+        token_verification=token_verification,
+        deliver=runner.deliver,
+    )
+    return slack, runner
+
+
+def _group_lookup(client: Any) -> Callable[[str], set[str]]:
+    def lookup(group_id: str) -> set[str]:
+        return set(client.usergroups_users_list(usergroup=group_id).get("users", []))
+
+    return lookup
+
+
+class WsgiApp:
+    """/slack/events for bolt, /healthz for load balancers and monitoring."""
+
+    def __init__(self, slack: SlackBot, status: Callable[[], dict[str, Any]]) -> None:
+        self.handler = SlackRequestHandler(slack.app)
+        self.status = status
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz":
+            body = json.dumps(self.status()).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        if path == "/slack/events":
+            return self.handler(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found"]
+
+
+def serve_http(
+    config: Config, slack: SlackBot, status: Callable[[], dict[str, Any]], stop: threading.Event
+) -> None:
+    from waitress import create_server
+
+    server = create_server(
+        WsgiApp(slack, status), host=config.slack.host, port=config.slack.port, threads=8
+    )
+    threading.Thread(target=lambda: (stop.wait(), server.close()), daemon=True).start()
+    log.info("serving /slack/events on %s:%s", config.slack.host, config.slack.port)
+    try:
+        server.run()
+    except OSError:  # closed by stop
+        if not stop.is_set():
+            raise
+
+
+def serve_socket_mode(config: Config, slack: SlackBot, stop: threading.Event) -> None:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    app_token = _need(config.slack.app_token_env, "The Slack app-level token (xapp-...)")
+    handler = SocketModeHandler(slack.app, app_token)
+    handler.connect()
+    log.info("connected to Slack in Socket Mode")
+    stop.wait()
+    handler.close()

@@ -1,0 +1,343 @@
+"""Queries and conditional updates for tasks, emails, events, follow-ups and the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.orm import Session
+
+from storage.models import (
+    Email,
+    Event,
+    FollowUp,
+    MailboxState,
+    Outbox,
+    Person,
+    Task,
+    Team,
+)
+
+# ---- teams and people ------------------------------------------------------------------
+
+
+def ensure_team(s: Session, name: str) -> None:
+    if s.get(Team, name) is None:
+        s.add(Team(name=name, last_task_number=0))
+        s.flush()
+
+
+def sync_people(s: Session, team: str, people: Iterable[tuple[str, str, str]]) -> None:
+    """Make the people table match config: (user_id, name, role) rows."""
+    wanted = {uid: (name, role) for uid, name, role in people}
+    existing = {p.user_id: p for p in s.scalars(select(Person).where(Person.team == team))}
+    for uid, (name, role) in wanted.items():
+        row = existing.get(uid)
+        if row is None:
+            s.add(Person(team=team, user_id=uid, name=name, role=role))
+        else:
+            row.name, row.role = name, role
+    for uid, row in existing.items():
+        if uid not in wanted:
+            s.delete(row)
+
+
+def next_task_number(s: Session, team: str) -> int:
+    """Hand out the team's next short number; the row update serialises concurrent intakes."""
+    stmt = (
+        update(Team)
+        .where(Team.name == team)
+        .values(last_task_number=Team.last_task_number + 1)
+        .returning(Team.last_task_number)
+    )
+    return int(s.execute(stmt).scalar_one())
+
+
+# ---- tasks -------------------------------------------------------------------------------
+
+
+def task_by_number(s: Session, team: str, number: int) -> Task | None:
+    return s.scalar(select(Task).where(Task.team == team, Task.number == number))
+
+
+def transition(
+    s: Session, task_id: int, conditions: Sequence[ColumnElement[bool]], values: dict[str, Any]
+) -> bool:
+    """A conditional update: True only if the task still matched ``conditions``.
+
+    Two people claiming at once both run this; the database lets exactly one match.
+    """
+    stmt = (
+        update(Task)
+        .where(Task.id == task_id, *conditions)
+        .values(**values, card_version=Task.card_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return s.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+
+
+def list_tasks(
+    s: Session,
+    team: str,
+    states: Sequence[str],
+    *,
+    claimed_by: str | None = None,
+    limit: int = 50,
+) -> list[Task]:
+    q = select(Task).where(Task.team == team, Task.state.in_(states))
+    if claimed_by is not None:
+        q = q.where(Task.claimed_by == claimed_by)
+    q = q.order_by(Task.safeguarding.desc(), Task.urgent.desc(), Task.number).limit(limit)
+    return list(s.scalars(q))
+
+
+def count_tasks(s: Session, team: str, states: Sequence[str]) -> int:
+    q = select(func.count()).select_from(Task).where(Task.team == team, Task.state.in_(states))
+    return int(s.scalar(q) or 0)
+
+
+def tasks_received_between(s: Session, team: str, start: datetime, end: datetime) -> list[Task]:
+    q = select(Task).where(Task.team == team, Task.received_at >= start, Task.received_at < end)
+    return list(s.scalars(q.order_by(Task.number)))
+
+
+def tasks_resolved_between(s: Session, team: str, start: datetime, end: datetime) -> list[Task]:
+    q = select(Task).where(
+        Task.team == team,
+        Task.state == "resolved",
+        Task.resolved_at >= start,
+        Task.resolved_at < end,
+    )
+    return list(s.scalars(q.order_by(Task.number)))
+
+
+# ---- emails ------------------------------------------------------------------------------
+
+
+def email_by_message_id(s: Session, team: str, message_id: str) -> Email | None:
+    return s.scalar(select(Email).where(Email.team == team, Email.message_id == message_id))
+
+
+def known_item(s: Session, team: str, item_id: str) -> bool:
+    q = select(Email.id).where(Email.team == team, Email.item_id == item_id).limit(1)
+    return s.scalar(q) is not None
+
+
+def task_for_message_ids(s: Session, team: str, message_ids: Sequence[str]) -> Task | None:
+    """The task of the first id (in the order given) that we already hold."""
+    if not message_ids:
+        return None
+    rows = s.execute(
+        select(Email.message_id, Email.task_id).where(
+            Email.team == team, Email.message_id.in_(list(message_ids))
+        )
+    ).all()
+    by_id = {mid: tid for mid, tid in rows}
+    for mid in message_ids:
+        if mid in by_id:
+            return s.get(Task, by_id[mid])
+    return None
+
+
+def task_for_conversation(s: Session, team: str, conversation_id: str) -> Task | None:
+    q = (
+        select(Email.task_id)
+        .where(Email.team == team, Email.conversation_id == conversation_id)
+        .order_by(Email.id.desc())
+        .limit(1)
+    )
+    task_id = s.scalar(q)
+    return s.get(Task, task_id) if task_id is not None else None
+
+
+def emails_of_task(s: Session, task_id: int) -> list[Email]:
+    return list(s.scalars(select(Email).where(Email.task_id == task_id).order_by(Email.id)))
+
+
+def mark_emails_for_done(s: Session, task_id: int) -> None:
+    s.execute(
+        update(Email)
+        .where(Email.task_id == task_id, Email.move_state != "moved")
+        .values(move_state="pending")
+        .execution_options(synchronize_session=False)
+    )
+
+
+def emails_to_move(s: Session, team: str, limit: int = 50) -> list[Email]:
+    q = select(Email).where(Email.team == team, Email.move_state == "pending").limit(limit)
+    return list(s.scalars(q.order_by(Email.id)))
+
+
+# ---- events ------------------------------------------------------------------------------
+
+
+def add_event(
+    s: Session,
+    *,
+    team: str,
+    task_id: int | None,
+    actor: str,
+    kind: str,
+    at: datetime,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+) -> Event:
+    ev = Event(
+        team=team, task_id=task_id, actor=actor, kind=kind, at=at, note=note, data=data or {}
+    )
+    s.add(ev)
+    if task_id is not None:
+        s.execute(
+            update(Task)
+            .where(Task.id == task_id)
+            .values(last_event_at=at)
+            .execution_options(synchronize_session=False)
+        )
+    return ev
+
+
+def events_of_task(s: Session, task_id: int, limit: int = 100) -> list[Event]:
+    q = select(Event).where(Event.task_id == task_id).order_by(Event.at, Event.id).limit(limit)
+    return list(s.scalars(q))
+
+
+def last_note(s: Session, task_id: int) -> Event | None:
+    q = (
+        select(Event)
+        .where(Event.task_id == task_id, Event.note != "")
+        .order_by(Event.at.desc(), Event.id.desc())
+        .limit(1)
+    )
+    return s.scalar(q)
+
+
+def events_between(
+    s: Session, team: str, kinds: Sequence[str], start: datetime, end: datetime
+) -> list[Event]:
+    q = select(Event).where(
+        Event.team == team, Event.kind.in_(kinds), Event.at >= start, Event.at < end
+    )
+    return list(s.scalars(q.order_by(Event.at, Event.id)))
+
+
+# ---- follow-ups --------------------------------------------------------------------------
+
+
+def add_follow_up(
+    s: Session, *, team: str, task_id: int, owner: str, due_at: datetime, note: str, at: datetime
+) -> FollowUp:
+    fu = FollowUp(team=team, task_id=task_id, owner=owner, due_at=due_at, note=note, created_at=at)
+    s.add(fu)
+    return fu
+
+
+def follow_ups_of_task(s: Session, task_id: int) -> list[FollowUp]:
+    q = select(FollowUp).where(FollowUp.task_id == task_id).order_by(FollowUp.due_at)
+    return list(s.scalars(q))
+
+
+def follow_ups_due_between(s: Session, team: str, start: datetime, end: datetime) -> list[FollowUp]:
+    q = select(FollowUp).where(
+        FollowUp.team == team,
+        FollowUp.done_at.is_(None),
+        FollowUp.due_at >= start,
+        FollowUp.due_at < end,
+    )
+    return list(s.scalars(q.order_by(FollowUp.due_at)))
+
+
+# ---- outbox and cards --------------------------------------------------------------------
+
+
+def queue_message(
+    s: Session,
+    *,
+    team: str,
+    kind: str,
+    body: list[Any],
+    at: datetime,
+    task_id: int | None = None,
+    target: str = "",
+) -> None:
+    s.add(Outbox(team=team, kind=kind, body=body, created_at=at, task_id=task_id, target=target))
+
+
+def pending_messages(s: Session, team: str, limit: int = 50) -> list[Outbox]:
+    q = select(Outbox).where(Outbox.team == team, Outbox.sent_at.is_(None))
+    return list(s.scalars(q.order_by(Outbox.id).limit(limit)))
+
+
+def cards_to_post(s: Session, team: str, limit: int = 50) -> list[Task]:
+    q = select(Task).where(Task.team == team, Task.card_state.in_(("pending", "posting")))
+    return list(s.scalars(q.order_by(Task.id).limit(limit)))
+
+
+def cards_to_update(s: Session, team: str, limit: int = 50) -> list[Task]:
+    q = select(Task).where(
+        Task.team == team,
+        Task.card_state == "posted",
+        Task.card_version > Task.card_shown_version,
+    )
+    return list(s.scalars(q.order_by(Task.id).limit(limit)))
+
+
+# ---- mailbox state -----------------------------------------------------------------------
+
+
+def mailbox_checkpoint(s: Session, team: str) -> str | None:
+    row = s.get(MailboxState, team)
+    return row.checkpoint if row else None
+
+
+def save_mailbox_checkpoint(
+    s: Session, team: str, checkpoint: str | None, at: datetime, error: str | None = None
+) -> None:
+    row = s.get(MailboxState, team)
+    if row is None:
+        row = MailboxState(team=team)
+        s.add(row)
+    row.checkpoint = checkpoint
+    row.synced_at = at
+    row.last_error = error
+
+
+def set_card(s: Session, task_id: int, **values: Any) -> None:
+    """Record card delivery state; unlike ``transition`` this doesn't count as a change."""
+    s.execute(
+        update(Task)
+        .where(Task.id == task_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def mark_card_shown(s: Session, task_id: int, version: int) -> None:
+    s.execute(
+        update(Task)
+        .where(Task.id == task_id, Task.card_shown_version < version)
+        .values(card_shown_version=version)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def card_refs(s: Session, task_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    ids = list(set(task_ids))
+    if not ids:
+        return {}
+    rows = s.execute(
+        select(Task.id, Task.card_channel, Task.card_ts).where(
+            Task.id.in_(ids), Task.card_state == "posted"
+        )
+    ).all()
+    return {tid: (ch, ts) for tid, ch, ts in rows if ch and ts}
+
+
+def mark_message_sent(s: Session, message_id: int, at: datetime) -> None:
+    s.execute(
+        update(Outbox)
+        .where(Outbox.id == message_id, Outbox.sent_at.is_(None))
+        .values(sent_at=at)
+        .execution_options(synchronize_session=False)
+    )

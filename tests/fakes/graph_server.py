@@ -1,0 +1,723 @@
+"""A local stand-in for Entra ID sign-in and the Microsoft Graph mail API, for tests.
+
+A real HTTPS server (msal only talks https) on 127.0.0.1 with a throwaway CA from
+``trustme``. It serves what a client-credentials app needs: OIDC discovery and the token
+endpoint, then the Graph calls the duty bot makes: inbox delta (pages, skip and delta
+tokens), MIME download, move, child folders, sendMail and category edits.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+import ssl
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import policy as email_policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import getaddresses
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+import trustme
+
+IMMUTABLE_PREF = 'idtype="immutableid"'
+WELL_KNOWN = ("msgfolderroot", "inbox", "sentitems")
+FILTER_NAME = re.compile(r"^displayName eq '((?:[^']|'')*)'$")
+
+
+@dataclass(frozen=True)
+class GraphRequest:
+    """One Graph call as the fake saw it (token calls are counted separately)."""
+
+    method: str
+    path: str  # decoded, without the query
+    query: dict[str, list[str]]
+    prefer_immutable: bool  # sent Prefer: IdType="ImmutableId"
+    authorized: bool  # carried a bearer token this fake minted
+    status: int = 0
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: str
+    mime: bytes
+    internet_message_id: str | None
+    conversation_id: str
+    categories: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SentMail:
+    message: EmailMessage  # parsed, whichever way it was sent
+    to: tuple[str, ...]
+    save_to_sent_items: bool
+    as_mime: bool  # sent as base64 MIME rather than a JSON message
+
+
+@dataclass
+class _Message:
+    id: str
+    mime: bytes
+    folder_id: str
+    internet_message_id: str | None
+    conversation_id: str
+    received: str
+    categories: list[str] = field(default_factory=list)
+
+    def view(self) -> StoredMessage:
+        return StoredMessage(
+            self.id,
+            self.mime,
+            self.internet_message_id,
+            self.conversation_id,
+            tuple(self.categories),
+        )
+
+
+@dataclass
+class _Folder:
+    id: str
+    name: str
+    parent_id: str | None
+
+
+@dataclass
+class _Round:
+    """What is left of one delta round, handed out a page at a time."""
+
+    folder_id: str
+    entries: list[str]  # message ids; "-" prefix marks a removal
+    select: tuple[str, ...]
+    change_type: str | None
+    end_seq: int
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _json_reply(status: int, body: Any, **headers: str) -> _Reply:
+    return _Reply(status, json.dumps(body).encode(), headers=dict(headers))
+
+
+def _error(status: int, code: str, message: str = "", **headers: str) -> _Reply:
+    return _json_reply(status, {"error": {"code": code, "message": message or code}}, **headers)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class FakeGraph:
+    """Fake Entra ID + Graph mail for one shared mailbox. Use as a context manager."""
+
+    def __init__(
+        self,
+        *,
+        address: str = "CareExperiencedDuty@council.example.gov.uk",
+        tenant_id: str = "council-tenant",
+        client_id: str = "dutybot-app",
+        client_secret: str = "correct-horse-battery-staple",
+        default_page_size: int = 10,
+    ) -> None:
+        self.address = address
+        self.tenant_id = tenant_id
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.default_page_size = default_page_size
+        self.roles: list[str] = ["Mail.ReadWrite", "Mail.Send"]  # put into minted tokens
+        self.reject_secret = False  # True: even the right secret is refused (rotated/expired)
+        self.token_requests = 0
+        self.requests: list[GraphRequest] = []
+        self._lock = threading.RLock()
+        self._tokens: set[str] = set()
+        self._messages: dict[str, _Message] = {}
+        self._folders: dict[str, _Folder] = {}
+        self._well_known: dict[str, str] = {}
+        self._events: list[tuple[int, str, str, str]] = []  # seq, folder id, kind, msg id
+        self._seq = 0
+        self._skip_tokens: dict[str, _Round] = {}
+        self._delta_tokens: dict[str, tuple[str, int, tuple[str, ...], str | None]] = {}
+        self._expired: set[str] = set()
+        self._faults: list[_Reply] = []
+        self._sent: list[SentMail] = []
+        self._make_folders()
+        self._ca = trustme.CA()
+        self._tmp = tempfile.TemporaryDirectory(prefix="fakegraph-")
+        self.ca_bundle = str(Path(self._tmp.name) / "ca.pem")
+        self._ca.cert_pem.write_to_path(self.ca_bundle)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> FakeGraph:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        server.daemon_threads = True
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self._ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        self._server = server
+        self.url = f"https://127.0.0.1:{server.server_address[1]}"
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        self._tmp.cleanup()
+
+    def __enter__(self) -> FakeGraph:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def authority_host(self) -> str:
+        return self.url
+
+    @property
+    def graph_url(self) -> str:
+        return f"{self.url}/v1.0"
+
+    # -- test helpers ------------------------------------------------------------------
+
+    def deliver(self, mime: bytes, *, conversation_id: str | None = None) -> str:
+        """Put a message in the inbox, as Exchange would on arrival; returns its id."""
+        with self._lock:
+            headers = BytesParser(policy=email_policy.default).parsebytes(mime, headersonly=True)
+            msg = _Message(
+                id=self._new_id("AAMkAGI2"),
+                mime=mime,
+                folder_id=self._well_known["inbox"],
+                internet_message_id=headers.get("Message-ID"),
+                conversation_id=conversation_id or self._new_id("AAQkAGI2"),
+                received=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            )
+            self._messages[msg.id] = msg
+            self._event(msg.folder_id, "created", msg.id)
+            return msg.id
+
+    def inbox(self) -> list[StoredMessage]:
+        return self.folder("Inbox")
+
+    def folder(self, path: str) -> list[StoredMessage]:
+        """Messages in a folder named by its path from the top ("Duty/Done"); KeyError if none."""
+        with self._lock:
+            folder_id: str | None = self._well_known["msgfolderroot"]
+            for name in path.split("/"):
+                folder_id = self._child_id(folder_id or "", name)
+                if folder_id is None:
+                    raise KeyError(f"no folder {path!r} in the fake mailbox")
+            return [m.view() for m in self._messages.values() if m.folder_id == folder_id]
+
+    def sent(self) -> list[SentMail]:
+        with self._lock:
+            return list(self._sent)
+
+    def throttle_next(self, n: int, retry_after: float = 1) -> None:
+        """The next ``n`` Graph calls get 429 Too Many Requests with Retry-After."""
+        with self._lock:
+            self._faults += [
+                _error(
+                    429,
+                    "TooManyRequests",
+                    "Application is over its MailboxConcurrency limit.",
+                    **{"Retry-After": f"{retry_after:g}"},
+                )
+                for _ in range(n)
+            ]
+
+    def fail_next(self, n: int, status: int = 503, retry_after: float | None = None) -> None:
+        """The next ``n`` Graph calls fail with ``status`` (Retry-After only if given)."""
+        extra = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+        with self._lock:
+            self._faults += [_error(status, "ServiceUnavailable", **extra) for _ in range(n)]
+
+    def expire_delta_tokens(self) -> None:
+        """Every delta and skip token minted so far now gets 410 Gone (syncStateNotFound)."""
+        with self._lock:
+            self._expired |= set(self._delta_tokens) | set(self._skip_tokens)
+
+    def revoke_tokens(self) -> None:
+        """Bearer tokens minted so far stop working (as after a secret rotation)."""
+        with self._lock:
+            self._tokens.clear()
+
+    # -- sign-in -------------------------------------------------------------------------
+
+    def _oidc(self, tenant: str) -> _Reply:
+        if tenant != self.tenant_id:
+            return _json_reply(
+                400,
+                {"error": "invalid_tenant", "error_description": "AADSTS90002: Tenant not found."},
+            )
+        base = f"{self.url}/{tenant}"
+        return _json_reply(
+            200,
+            {
+                "issuer": f"{base}/v2.0",
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                "jwks_uri": f"{base}/discovery/v2.0/keys",
+            },
+        )
+
+    def _token(self, tenant: str, form: dict[str, str], basic: tuple[str, str] | None) -> _Reply:
+        self.token_requests += 1
+        client_id, secret = basic or (form.get("client_id", ""), form.get("client_secret", ""))
+        if tenant != self.tenant_id:
+            return _json_reply(
+                400,
+                {"error": "invalid_request", "error_description": "AADSTS90002: Tenant not found."},
+            )
+        if form.get("grant_type") != "client_credentials":
+            return _json_reply(400, {"error": "unsupported_grant_type"})
+        if client_id != self.client_id:
+            return _json_reply(
+                400,
+                {
+                    "error": "unauthorized_client",
+                    "error_description": "AADSTS700016: Application not found in the directory.",
+                },
+            )
+        if self.reject_secret or secret != self.client_secret:
+            return _json_reply(
+                401,
+                {
+                    "error": "invalid_client",
+                    "error_description": "AADSTS7000215: Invalid client secret provided.",
+                },
+            )
+        scope = form.get("scope", "")
+        if not scope.endswith("/.default"):
+            return _json_reply(400, {"error": "invalid_scope"})
+        claims = {
+            "aud": scope.removesuffix("/.default"),
+            "tid": self.tenant_id,
+            "appid": self.client_id,
+            "roles": list(self.roles),
+            "exp": int(time.time()) + 3600,
+        }
+        token = ".".join(
+            (
+                _b64url(b'{"alg":"none","typ":"JWT"}'),
+                _b64url(json.dumps(claims).encode()),
+                _b64url(secrets.token_bytes(16)),
+            )
+        )
+        self._tokens.add(token)
+        return _json_reply(
+            200,
+            {
+                "token_type": "Bearer",
+                "expires_in": 3599,
+                "ext_expires_in": 3599,
+                "access_token": token,
+            },
+        )
+
+    # -- Graph ---------------------------------------------------------------------------
+
+    def _graph(
+        self, call: GraphRequest, segments: list[str], prefer: list[str], body: bytes, ctype: str
+    ) -> _Reply:
+        if not call.authorized:
+            return _error(401, "InvalidAuthenticationToken", "Access token is empty or invalid.")
+        if self._faults:
+            return self._faults.pop(0)
+        parts = segments[2:]  # after "", "v1.0"
+        if len(parts) < 3 or parts[0] != "users":
+            return _error(400, "BadRequest", "Unsupported segment.")
+        if parts[1].casefold() != self.address.casefold():
+            return _error(404, "ErrorInvalidUser", "The requested user is invalid.")
+        route, method, q = parts[2:], call.method, call.query
+        match route:
+            case ["mailFolders", folder, "messages", "delta"] if method == "GET":
+                return self._delta(folder, q, prefer)
+            case ["mailFolders", folder] if method == "GET":
+                return self._get_folder(folder)
+            case ["mailFolders", folder, "childFolders"] if method == "GET":
+                return self._list_children(folder, q)
+            case ["mailFolders", folder, "childFolders"] if method == "POST":
+                return self._create_child(folder, _loads(body))
+            case ["messages", msg_id, "$value"] if method == "GET":
+                msg = self._messages.get(msg_id)
+                return _Reply(200, msg.mime, "text/plain") if msg else _not_found()
+            case ["messages", msg_id, "move"] if method == "POST":
+                return self._move(msg_id, _loads(body), call.prefer_immutable)
+            case ["messages", msg_id] if method == "GET":
+                return self._get_message(msg_id, q)
+            case ["messages", msg_id] if method == "PATCH":
+                return self._patch_message(msg_id, _loads(body))
+            case ["sendMail"] if method == "POST":
+                return self._send_mail(body, ctype)
+        return _error(400, "BadRequest", "Unsupported request.")
+
+    def _delta(self, folder: str, q: dict[str, list[str]], prefer: list[str]) -> _Reply:
+        folder_id = self._folder_id(folder)
+        if folder_id is None:
+            return _not_found()
+        page_size = self.default_page_size
+        for pref in prefer:
+            if pref.lower().startswith("odata.maxpagesize="):
+                page_size = max(1, int(pref.split("=", 1)[1]))
+        if "$skiptoken" in q:
+            token = q["$skiptoken"][0]
+            if token in self._expired or token not in self._skip_tokens:
+                return _gone()
+            round_ = self._skip_tokens[token]
+        elif "$deltatoken" in q:
+            token = q["$deltatoken"][0]
+            if token in self._expired or token not in self._delta_tokens:
+                return _gone()
+            folder_id, since, select, change_type = self._delta_tokens[token]
+            entries = self._changes(folder_id, since, change_type)
+            round_ = _Round(folder_id, entries, select, change_type, self._seq)
+        else:
+            select = tuple(q.get("$select", [""])[0].split(",")) if "$select" in q else ()
+            change_type = q.get("changeType", [None])[0]
+            entries = [m.id for m in self._messages.values() if m.folder_id == folder_id]
+            if change_type in ("updated", "deleted"):
+                entries = []  # the first round of a filtered sync has nothing to report
+            round_ = _Round(folder_id, entries, select, change_type, self._seq)
+        page, rest = round_.entries[:page_size], round_.entries[page_size:]
+        link = f"{self.graph_url}/users/{self.address}/mailFolders/{folder}/messages/delta"
+        reply: dict[str, Any] = {"value": [self._render(e, round_.select) for e in page]}
+        token = secrets.token_urlsafe(12)
+        if rest:
+            self._skip_tokens[token] = _Round(
+                round_.folder_id, rest, round_.select, round_.change_type, round_.end_seq
+            )
+            reply["@odata.nextLink"] = f"{link}?$skiptoken={token}"
+        else:
+            self._delta_tokens[token] = (
+                round_.folder_id,
+                round_.end_seq,
+                round_.select,
+                round_.change_type,
+            )
+            reply["@odata.deltaLink"] = f"{link}?$deltatoken={token}"
+        return _json_reply(200, reply)
+
+    def _changes(self, folder_id: str, since: int, change_type: str | None) -> list[str]:
+        """Ids changed in a folder after ``since``, latest change each, oldest first."""
+        kinds: dict[str, set[str]] = {}
+        for seq, fid, kind, msg_id in self._events:
+            if seq > since and fid == folder_id:
+                kinds.setdefault(msg_id, set()).add(kind)
+        out = []
+        for msg_id, seen in kinds.items():
+            msg = self._messages.get(msg_id)
+            present = msg is not None and msg.folder_id == folder_id
+            if change_type is None:
+                out.append(msg_id if present else f"-{msg_id}")
+            elif change_type == "deleted" and not present:
+                out.append(f"-{msg_id}")
+            elif present and change_type in seen:
+                out.append(msg_id)
+        return out
+
+    def _render(self, entry: str, select: tuple[str, ...]) -> dict[str, Any]:
+        if entry.startswith("-"):
+            return {"id": entry[1:], "@removed": {"reason": "deleted"}}
+        msg = self._messages.get(entry)
+        if msg is None:  # re-keyed or gone since the round began
+            return {"id": entry, "@removed": {"reason": "deleted"}}
+        full = {
+            "id": msg.id,
+            "internetMessageId": msg.internet_message_id,
+            "conversationId": msg.conversation_id,
+            "receivedDateTime": msg.received,
+            "parentFolderId": msg.folder_id,
+            "categories": list(msg.categories),
+            "webLink": "https://outlook.office365.com/owa/?ItemID="
+            f"{quote(msg.id, safe='')}&exvsurl=1&viewmodel=ReadMessageItem",
+        }
+        if not select:
+            return full
+        return {k: v for k, v in full.items() if k == "id" or k in select}
+
+    def _get_message(self, msg_id: str, q: dict[str, list[str]]) -> _Reply:
+        if msg_id not in self._messages:
+            return _not_found()
+        select = tuple(q.get("$select", [""])[0].split(",")) if "$select" in q else ()
+        return _json_reply(200, self._render(msg_id, select))
+
+    def _patch_message(self, msg_id: str, body: Any) -> _Reply:
+        msg = self._messages.get(msg_id)
+        if msg is None:
+            return _not_found()
+        if not isinstance(body, dict):
+            return _error(400, "BadRequest")
+        if "categories" in body:
+            msg.categories = [str(c) for c in body["categories"]]
+        self._event(msg.folder_id, "updated", msg.id)
+        return _json_reply(200, self._render(msg.id, ()))
+
+    def _move(self, msg_id: str, body: Any, immutable: bool) -> _Reply:
+        msg = self._messages.get(msg_id)
+        dest = (
+            self._folder_id(str(body.get("destinationId", ""))) if isinstance(body, dict) else None
+        )
+        if msg is None or dest is None:
+            return _not_found()
+        self._event(msg.folder_id, "removed", msg.id)
+        msg.folder_id = dest
+        if not immutable:  # default ids change when an item changes folder
+            del self._messages[msg.id]
+            msg.id = self._new_id("AAMkAGI2")
+            self._messages[msg.id] = msg
+        self._event(dest, "created", msg.id)
+        return _json_reply(201, self._render(msg.id, ()))
+
+    def _send_mail(self, body: bytes, ctype: str) -> _Reply:
+        if ctype.startswith("text/plain"):
+            try:
+                mime = base64.b64decode(body, validate=False)
+            except binascii.Error:
+                return _error(
+                    400,
+                    "ErrorMimeContentInvalidBase64String",
+                    "Invalid base64 string for MIME content.",
+                )
+            message = BytesParser(policy=email_policy.default).parsebytes(mime)
+            save, as_mime = True, True
+        else:
+            payload = _loads(body)
+            if not isinstance(payload, dict) or not isinstance(payload.get("message"), dict):
+                return _error(400, "ErrorInvalidRequest")
+            message = _json_to_email(payload["message"], self.address)
+            save = str(payload.get("saveToSentItems", True)).lower() != "false"
+            as_mime = False
+        to = tuple(
+            a for _, a in getaddresses(message.get_all("To", []) + message.get_all("Cc", []))
+        )
+        if not any(to):
+            return _error(400, "ErrorInvalidRecipients", "At least one recipient is not valid.")
+        assert isinstance(message, EmailMessage)
+        self._sent.append(SentMail(message, to, save, as_mime))
+        raw = message.as_bytes()
+        if save:
+            copy = _Message(
+                self._new_id("AAMkAGI2"),
+                raw,
+                self._well_known["sentitems"],
+                message.get("Message-ID"),
+                self._new_id("AAQk"),
+                "",
+            )
+            self._messages[copy.id] = copy
+        if any(a.casefold() == self.address.casefold() for a in to):
+            self.deliver(raw)  # mail to the duty inbox lands in it, as in Exchange
+        return _Reply(202)
+
+    # -- folders -------------------------------------------------------------------------
+
+    def _make_folders(self) -> None:
+        root = _Folder(self._new_id("AAMkRoot"), "Top of Information Store", None)
+        self._folders[root.id] = root
+        self._well_known["msgfolderroot"] = root.id
+        for key, name in (("inbox", "Inbox"), ("sentitems", "Sent Items")):
+            folder = _Folder(self._new_id("AAMkFold"), name, root.id)
+            self._folders[folder.id] = folder
+            self._well_known[key] = folder.id
+
+    def _folder_id(self, ref: str) -> str | None:
+        if ref.lower() in WELL_KNOWN:
+            return self._well_known[ref.lower()]
+        return ref if ref in self._folders else None
+
+    def _child_id(self, parent_id: str, name: str) -> str | None:
+        for f in self._folders.values():
+            if f.parent_id == parent_id and f.name.casefold() == name.casefold():
+                return f.id
+        return None
+
+    def _folder_json(self, folder: _Folder) -> dict[str, Any]:
+        items = [m for m in self._messages.values() if m.folder_id == folder.id]
+        return {
+            "id": folder.id,
+            "displayName": folder.name,
+            "parentFolderId": folder.parent_id,
+            "childFolderCount": sum(f.parent_id == folder.id for f in self._folders.values()),
+            "totalItemCount": len(items),
+            "unreadItemCount": len(items),
+        }
+
+    def _get_folder(self, ref: str) -> _Reply:
+        folder_id = self._folder_id(ref)
+        if folder_id is None:
+            return _not_found()
+        return _json_reply(200, self._folder_json(self._folders[folder_id]))
+
+    def _list_children(self, ref: str, q: dict[str, list[str]]) -> _Reply:
+        parent = self._folder_id(ref)
+        if parent is None:
+            return _not_found()
+        children = [f for f in self._folders.values() if f.parent_id == parent]
+        if "$filter" in q:
+            match = FILTER_NAME.match(q["$filter"][0])
+            if not match:
+                return _error(400, "ErrorInvalidUrlQueryFilter")
+            want = match.group(1).replace("''", "'").casefold()
+            children = [f for f in children if f.name.casefold() == want]
+        return _json_reply(200, {"value": [self._folder_json(f) for f in children]})
+
+    def _create_child(self, ref: str, body: Any) -> _Reply:
+        parent = self._folder_id(ref)
+        if parent is None:
+            return _not_found()
+        name = str(body.get("displayName", "")).strip() if isinstance(body, dict) else ""
+        if not name:
+            return _error(400, "ErrorInvalidRequest")
+        if self._child_id(parent, name) is not None:
+            return _error(
+                409, "ErrorFolderExists", "A folder with the specified name already exists."
+            )
+        folder = _Folder(self._new_id("AAMkFold"), name, parent)
+        self._folders[folder.id] = folder
+        return _json_reply(201, self._folder_json(folder))
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _new_id(self, prefix: str) -> str:
+        # Real ids are base64 and may hold "/", "+" and "="; so do these, to test quoting.
+        return f"{prefix}{base64.b64encode(secrets.token_bytes(24)).decode()}/+="
+
+    def _event(self, folder_id: str, kind: str, msg_id: str) -> None:
+        self._seq += 1
+        self._events.append((self._seq, folder_id, kind, msg_id))
+
+
+def _not_found() -> _Reply:
+    return _error(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+
+
+def _gone() -> _Reply:
+    return _error(410, "syncStateNotFound", "The sync state is no longer valid.")
+
+
+def _loads(body: bytes) -> Any:
+    try:
+        return json.loads(body or b"null")
+    except ValueError:
+        return None
+
+
+def _json_to_email(message: dict[str, Any], sender: str) -> EmailMessage:
+    out = EmailMessage(policy=email_policy.default)
+    out["From"] = sender
+    out["To"] = ", ".join(r["emailAddress"]["address"] for r in message.get("toRecipients", []))
+    out["Subject"] = str(message.get("subject", ""))
+    body = message.get("body") or {}
+    subtype = "html" if str(body.get("contentType", "")).lower() == "html" else "plain"
+    out.set_content(str(body.get("content", "")), subtype=subtype)
+    return out
+
+
+def _handler_for(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, so TLS handshakes are not repeated
+        disable_nagle_algorithm = True  # headers and body go out in separate writes
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass  # keep test output quiet
+
+        def do_GET(self) -> None:
+            self._handle()
+
+        def do_POST(self) -> None:
+            self._handle()
+
+        def do_PATCH(self) -> None:
+            self._handle()
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            split = urlsplit(self.path)
+            segments = [unquote(s) for s in split.path.split("/")]
+            path = "/".join(segments)
+            query = parse_qs(split.query)
+            with fake._lock:
+                reply = self._route(segments, path, query, body)
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            for key, value in reply.headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(reply.body)
+
+        def _route(
+            self, segments: list[str], path: str, query: dict[str, list[str]], body: bytes
+        ) -> _Reply:
+            tail = segments[2:]
+            if tail == ["v2.0", ".well-known", "openid-configuration"] and self.command == "GET":
+                return fake._oidc(segments[1])
+            if tail == ["oauth2", "v2.0", "token"] and self.command == "POST":
+                form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+                return fake._token(segments[1], form, self._basic())
+            if len(segments) > 1 and segments[1] == "v1.0":
+                return self._graph(segments, path, query, body)
+            return _error(404, "NotFound")
+
+        def _graph(
+            self, segments: list[str], path: str, query: dict[str, list[str]], body: bytes
+        ) -> _Reply:
+            prefer = [
+                p.strip()
+                for header in self.headers.get_all("Prefer", [])
+                for p in header.split(",")
+            ]
+            auth = self.headers.get("Authorization", "")
+            call = GraphRequest(
+                method=self.command,
+                path=path,
+                query=query,
+                prefer_immutable=any(p.lower() == IMMUTABLE_PREF for p in prefer),
+                authorized=auth.startswith("Bearer ") and auth[7:] in fake._tokens,
+            )
+            ctype = self.headers.get("Content-Type", "")
+            reply = fake._graph(call, segments, prefer, body, ctype)
+            fake.requests.append(
+                GraphRequest(
+                    call.method,
+                    call.path,
+                    call.query,
+                    call.prefer_immutable,
+                    call.authorized,
+                    reply.status,
+                )
+            )
+            return reply
+
+        def _basic(self) -> tuple[str, str] | None:
+            auth = self.headers.get("Authorization", "")
+            if not auth.startswith("Basic "):
+                return None
+            user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+            return unquote(user.replace("+", " ")), unquote(password.replace("+", " "))
+
+    return Handler

@@ -1,0 +1,90 @@
+"""`dutybot check`: every problem on its own plain line, and a non-zero exit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bot.cli import main
+from tests.conftest import ROOT
+
+BAD = """
+chat = "shell"
+colour = "blue"
+
+[privacy]
+preview = "everything"
+
+[[teams]]
+name = "Care Experienced"
+channel = "C1"
+managers = ["jo"]
+timezone = "Europe/Londn"
+nation = "FRA"
+
+[teams.mailbox]
+kind = "ews"
+address = "duty@council.example"
+endpoint = "https://mail.example/EWS/Exchange.asmx"
+auth = "basic"
+password = "hunter2"
+max_connections = 1
+"""
+
+
+def check(tmp_path: Path, body: str) -> tuple[int, list[str]]:
+    f = tmp_path / "c.toml"
+    f.write_text(body)
+    result = CliRunner().invoke(main, ["check", "--config", str(f)])
+    return result.exit_code, result.output.strip().splitlines()
+
+
+def test_the_example_config_is_valid() -> None:
+    result = CliRunner().invoke(main, ["check", "--config", str(ROOT / "config.example.toml")])
+    assert result.exit_code == 0, result.output
+    assert "is fine: 1 team(s): care-experienced (folder mailbox)" in result.output
+
+
+def test_every_problem_is_one_plain_line(tmp_path: Path) -> None:
+    code, lines = check(tmp_path, BAD)
+    assert code == 1
+    assert lines == [
+        "teams[0].mailbox.password: secrets may not be written in the config file; "
+        "expected password_env naming an environment variable",
+        "privacy.preview: 'everything' is not allowed; "
+        "input should be 'redacted', 'subject-only' or 'full'",
+        "teams[0].name: 'Care Experienced' is not a short name; expected lower case letters, "
+        "digits and dashes, like care-experienced",
+        "teams[0].timezone: 'Europe/Londn' is not a time zone; "
+        "expected an IANA name like Europe/London",
+        "teams[0].nation: 'FRA' is not a UK nation; expected one of ENG, SCT, WLS, NIR",
+        "teams[0].mailbox.max_connections: 1 is not allowed; "
+        "input should be greater than or equal to 2",
+        "colour: unknown key; expected one of the keys in config.example.toml",
+    ]
+
+
+def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
+    code, lines = check(tmp_path, "teams = [")
+    assert code == 1 and len(lines) == 1 and "not valid TOML" in lines[0]
+    result = CliRunner().invoke(main, ["check", "--config", str(tmp_path / "none.toml")])
+    assert result.exit_code == 1 and "can't be read" in result.output
+
+
+def test_a_team_needs_a_manager_and_secrets_must_be_in_the_environment(
+    tmp_path: Path, monkeypatch: object
+) -> None:
+    code, lines = check(tmp_path, '[[teams]]\nname = "a"\nchannel = "C1"\n')
+    assert code == 1
+    assert lines == ["teams[0]: a team needs at least one manager; expected managers = ['U...']"]
+    graph = (
+        '[[teams]]\nname = "a"\nchannel = "C1"\nmanagers = ["U1"]\n[teams.mailbox]\n'
+        'kind = "graph"\naddress = "d@x"\ntenant_id = "t"\nclient_id = "c"\n'
+    )
+    code, lines = check(tmp_path, graph)
+    assert code == 1
+    assert lines == [
+        "teams[0].mailbox: the environment variable DUTYBOT_GRAPH_CLIENT_SECRET is not set; "
+        "expected the Graph client secret there"
+    ]

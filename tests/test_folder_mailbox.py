@@ -1,0 +1,103 @@
+"""The folder mailbox end to end through the bot: pick-up, restart, Done, Maildir, Outbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bot.app import DutyBot
+from bot.clock import ManualClock
+from bot.config import parse_config
+from bot.mailbox.base import OutgoingEmail
+from bot.mailbox.folder import FolderMailbox
+from storage.models import Task
+from tests.conftest import TEAM
+from tests.mail import make_email
+
+
+def bot_for(inbox: Path, db_path: Path, clock: ManualClock) -> DutyBot:
+    cfg = parse_config(
+        {
+            "database": {"url": f"sqlite:///{db_path}"},
+            "teams": [{**TEAM, "mailbox": {"kind": "folder", "path": str(inbox)}}],
+        }
+    )
+    return DutyBot(cfg, clock=clock).start()
+
+
+def tasks(bot: DutyBot) -> int:
+    assert bot.db is not None
+    with bot.db.session() as s:
+        return int(s.scalar(select(func.count()).select_from(Task)) or 0)
+
+
+def drop(inbox: Path, name: str, **kw: object) -> None:
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / name).write_bytes(make_email(**kw))  # type: ignore[arg-type]
+
+
+def test_new_files_become_tasks_and_a_restart_adds_no_duplicates(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    inbox = tmp_path / "inbox"
+    drop(inbox, "a.eml", message_id="<a@x>")
+    drop(inbox, "b.eml", message_id="<b@x>")
+    bot = bot_for(inbox, tmp_path / "d.db", clock)
+    assert bot.check_mail(TEAM["name"]).new == [1, 2]
+    bot.close()
+
+    drop(inbox, "c.eml", message_id="<c@x>")
+    drop(inbox, "copy-of-a.eml", message_id="<a@x>")  # the same email saved twice
+    bot = bot_for(inbox, tmp_path / "d.db", clock)
+    result = bot.check_mail(TEAM["name"])
+    assert result.new == [3] and result.duplicates >= 1
+    assert tasks(bot) == 3
+    bot.close()
+
+
+def test_resolving_moves_the_email_to_done_and_never_deletes(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    inbox = tmp_path / "inbox"
+    drop(inbox, "a.eml", message_id="<a@x>")
+    bot = bot_for(inbox, tmp_path / "d.db", clock)
+    bot.check_mail(TEAM["name"])
+    bot.team().duty.resolve("sam", 1, "recorded on Mosaic")
+    bot.check_mail(TEAM["name"])
+    assert not (inbox / "a.eml").exists()
+    assert (inbox / "Done" / "a.eml").read_bytes() == make_email(message_id="<a@x>")
+    assert tasks(bot) == 1  # the moved file is not taken in again
+    bot.close()
+
+
+def test_a_missing_inbox_is_reported_plainly_and_nothing_breaks(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    bot = bot_for(tmp_path / "nowhere", tmp_path / "d.db", clock)
+    result = bot.check_mail(TEAM["name"])
+    assert result.error is not None and "doesn't exist" in result.error
+    bot.close()
+
+
+def test_maildir_layout(tmp_path: Path, clock: ManualClock) -> None:
+    md = tmp_path / "Maildir"
+    for part in ("new", "cur", "tmp"):
+        (md / part).mkdir(parents=True)
+    (md / "new" / "1700000000.M1.host").write_bytes(make_email(message_id="<m1@x>"))
+    (md / "cur" / "1700000001.M2.host:2,S").write_bytes(make_email(message_id="<m2@x>"))
+    bot = bot_for(md, tmp_path / "d.db", clock)
+    assert bot.check_mail(TEAM["name"]).new == [1, 2]
+    bot.team().duty.resolve("sam", 2, "done")
+    bot.check_mail(TEAM["name"])
+    assert (md / "Done" / "1700000001.M2.host:2,S").exists()
+    bot.close()
+
+
+def test_send_writes_an_eml_to_outbox(tmp_path: Path) -> None:
+    mb = FolderMailbox(tmp_path)
+    mb.send(OutgoingEmail(subject="Duty handover", text="Nothing outstanding.", html="<p>x</p>"))
+    [sent] = list((tmp_path / "Outbox").glob("*.eml"))
+    body = sent.read_text()
+    assert "Subject: Duty handover" in body and "Nothing outstanding." in body
+    assert "text/html" in body

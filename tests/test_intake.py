@@ -1,0 +1,150 @@
+"""Intake on SQLite and PostgreSQL: dedupe, threading, reopening, redaction, odd emails."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.clock import ManualClock
+from bot.intake import take_in
+from bot.message import Message
+from storage import tasks as q
+from storage.db import Database
+from storage.models import Email, Event, Outbox, Task
+from tests.mail import make_email, raw
+
+TEAM = "care-experienced"
+
+
+@pytest.fixture
+def team_db(db: Database) -> Database:
+    with db.session() as s:
+        q.ensure_team(s, TEAM)
+    return db
+
+
+def count(db: Database, model: type) -> int:
+    with db.session() as s:
+        return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def only_task(db: Database) -> Task:
+    with db.session() as s:
+        return s.scalars(select(Task)).one()
+
+
+def thread_texts(db: Database) -> list[str]:
+    with db.session() as s:
+        rows = s.scalars(select(Outbox).where(Outbox.kind == "thread").order_by(Outbox.id))
+        return [Message.from_json(r.body).plain() for r in rows]
+
+
+def test_new_email_becomes_task_one_and_a_repeat_is_ignored(
+    team_db: Database, clock: ManualClock
+) -> None:
+    mime = make_email(
+        subject="Rent arrears", body="Please ring me on 07700 900123 or 07911 123456."
+    )
+    first = take_in(team_db, TEAM, raw("a", mime), clock.now())
+    again = take_in(team_db, TEAM, raw("a", mime), clock.now())
+    assert (first.outcome, first.task_number) == ("new", 1)
+    assert (again.outcome, again.task_number) == ("duplicate", 1)
+    assert count(team_db, Task) == 1 and count(team_db, Email) == 1
+    t = only_task(team_db)
+    assert t.subject == "Rent arrears"
+    assert "07700" not in t.preview and "07911" not in t.preview and "[phone]" in t.preview
+    assert t.card_state == "pending"
+
+
+def test_numbers_count_up_per_team(team_db: Database, clock: ManualClock) -> None:
+    with team_db.session() as s:
+        q.ensure_team(s, "other-team")
+    for i in range(3):
+        take_in(team_db, TEAM, raw(f"x{i}", make_email(message_id=f"<n{i}@x>")), clock.now())
+    other = take_in(team_db, "other-team", raw("o", make_email(message_id="<n0@x>")), clock.now())
+    assert other.task_number == 1  # same Message-ID, other team: its own task #1
+    with team_db.session() as s:
+        assert [t.number for t in q.list_tasks(s, TEAM, ["open"])] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("how", ["in-reply-to", "references", "conversation"])
+def test_replies_thread_onto_the_first_task(
+    team_db: Database, clock: ManualClock, how: str
+) -> None:
+    take_in(team_db, TEAM, raw("a", make_email(message_id="<root@x>"), "conv-1"), clock.now())
+    reply = {
+        "in-reply-to": make_email("Re: Rent", message_id="<r@x>", in_reply_to="<root@x>"),
+        "references": make_email("Re: Rent", message_id="<r@x>", references="<zz@y> <root@x>"),
+        "conversation": make_email("Re: Rent", message_id="<r@x>"),
+    }[how]
+    got = take_in(team_db, TEAM, raw("b", reply, "conv-1"), clock.now())
+    assert (got.outcome, got.task_number, got.reopened) == ("reply", 1, False)
+    assert count(team_db, Task) == 1 and count(team_db, Email) == 2
+    assert thread_texts(team_db) == ["A new email arrived on this task."]
+
+
+def test_a_reply_to_a_resolved_task_reopens_it_and_says_so(
+    team_db: Database, clock: ManualClock
+) -> None:
+    take_in(team_db, TEAM, raw("a", make_email(message_id="<root@x>")), clock.now())
+    with team_db.session() as s:
+        t = s.scalars(select(Task)).one()
+        q.transition(s, t.id, [], {"state": "resolved", "resolved_by": "sam"})
+    got = take_in(
+        team_db, TEAM, raw("b", make_email(message_id="<r@x>", in_reply_to="<root@x>")), clock.now()
+    )
+    assert got.reopened
+    t = only_task(team_db)
+    assert (t.state, t.resolved_by) == ("open", None)
+    assert thread_texts(team_db) == [
+        "A new email arrived on this resolved task, so it is open again."
+    ]
+    with team_db.session() as s:
+        assert "reopened_by_email" in [e.kind for e in s.scalars(select(Event))]
+
+
+def test_missing_message_id_dedupes_on_a_stable_header_hash(
+    team_db: Database, clock: ManualClock
+) -> None:
+    mime = make_email(message_id=None, subject="No id here")
+    take_in(team_db, TEAM, raw("a", mime), clock.now())
+    take_in(team_db, TEAM, raw("b", mime), clock.now())
+    other = make_email(message_id=None, subject="A different one")
+    take_in(team_db, TEAM, raw("c", other), clock.now())
+    assert count(team_db, Task) == 2
+
+
+def test_odd_emails_still_become_tasks(team_db: Database, clock: ManualClock) -> None:
+    big = make_email(message_id="<big@x>", body="word " * 420_000)  # about 2 MB
+    html = make_email(
+        message_id="<html@x>", html="<p>Hello<br>please <b>call</b> me</p><script>x()</script>"
+    )
+    nosubj = make_email(message_id="<ns@x>", subject="")
+    many = EmailMessage()
+    many["Message-ID"] = "<many@x>"
+    many["Subject"] = "Documents"
+    many.set_content("See attached.")
+    for i in range(60):
+        many.add_attachment(b"x" * 100, maintype="application", subtype="pdf", filename=f"d{i}.pdf")
+    latin = (
+        b"Message-ID: <latin@x>\r\nSubject: =?iso-8859-1?q?Caf=E9_=A3_rent?=\r\n"
+        b"Content-Type: text/plain; charset=iso-8859-1\r\n\r\nIt costs \xa3500.\r\n"
+    )
+    for i, mime in enumerate([big, html, nosubj, bytes(many), latin]):
+        take_in(team_db, TEAM, raw(f"o{i}", mime), clock.now())
+    with team_db.session() as s:
+        tasks = {t.number: t for t in s.scalars(select(Task))}
+    assert len(tasks[1].preview) <= 300 and tasks[1].preview.endswith("…")
+    assert "call" in tasks[2].preview and "x()" not in tasks[2].preview
+    assert tasks[3].subject == "(no subject)"
+    assert len(tasks[4].attachments) == 60 and tasks[4].attachments[0] == ["d0.pdf", 100]
+    assert tasks[5].subject == "Café £ rent" and "£500" in tasks[5].preview
+
+
+def test_the_channel_ping_subject_is_stored_as_plain_text(
+    team_db: Database, clock: ManualClock
+) -> None:
+    take_in(team_db, TEAM, raw("a", make_email(subject="<!channel> URGENT call me")), clock.now())
+    assert only_task(team_db).subject == "<!channel> URGENT call me"  # escaped by each chat
