@@ -334,7 +334,25 @@ def _plain(err: dict[str, Any]) -> str:
     msg = str(err["msg"]).removeprefix("Value error, ")
     if kind == "literal_error" or kind.startswith(("greater", "less")):
         return f"{where}: {err.get('input')!r} is not allowed; {msg[:1].lower() + msg[1:]}"
+    base = kind.removesuffix("_type").removesuffix("_parsing")
+    if base != kind:
+        wanted = _WANTED.get(base, msg.removeprefix("Input should be ").split(",")[0])
+        return f"{where}: {err.get('input')!r} is the wrong kind of value; expected {wanted}"
     return f"{where}: {msg}"
+
+
+# What to write instead, for pydantic's "wrong type" errors (keyed by type without suffix).
+_WANTED: dict[str, str] = {
+    "string": "text in quotes",
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "list": 'a list, like ["U012AB3CD"]',
+    "dict": "a table of keys",
+    "time": "a time, like 16:30:00",
+    "date": "a date, like 2026-12-25",
+    "datetime": "a date and time, like 2026-12-25T09:00:00",
+}
 
 
 def parse_config(data: dict[str, Any]) -> Config:

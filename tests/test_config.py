@@ -88,3 +88,27 @@ def test_a_team_needs_a_manager_and_secrets_must_be_in_the_environment(
         "teams[0].mailbox: the environment variable DUTYBOT_GRAPH_CLIENT_SECRET is not set; "
         "expected the Graph client secret there"
     ]
+
+
+def test_a_value_of_the_wrong_kind_says_what_to_write(tmp_path: Path) -> None:
+    body = """
+[database]
+url = 42
+[handover]
+time = "half four"
+[nudges]
+unclaimed_minutes = "x"
+[[teams]]
+name = "a"
+channel = "C1"
+managers = ["jo"]
+members = "sam"
+"""
+    code, lines = check(tmp_path, body)
+    assert code == 1
+    assert sorted(lines) == [
+        "database.url: 42 is the wrong kind of value; expected text in quotes",
+        "handover.time: 'half four' is the wrong kind of value; expected a time, like 16:30:00",
+        "nudges.unclaimed_minutes: 'x' is the wrong kind of value; expected a whole number",
+        "teams[0].members: 'sam' is the wrong kind of value; expected a list, like [\"U012AB3CD\"]",
+    ]
