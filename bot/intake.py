@@ -121,19 +121,7 @@ def _thread_parent(
 
 def _join(s: Session, team: str, task: Task, now: datetime) -> bool:
     """A reply arrived for ``task``: note it, and reopen the task if it was resolved."""
-    reopened = q.transition(
-        s,
-        task.id,
-        [q.Task.state == "resolved"],
-        {
-            "state": "open",
-            "claimed_by": None,
-            "claimed_at": None,
-            "resolved_by": None,
-            "resolved_at": None,
-            "resolve_note": None,
-        },
-    )
+    reopened = q.reopen_if_resolved(s, task.id)
     if reopened:
         msg = text("A new email arrived on this resolved task, so it is open again.")
         kind = "reopened_by_email"

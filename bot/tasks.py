@@ -216,19 +216,7 @@ class Duty:
         self._member(actor)
         with self.db.session() as s:
             task = self._task(s, number)
-            won = q.transition(
-                s,
-                task.id,
-                [q.Task.state == "resolved"],
-                {
-                    "state": "open",
-                    "claimed_by": None,
-                    "claimed_at": None,
-                    "resolved_by": None,
-                    "resolved_at": None,
-                    "resolve_note": None,
-                },
-            )
+            won = q.reopen_if_resolved(s, task.id)
             if not won:
                 raise Refused(f"#{number} isn't resolved, so it can't be reopened.")
             suffix = f": {why}" if why else "."

@@ -78,6 +78,23 @@ def transition(
     return s.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
 
 
+def reopen_if_resolved(s: Session, task_id: int) -> bool:
+    """Back to open, unclaimed, if it was resolved (by a worker or by a new email)."""
+    return transition(
+        s,
+        task_id,
+        [Task.state == "resolved"],
+        {
+            "state": "open",
+            "claimed_by": None,
+            "claimed_at": None,
+            "resolved_by": None,
+            "resolved_at": None,
+            "resolve_note": None,
+        },
+    )
+
+
 def list_tasks(
     s: Session,
     team: str,
