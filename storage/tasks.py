@@ -220,6 +220,11 @@ def events_of_task(s: Session, task_id: int, limit: int = 100) -> list[Event]:
     return list(s.scalars(q))
 
 
+def events_of_kinds(s: Session, task_id: int, kinds: Sequence[str]) -> list[Event]:
+    q = select(Event).where(Event.task_id == task_id, Event.kind.in_(kinds))
+    return list(s.scalars(q.order_by(Event.id)))
+
+
 def last_note(s: Session, task_id: int) -> Event | None:
     q = (
         select(Event)
