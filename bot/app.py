@@ -8,6 +8,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
+
 from bot import commands, day
 from bot.calendar import WorkingCalendar
 from bot.chat import Chat, Delivered, deliver
@@ -26,7 +28,7 @@ from bot.mailbox.base import Mailbox, MailboxError
 from bot.mailbox.folder import FolderMailbox
 from bot.roles import GroupLookup, Roster
 from bot.rota import Rota
-from bot.scheduler import DutyScheduler
+from bot.scheduler import AfterTick, DutyScheduler
 from bot.tasks import Duty
 from bot.watcher import SyncResult, move_resolved, sync_once
 from storage import tasks as q
@@ -141,11 +143,19 @@ class DutyBot:
 
     def _wire(self, team: TeamConfig, with_mailbox: bool) -> TeamDesk:
         assert self.db is not None
-        with self.db.session() as s:
-            q.ensure_team(s, team.name)
-            people = [(u, team.display_name(u), "member") for u in team.members]
-            people += [(u, team.display_name(u), "manager") for u in team.managers]
-            q.sync_people(s, team.name, people)
+        people = [(u, team.display_name(u), "member") for u in team.members]
+        people += [(u, team.display_name(u), "manager") for u in team.managers]
+        for attempt in (1, 2):
+            try:
+                with self.db.session() as s:
+                    q.ensure_team(s, team.name)
+                    q.sync_people(s, team.name, people)
+                break
+            except IntegrityError:
+                # Two bot processes starting together on a new database: the other wrote
+                # the same rows first, so the second attempt finds them.
+                if attempt == 2:
+                    raise
         roster = Roster(team, self.groups)
         duty = Duty(self.db, team, roster, self.clock)
         mailbox = open_mailbox(team) if with_mailbox else None
@@ -183,12 +193,21 @@ class DutyBot:
         assert jobs is not None
         return jobs.run_due(self.clock.now())
 
-    def start_scheduler(self, holder: str | None = None) -> DutyScheduler:
-        """Start the clocks for `dutybot run` (APScheduler; only the lease holder acts)."""
+    def start_scheduler(
+        self,
+        holder: str | None = None,
+        *,
+        after_tick: AfterTick | None = None,
+        catch_up: bool = True,
+    ) -> DutyScheduler:
+        """Start the clocks for `dutybot run` and the shell (APScheduler; only the lease
+        holder acts). ``catch_up``: run the first pass at once (see DutyScheduler.start)."""
         assert self.db is not None
         jobs = {name: t.jobs for name, t in self.teams.items() if t.jobs is not None}
-        self.scheduler = DutyScheduler(self.db, self.clock, self.config.scheduler, jobs, holder)
-        self.scheduler.start()
+        self.scheduler = DutyScheduler(
+            self.db, self.clock, self.config.scheduler, jobs, holder, after_tick=after_tick
+        )
+        self.scheduler.start(catch_up=catch_up)
         return self.scheduler
 
     def deliver(self, name: str, chat: Chat) -> Delivered:

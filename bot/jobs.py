@@ -97,6 +97,15 @@ class TeamJobs:
             return today
         return self.cal.previous_working_day(today)
 
+    def handover_passed(self, before: datetime, after: datetime) -> datetime | None:
+        """The last handover time in (``before``, ``after``], if the clock passed one.
+
+        The shell runs the jobs at that moment when `/duty clock` jumps over it, so the
+        handover comes out as it would have with the bot running, not as a late one.
+        """
+        at = self.handover_at(self.latest_handover_day(after))
+        return at if before < at <= after else None
+
     def handover_due(self, now: datetime) -> str | None:
         """Post the handover if it is due and not yet done. Returns what happened, if anything."""
         day = self.latest_handover_day(now)

@@ -1,13 +1,17 @@
-"""The clocks in `dutybot run`: APScheduler 3 decides *when*, bot.jobs decides *what*.
+"""The clocks in `dutybot run` and `dutybot shell`: APScheduler 3 decides *when*, bot.jobs
+decides *what*.
 
 - A cron trigger per team fires at `handover.time` on weekdays, in the team's time zone, so
   it stays at 16:30 local time on both sides of a clock change (bank holidays are skipped
   by the job itself, which knows the working-day calendar).
 - An interval trigger every `scheduler.tick_seconds` sends due nudges and pending emails,
-  and catches up a handover missed while the bot was down. It first runs at start-up.
+  and catches up a handover missed while the bot was down. In `run` it first runs at
+  start-up; the shell runs its own first pass in the foreground.
 - Only the holder of the `scheduler_lease` row acts. Each pass renews it; if the holder
   dies, the lease expires after `scheduler.lease_seconds` and another process takes over.
-  The jobs are idempotent anyway, so even two acting at once post one handover.
+  The lease runs on the real clock (it is about processes being alive), never on the
+  shell's movable one. The jobs are idempotent anyway, so even two acting at once post
+  one handover.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,7 +30,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import IntegrityError
 
-from bot.clock import Clock
+from bot.clock import Clock, SystemClock
 from bot.config import SchedulerConfig
 from bot.jobs import JobReport, TeamJobs
 from storage import clocks as cq
@@ -35,6 +39,10 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 LEASE = "scheduler"
+
+# What one pass did, team by team; None when another process holds the lease.
+Reports = dict[str, JobReport] | None
+AfterTick = Callable[[str | None, Reports], None]
 
 
 def new_holder_id() -> str:
@@ -56,18 +64,24 @@ class Lease:
         self.clock = clock
         self.ttl = ttl
         self.holder = holder or new_holder_id()
+        self.held = False
 
     def hold(self) -> bool:
         """Take or renew the lease; True while we hold it."""
         try:
             with self.db.session() as s:
-                return cq.take_lease(s, LEASE, self.holder, self.clock.now(), self.ttl)
+                held = cq.take_lease(s, LEASE, self.holder, self.clock.now(), self.ttl)
         except IntegrityError:
-            return False  # another process took it first, just now
+            held = False  # another process took it first, just now
+        if held != self.held:
+            log.info("%s the scheduler lease (%s)", "took" if held else "lost", self.holder)
+        self.held = held
+        return held
 
     def release(self) -> None:
         with self.db.session() as s:
             cq.drop_lease(s, LEASE, self.holder, self.clock.now())
+        self.held = False
 
 
 class DutyScheduler:
@@ -78,46 +92,69 @@ class DutyScheduler:
         settings: SchedulerConfig,
         teams: Mapping[str, TeamJobs],
         holder: str | None = None,
+        *,
+        lease_clock: Clock | None = None,
+        after_tick: AfterTick | None = None,
     ) -> None:
         self.clock = clock
         self.settings = settings
         self.teams = teams
-        self.lease = Lease(db, clock, timedelta(seconds=settings.lease_seconds), holder)
+        ttl = timedelta(seconds=settings.lease_seconds)
+        self.lease = Lease(db, lease_clock or SystemClock(), ttl, holder)
+        self.after_tick = after_tick  # told after each scheduled pass (the shell prints then)
         self._aps: BackgroundScheduler | None = None
         self._lock = threading.Lock()  # one pass at a time in this process
 
-    def tick(self, team: str | None = None) -> dict[str, JobReport]:
-        """Run what is due for one team or all, if we hold the lease."""
+    def tick(self, team: str | None = None, at: datetime | None = None) -> Reports:
+        """Run what is due at ``at`` (default: now) for one team or all, if we hold the lease.
+
+        None means another process holds the lease, so this one did nothing.
+        """
         with self._lock:
             if not self.lease.hold():
-                return {}
+                return None
+            now = at or self.clock.now()
             names = [team] if team else list(self.teams)
             reports: dict[str, JobReport] = {}
             for name in names:
                 try:
-                    reports[name] = self.teams[name].run_due(self.clock.now())
+                    reports[name] = self.teams[name].run_due(now)
                 except Exception:
                     log.exception("scheduled jobs for %s failed; will try again", name)
             return reports
 
-    def start(self) -> None:
+    def _scheduled(self, team: str | None = None) -> None:
+        """What APScheduler calls: one pass, then tell whoever wants to know."""
+        reports = self.tick(team)
+        if self.after_tick is not None:
+            try:
+                self.after_tick(team, reports)
+            except Exception:
+                log.exception("after a scheduled pass for %s", team or "all teams")
+
+    def start(self, *, catch_up: bool = True) -> None:
+        """Start the clocks in the background. ``catch_up`` runs the first pass at once
+        (a handover missed while the bot was down); otherwise after one tick."""
         grace = max(1, self.settings.misfire_grace_minutes * 60)
         aps = BackgroundScheduler(timezone=UTC)
+        first = datetime.now(UTC)
+        if not catch_up:
+            first += timedelta(seconds=self.settings.tick_seconds)
         aps.add_job(
-            self.tick,
+            self._scheduled,
             IntervalTrigger(seconds=self.settings.tick_seconds, timezone=UTC),
             id="tick",
-            next_run_time=datetime.now(UTC),  # the start-up catch-up
+            next_run_time=first,
             coalesce=True,
             max_instances=1,
             misfire_grace_time=grace,
         )
         for name, jobs in self.teams.items():
             aps.add_job(
-                self.tick,
+                self._scheduled,
                 handover_trigger(jobs.config.handover.time, jobs.duty.team.tz),
                 args=[name],
-                id=f"handover-{name}",
+                id=handover_job_id(name),
                 coalesce=True,
                 max_instances=1,
                 misfire_grace_time=grace,
@@ -125,6 +162,11 @@ class DutyScheduler:
         aps.start()
         self._aps = aps
         log.info("scheduler started as %s", self.lease.holder)
+
+    @property
+    def aps(self) -> BackgroundScheduler | None:
+        """The running APScheduler, if started (for inspection)."""
+        return self._aps
 
     def shutdown(self) -> None:
         if self._aps is not None:
@@ -134,3 +176,7 @@ class DutyScheduler:
             self.lease.release()
         except Exception:
             log.warning("could not release the scheduler lease; it will expire by itself")
+
+
+def handover_job_id(team: str) -> str:
+    return f"handover-{team}"

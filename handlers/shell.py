@@ -7,7 +7,9 @@ same ones Slack takes. Commands can be piped in on stdin.
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Iterable
+from datetime import datetime
 from itertools import count
 from typing import TextIO
 
@@ -17,7 +19,8 @@ from bot.cards import CardView
 from bot.chat import CardRef
 from bot.clock import ManualClock, OffsetClock
 from bot.config import TeamConfig
-from bot.message import Message, text
+from bot.message import Message
+from bot.scheduler import Reports
 
 WIDTH = 72
 
@@ -91,23 +94,65 @@ class Shell:
         self.out = out
         self.desk: TeamDesk = bot.team()
         self.chat = ShellChat(out, self.desk.cfg.names)
+        self._lock = threading.Lock()  # the foreground and the background print in turn
+        self._jump: tuple[datetime, datetime] | None = None  # the last /duty clock move
+        self._told_lease = False
         clock = bot.clock
         if isinstance(clock, OffsetClock | ManualClock):  # only the shell's clock may move
-            tz = self.desk.cfg.tz
-            self.desk.desk.extras[commands.Clock] = lambda actor, cmd: day.move_clock(
-                clock, tz, actor, cmd
+            self.desk.desk.extras[commands.Clock] = lambda actor, cmd: self._move_clock(
+                clock, actor, cmd
             )
 
     def say(self, s: str) -> None:
         print(s, file=self.out, flush=True)
 
+    def _move_clock(
+        self, clock: OffsetClock | ManualClock, actor: str, cmd: commands.Command
+    ) -> Message:
+        before = clock.now()
+        reply = day.move_clock(clock, self.desk.cfg.tz, actor, cmd)
+        self._jump = (before, clock.now())
+        return reply
+
+    def start_clocks(self) -> None:
+        """APScheduler in the background, as in `run`: nudges and the handover turn up even
+        while nobody types. The foreground has just done a pass, so the first waits a tick."""
+        if self.bot.scheduler is None:
+            self.bot.start_scheduler(after_tick=self._after_scheduled, catch_up=False)
+
+    def _after_scheduled(self, team: str | None, reports: Reports) -> None:
+        with self._lock:
+            self._check_mail()
+            self.bot.deliver(self.desk.cfg.name, self.chat)
+
     def tick(self) -> None:
-        """What the background loop does in `run`: check mail, run the clocks, deliver."""
+        """What the background does in `run`: check mail, run the clocks, deliver."""
+        with self._lock:
+            self._check_mail()
+            self._run_clocks()
+            self.bot.deliver(self.desk.cfg.name, self.chat)
+
+    def _check_mail(self) -> None:
         result = self.bot.check_mail(self.desk.cfg.name)
         if result.error:
             self.say(f"! Inbox problem: {result.error}")
-        self.bot.run_due(self.desk.cfg.name)  # handover and nudges due at the shell's clock
-        self.bot.deliver(self.desk.cfg.name, self.chat)
+
+    def _run_clocks(self) -> None:
+        """The handover and nudges due at the shell's clock. After `/duty clock` jumped over
+        the handover time, the jobs run at that time first, then at the new time."""
+        jobs, name = self.desk.jobs, self.desk.cfg.name
+        assert jobs is not None
+        jump, self._jump = self._jump, None
+        passed = jobs.handover_passed(*jump) if jump else None
+        for at in (passed, None) if passed else (None,):
+            if self.bot.scheduler is None:
+                jobs.run_due(at or self.bot.clock.now())
+            elif self.bot.scheduler.tick(name, at) is None and not self._told_lease:
+                self._told_lease = True
+                self.say(
+                    "! Another dutybot is running the clocks on this database, so this "
+                    "shell shows no handovers or nudges. Stop it, or use another database."
+                )
 
     def banner(self, interactive: bool) -> None:
         cfg = self.desk.cfg
@@ -135,13 +180,15 @@ class Shell:
                 self.say("Say who to be, like: /as jo")
             return True
         reply = self.desk.desk.handle(self.actor, line)
-        self.say(text("").plain() + reply.plain(self.desk.cfg.names))
+        with self._lock:
+            self.say(reply.plain(self.desk.cfg.names))
         self.tick()
         return True
 
     def run(self, lines: Iterable[str], interactive: bool) -> None:
         self.banner(interactive)
         self.tick()
+        self.start_clocks()
         for line in lines:
             if not self.handle(line):
                 break

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -220,11 +220,14 @@ def lease_holder(s: Session, name: str, now: datetime) -> str | None:
 
 
 def drop_lease(s: Session, name: str, holder: str, now: datetime) -> None:
-    """Give the lease up (clean shutdown), so another process can take over at once."""
+    """Give the lease up (clean shutdown), so another process can take over at once.
+
+    The row goes, rather than expiring ``now``: a process whose clock reads earlier could
+    otherwise still find it held.
+    """
     s.execute(
-        update(SchedulerLease)
+        delete(SchedulerLease)
         .where(SchedulerLease.name == name, SchedulerLease.holder == holder)
-        .values(expires_at=now)
         .execution_options(synchronize_session=False)
     )
 
