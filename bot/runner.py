@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.app import DutyBot
-from bot.chat import Chat
+from bot.chat import Chat, Delivered
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +32,10 @@ class Runner:
             self._locks[name] = threading.Lock()
             self._pokes[name] = threading.Event()
 
-    def deliver(self, team: str) -> None:
+    def deliver(self, team: str) -> Delivered:
         """Deliver now, in this thread (used by chat handlers after an action)."""
         with self._locks[team]:
-            self.bot.deliver(team, self.chat)
+            return self.bot.deliver(team, self.chat)
 
     def poke(self, team: str) -> None:
         self._pokes[team].set()

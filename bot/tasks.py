@@ -173,8 +173,14 @@ class Duty:
         return say(f"#{number} is now with ", user(to), ".")
 
     def resolve(
-        self, actor: str, number: int, note: str, checklist: dict[str, Any] | None = None
+        self,
+        actor: str,
+        number: int,
+        note: str,
+        checklist: dict[str, Any] | None = None,
+        follow_up_at: datetime | None = None,
     ) -> Message:
+        """Resolve; ``follow_up_at`` books the agreed follow-up in the same transaction."""
         self._member(actor)
         note = note.strip()
         if self.team.resolve_note_required and not note:
@@ -182,6 +188,9 @@ class Duty:
                 f"Please say what was done, like: /duty resolve {number} "
                 "recorded on Mosaic and alerted the PA"
             )
+        now = self.clock.now()
+        if follow_up_at is not None and follow_up_at <= now:
+            raise Refused("The follow-up date has already passed. Pick a later day.")
         with self.db.session() as s:
             task = self._task(s, number)
             won = q.transition(
@@ -201,15 +210,21 @@ class Duty:
                 )
             q.mark_emails_for_done(s, task.id)
             suffix = f": {note}" if note else "."
-            self._record(
-                s,
-                task,
-                actor,
-                "resolved",
-                say("Resolved by ", user(actor), suffix),
-                note=note,
-                data={"checklist": checklist} if checklist else None,
-            )
+            data: dict[str, Any] = {"checklist": checklist} if checklist else {}
+            reply = say("Resolved by ", user(actor), suffix)
+            if follow_up_at is not None:
+                q.add_follow_up(
+                    s,
+                    team=self.name,
+                    task_id=task.id,
+                    owner=actor,
+                    due_at=follow_up_at,
+                    note="agreed on resolve",
+                    at=now,
+                )
+                data["follow_up_at"] = follow_up_at.isoformat()
+                reply = reply + f" Follow-up agreed for {local_time(follow_up_at, self.team.tz)}."
+            self._record(s, task, actor, "resolved", reply, note=note, data=data or None)
         return text(f"#{number} is resolved. Its email will move to Done.")
 
     def reopen(self, actor: str, number: int, why: str) -> Message:

@@ -1,30 +1,69 @@
 """The bolt app: /duty, the card buttons, the Resolve and Alert modals, and App Home.
 
-Each listener answers inside Slack's 3 seconds: the domain action is one short transaction,
-and delivering the card update and thread reply goes to a lazy listener.
+Bolt runs with ``process_before_response``: each ack function does its one short transaction
+(a claim, a resolve) and answers inside Slack's 3 seconds. Only after that answer do the lazy
+listeners start; they deliver the card update and thread reply, and any private reply. So
+delivery always sees the change it was started for.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time
 from typing import Any
 
-from slack_bolt import Ack, App, BoltResponse
+from slack_bolt import Ack, App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 
+from bot import nudges
 from bot.app import DutyBot, TeamDesk
-from bot.message import Message, text
+from bot.dispatch import SORRY
+from bot.home import home
+from bot.message import Message
 from bot.tasks import Refused
 from handlers.slack.chat import SlackChat
-from handlers.slack.render import alert_modal, escape, home_view, mrkdwn, resolve_modal
+from handlers.slack.render import (
+    alert_modal,
+    home_view,
+    mrkdwn,
+    notice_view,
+    resolve_modal,
+)
 
 log = logging.getLogger(__name__)
 
 WRONG_PLACE = "Use /duty in the duty channel, or in a direct message with me."
 NOT_ON_TEAM = "You're not on a duty team I look after. Ask a duty manager to add you."
+OUT_OF_DATE = "That button is out of date. Try /duty list."
+FOLLOW_UP_HOUR = time(9, 0)  # a follow-up picked as a date is due at 09:00 that day
+
+# Keys the ack functions leave in bolt's context for the lazy listener (copied across).
+REPLY = "duty_reply"  # a private reply for the person who acted
+TEAM = "duty_team"  # the team whose cards may have changed
+HOME = "duty_home"  # the person whose App Home should be redrawn
+
+
+class RecentIds:
+    """The last ``size`` ids seen; ``first`` is True only the first time an id comes."""
+
+    def __init__(self, size: int = 5000) -> None:
+        self.size = size
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first(self, key: str) -> bool:
+        with self._lock:
+            if key in self._seen:
+                return False
+            self._seen[key] = None
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+            return True
 
 
 class SlackBot:
@@ -38,102 +77,129 @@ class SlackBot:
         signing_secret: str,
         client: WebClient,
         token_verification: bool = True,
-        deliver: Callable[[str], None] | None = None,
+        deliver: Callable[[str], object] | None = None,
     ) -> None:
         self.bot = bot
         self.chat = chat
         self.deliver = deliver or self._deliver_now
+        self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="slack-lazy")
+        self._events = RecentIds()
         self.app = App(
             signing_secret=signing_secret,
             client=client,
-            token=client.token,
             token_verification_enabled=token_verification,
-            process_before_response=False,
+            process_before_response=True,
+            listener_executor=self.executor,
             logger=logging.getLogger("slack_bolt"),
         )
         self._register()
+
+    def close(self) -> None:
+        """Let running lazy listeners finish."""
+        self.executor.shutdown(wait=True)
 
     # ---- routing ----------------------------------------------------------------------
 
     def _deliver_now(self, team: str) -> None:
         self.bot.deliver(team, self.chat)
 
-    def team_for(self, channel: str | None, user: str) -> TeamDesk | None:
-        """The team a request belongs to: its channel's, or in a DM or App Home, the user's."""
+    def team_for(self, channel: str | None, user: str) -> TeamDesk | str:
+        """The team a request belongs to: its channel's, or in a DM or App Home, the user's.
+        A string is the plain refusal to give instead."""
         for desk in self.bot.teams.values():
             if channel and channel == desk.cfg.channel:
                 return desk
         if channel and not channel.startswith("D"):
-            return None
+            return WRONG_PLACE
         for desk in self.bot.teams.values():
             if desk.duty.roster.is_member(user):
                 return desk
-        return None
-
-    def _team_by_name(self, name: str) -> TeamDesk | None:
-        return self.bot.teams.get(name)
+        return NOT_ON_TEAM
 
     def _reply(self, desk: TeamDesk, message: Message) -> str:
         return mrkdwn(message, self.chat.name_of(desk.cfg))
 
     def _register(self) -> None:
         app = self.app
-        app.middleware(self._skip_retries)
-        app.command("/duty")(ack=self._command_ack, lazy=[self._lazy_deliver])
+        app.middleware(self._once_per_event)
+        app.command("/duty")(ack=self._command, lazy=[self._after])
         for action in ("duty_claim", "duty_reopen", "duty_still_on_it", "duty_release"):
-            app.action(action)(ack=self._button_ack, lazy=[self._lazy_deliver])
-        app.action("duty_resolve")(self._open_resolve)
-        app.action("duty_alert")(self._open_alert)
-        app.action("duty_outlook")(lambda ack: ack())
-        app.view("duty_resolve")(ack=self._resolve_submit, lazy=[self._lazy_deliver_view])
-        app.view("duty_alert")(ack=self._alert_submit, lazy=[self._lazy_deliver_view])
-        app.event("app_home_opened")(self._home)
+            app.action(action)(ack=self._button, lazy=[self._after])
+        app.action("duty_resolve")(ack=self._open_resolve, lazy=[self._after])
+        app.action("duty_alert")(ack=self._open_alert, lazy=[self._after])
+        app.action("duty_outlook")(self._just_ack)  # a link button: Slack opens the link
+        app.view("duty_resolve")(ack=self._resolve_submit, lazy=[self._after])
+        app.view("duty_alert")(ack=self._alert_submit, lazy=[self._after])
+        app.event("app_home_opened")(ack=self._just_ack, lazy=[self._home_opened])
+
+    def _once_per_event(self, body: dict[str, Any], next: Callable[[], BoltResponse]) -> Any:
+        # Slack re-sends an event (X-Slack-Retry-Num) when our answer was slow or lost; the
+        # event_id stays the same, so a re-send of one already in hand is only acknowledged.
+        if body.get("type") == "event_callback":
+            event_id = str(body.get("event_id") or "")
+            if event_id and not self._events.first(event_id):
+                return BoltResponse(status=200, body="")
+        return next()
 
     @staticmethod
-    def _skip_retries(req: Any, resp: BoltResponse, next: Callable[[], BoltResponse]) -> Any:
-        # Slack re-sends events it thinks we missed; the first delivery already did the work.
-        if req.headers.get("x-slack-retry-num"):
-            return BoltResponse(status=200, body="")
-        return next()
+    def _just_ack(ack: Ack) -> None:
+        ack()
+
+    def _after(self, body: dict[str, Any], context: BoltContext, client: WebClient) -> None:
+        """Lazy: the private reply, then delivery of what the action changed, then App Home."""
+        reply = context.get(REPLY)
+        if reply:
+            self._ephemeral(client, body, str(reply))
+        team = context.get(TEAM)
+        if team in self.bot.teams:
+            try:
+                self.deliver(str(team))
+            except Exception:  # the delivery loop will try again; nothing is lost
+                log.exception("delivery after an action failed")
+        if context.get(HOME):
+            self.publish_home(client, str(context[HOME]))
 
     # ---- /duty ------------------------------------------------------------------------
 
-    def _command_ack(self, ack: Ack, body: dict[str, Any]) -> None:
+    def _command(self, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         user = body.get("user_id", "")
         desk = self.team_for(body.get("channel_id"), user)
-        if desk is None:
-            ack(WRONG_PLACE)
+        if isinstance(desk, str):
+            ack(text=desk, response_type="ephemeral")
             return
         reply = desk.desk.handle(user, _unescape(body.get("text", "")))
-        ack(self._reply(desk, reply))
-
-    def _lazy_deliver(self, body: dict[str, Any]) -> None:
-        user = body.get("user_id") or (body.get("user") or {}).get("id", "")
-        channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
-        desk = self.team_for(channel, user)
-        if desk is not None:
-            self.deliver(desk.cfg.name)
+        context[TEAM] = desk.cfg.name
+        ack(text=self._reply(desk, reply), response_type="ephemeral")
 
     # ---- buttons ----------------------------------------------------------------------
 
     def _action_target(self, body: dict[str, Any]) -> tuple[TeamDesk, int, str] | str:
         user = (body.get("user") or {}).get("id", "")
         action = (body.get("actions") or [{}])[0]
-        team, _, number = str(action.get("value", "")).partition(":")
-        desk = self._team_by_name(team)
+        value = str(action.get("value", ""))
+        team, _, number = value.rpartition(":")
+        if team:
+            desk: TeamDesk | str | None = self.bot.teams.get(team)
+        else:  # nudge buttons in a DM carry only the number
+            desk = self.team_for(_channel_of(body), user)
         if desk is None or not number.isdigit():
-            return "That button is out of date. Try /duty list."
+            return OUT_OF_DATE
+        if isinstance(desk, str):
+            return desk
         if not _allowed_place(body, desk):
             return WRONG_PLACE
         return desk, int(number), user
 
-    def _button_ack(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def _button(self, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ack()
         target = self._action_target(body)
         if isinstance(target, str):
-            self._ephemeral(client, body, target)
+            context[REPLY] = target
             return
         desk, number, user = target
+        context[TEAM] = desk.cfg.name
+        if _in_home(body):
+            context[HOME] = user
         action_id = (body.get("actions") or [{}])[0].get("action_id")
         duty = desk.duty
         try:
@@ -141,146 +207,173 @@ class SlackBot:
                 duty.claim(user, number)
             elif action_id == "duty_reopen":
                 duty.reopen(user, number, "")
-            elif action_id == "duty_release":
-                duty.unclaim(user, number)
-            elif action_id == "duty_still_on_it":
-                duty.note(user, number, "Still on it")
+            else:  # the stale-claim nudge's "Still on it" and "Release"
+                said = nudges.press(duty, user, str(action_id), str(number))
+                context[REPLY] = self._reply(desk, said)
         except Refused as no:
-            self._ephemeral(client, body, self._reply(desk, no.reply))
+            context[REPLY] = self._reply(desk, no.reply)
+        except Exception:
+            log.exception("button %s failed", action_id)  # not the body: privacy
+            context[REPLY] = SORRY
 
     def _ephemeral(self, client: WebClient, body: dict[str, Any], message: str) -> None:
-        channel = (body.get("channel") or {}).get("id")
+        """A reply only the person who acted sees, where they acted (or in our DM)."""
         user = (body.get("user") or {}).get("id")
-        if not channel or not user:
+        if not user:
             return
+        channel = _channel_of(body) or self.chat.dm_channel(user)
         try:
             client.chat_postEphemeral(channel=channel, user=user, text=message)
         except Exception:  # the reply is a courtesy; the action itself already happened
-            log.warning("could not send an ephemeral reply")
+            log.warning("could not send a private reply")
 
-    def _open_resolve(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
+    def _modal_target(self, body: dict[str, Any], context: BoltContext) -> tuple[TeamDesk, int]:
         target = self._action_target(body)
         if isinstance(target, str):
-            self._ephemeral(client, body, target)
-            return
+            raise Refused(target)
         desk, number, user = target
         if not desk.duty.roster.is_member(user):
-            self._ephemeral(client, body, NOT_ON_TEAM)
+            raise Refused(NOT_ON_TEAM)
+        return desk, number
+
+    def _open_resolve(
+        self, ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        ack()
+        try:
+            desk, number = self._modal_target(body, context)
+        except Refused as no:
+            context[REPLY] = no.reply.plain()
             return
         view = resolve_modal(desk.cfg.name, number, desk.cfg.resolve_note_required, _where(body))
-        client.views_open(trigger_id=body["trigger_id"], view=view)
+        self._open(client, body, view, context)
 
-    def _open_alert(self, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def _open_alert(
+        self, ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
         ack()
-        target = self._action_target(body)
-        if isinstance(target, str):
-            self._ephemeral(client, body, target)
+        try:
+            desk, number = self._modal_target(body, context)
+        except Refused as no:
+            context[REPLY] = no.reply.plain()
             return
-        desk, number, user = target
-        if not desk.duty.roster.is_member(user):
-            self._ephemeral(client, body, NOT_ON_TEAM)
-            return
-        client.views_open(
-            trigger_id=body["trigger_id"], view=alert_modal(desk.cfg.name, number, _where(body))
-        )
+        self._open(client, body, alert_modal(desk.cfg.name, number, _where(body)), context)
+
+    @staticmethod
+    def _open(
+        client: WebClient, body: dict[str, Any], view: dict[str, Any], context: BoltContext
+    ) -> None:
+        # The trigger_id dies 3 seconds after the click, so the modal opens here, not lazily.
+        try:
+            client.views_open(trigger_id=body["trigger_id"], view=view)
+        except Exception:
+            log.warning("could not open a form")
+            context[REPLY] = "Slack didn't open the form in time. Please press the button again."
 
     # ---- modals -----------------------------------------------------------------------
 
-    def _view_target(self, body: dict[str, Any]) -> tuple[TeamDesk, int, str, dict[str, Any]]:
+    def _view_target(
+        self, body: dict[str, Any], context: BoltContext
+    ) -> tuple[TeamDesk, int, str, dict[str, Any]]:
         view = body.get("view") or {}
-        meta = json.loads(view.get("private_metadata") or "{}")
-        desk = self._team_by_name(str(meta.get("team")))
-        if desk is None:
-            raise Refused("That form is out of date. Try /duty list.")
-        user = (body.get("user") or {}).get("id", "")
-        values = (view.get("state") or {}).get("values") or {}
-        return desk, int(meta.get("number", 0)), user, values
-
-    def _resolve_submit(self, ack: Ack, body: dict[str, Any]) -> None:
         try:
-            desk, number, user, values = self._view_target(body)
-            note = ((values.get("note") or {}).get("value") or {}).get("value") or ""
-            picked = ((values.get("checklist") or {}).get("value") or {}).get(
-                "selected_options"
-            ) or []
+            meta = json.loads(view.get("private_metadata") or "{}")
+            desk = self.bot.teams.get(str(meta.get("team")))
+            number = int(meta.get("number", 0))
+        except (ValueError, TypeError):
+            desk, meta, number = None, {}, 0
+        if desk is None:
+            raise Refused("That form is out of date. Close it and try /duty list.")
+        user = (body.get("user") or {}).get("id", "")
+        context[TEAM] = desk.cfg.name
+        if meta.get("home"):
+            context[HOME] = user
+        values = (view.get("state") or {}).get("values") or {}
+        return desk, number, user, values
+
+    def _resolve_submit(self, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        try:
+            desk, number, user, values = self._view_target(body, context)
+            note = _field(values, "note", "value") or ""
+            picked = _field(values, "checklist", "selected_options") or []
             chosen = {o.get("value") for o in picked}
-            follow_date = ((values.get("follow_up_date") or {}).get("value") or {}).get(
-                "selected_date"
-            )
+            day = _field(values, "follow_up_date", "selected_date")
             checklist: dict[str, Any] = {
                 "case_note": "case_note" in chosen,
                 "alerted": "alerted" in chosen,
-                "follow_up": "follow_up" in chosen,
-                "follow_up_date": follow_date,
+                "follow_up": "follow_up" in chosen or bool(day),
+                "follow_up_date": day,
             }
-            if follow_date:
-                self._follow_up_on(desk, user, number, follow_date)
-            desk.duty.resolve(user, number, note, checklist)
+            when = _follow_up_time(day, desk) if day else None
+            desk.duty.resolve(user, number, note, checklist, follow_up_at=when)
         except Refused as no:
-            ack(response_action="errors", errors={"note": no.reply.plain()[:150]})
+            block = "follow_up_date" if "follow-up" in no.reply.plain() else "note"
+            ack(response_action="errors", errors={block: no.reply.plain()[:150]})
             return
         ack()
 
-    def _follow_up_on(self, desk: TeamDesk, user: str, number: int, day: str) -> None:
-        when = datetime.combine(date.fromisoformat(day), time(9, 0), tzinfo=desk.cfg.tz)
-        if when <= desk.duty.clock.now():
-            raise Refused("The follow-up date has already passed. Pick a later day.")
-        desk.duty.follow_up(user, number, when.strftime("%Y-%m-%d %H:%M"), "agreed on resolve")
-
-    def _alert_submit(self, ack: Ack, body: dict[str, Any]) -> None:
+    def _alert_submit(self, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         try:
-            desk, number, user, values = self._view_target(body)
-            people = ((values.get("people") or {}).get("value") or {}).get("selected_users") or []
-            note = ((values.get("note") or {}).get("value") or {}).get("value") or ""
+            desk, number, user, values = self._view_target(body, context)
+            people = _field(values, "people", "selected_users") or []
+            note = _field(values, "note", "value") or ""
             desk.duty.alert(user, number, people, note)
         except Refused as no:
             ack(response_action="errors", errors={"people": no.reply.plain()[:150]})
             return
         ack()
 
-    def _lazy_deliver_view(self, body: dict[str, Any]) -> None:
-        meta = json.loads((body.get("view") or {}).get("private_metadata") or "{}")
-        if str(meta.get("team")) in self.bot.teams:
-            self.deliver(str(meta["team"]))
-
     # ---- App Home ---------------------------------------------------------------------
 
-    def _home(self, event: dict[str, Any], client: WebClient) -> None:
-        user = event.get("user", "")
+    def _home_opened(self, event: dict[str, Any], client: WebClient) -> None:
+        if event.get("tab", "home") == "home":
+            self.publish_home(client, str(event.get("user", "")))
+
+    def publish_home(self, client: WebClient, user: str) -> None:
         desk = self.team_for(None, user)
-        if desk is None:
-            view = home_view([("dutybot", [escape(NOT_ON_TEAM)])])
+        if isinstance(desk, str):
+            view = notice_view(desk)
         else:
-            view = home_view(self.home_sections(desk, user))
-        client.views_publish(user_id=user, view=view)
-
-    def home_sections(self, desk: TeamDesk, user: str) -> list[tuple[str, list[str]]]:
-        duty = desk.duty
-        name_of = self.chat.name_of(desk.cfg)
-        mine = duty.list_tasks(user, "mine")
-        open_ = duty.list_tasks(user, "open")
-        overdue = duty.overdue(user) if hasattr(duty, "overdue") else text("Nothing overdue.")
-        rota = desk.desk.handle(user, "rota")
-        return [
-            ("My claimed tasks", mrkdwn(mine, name_of).splitlines()),
-            ("Open tasks", mrkdwn(open_, name_of).splitlines()),
-            ("Overdue", mrkdwn(overdue, name_of).splitlines()),
-            ("Today's rota", mrkdwn(rota, name_of).splitlines()),
-        ]
+            sections = home(desk.duty, desk.rota, user, self.bot.config.nudges.unclaimed_minutes)
+            view = home_view(desk.cfg.name, sections, self.chat.name_of(desk.cfg))
+        try:
+            client.views_publish(user_id=user, view=view)
+        except Exception:
+            log.warning("could not publish App Home")
 
 
-def _where(body: dict[str, Any]) -> dict[str, str]:
-    channel = (body.get("channel") or {}).get("id") or ""
-    return {"channel": channel}
+def _field(values: dict[str, Any], block: str, key: str) -> Any:
+    """One value from a submitted modal's state (block id, then our action id "value")."""
+    return ((values.get(block) or {}).get("value") or {}).get(key)
+
+
+def _follow_up_time(day: str, desk: TeamDesk) -> datetime:
+    try:
+        picked = date.fromisoformat(day)
+    except ValueError:
+        raise Refused("That follow-up date isn't a date. Pick one from the calendar.") from None
+    return datetime.combine(picked, FOLLOW_UP_HOUR, tzinfo=desk.cfg.tz)
+
+
+def _channel_of(body: dict[str, Any]) -> str:
+    return (body.get("channel") or {}).get("id") or ""
+
+
+def _in_home(body: dict[str, Any]) -> bool:
+    view = body.get("view") or {}
+    return (body.get("container") or {}).get("type") == "view" and view.get("type") == "home"
+
+
+def _where(body: dict[str, Any]) -> dict[str, Any]:
+    """Where a modal was opened from, carried in its private_metadata."""
+    return {"channel": _channel_of(body), "home": _in_home(body)}
 
 
 def _allowed_place(body: dict[str, Any], desk: TeamDesk) -> bool:
     """Task actions come from the team's channel, a DM with the bot, or App Home."""
-    container = body.get("container") or {}
-    if container.get("type") == "view":
+    if _in_home(body):
         return True
-    channel = (body.get("channel") or {}).get("id") or ""
+    channel = _channel_of(body)
     return channel == desk.cfg.channel or channel.startswith("D")
 
 

@@ -24,11 +24,13 @@ from bot.cards import CardView
 from bot.chat import CardRef, ChatUnavailable
 from bot.config import TeamConfig
 from bot.message import Message
-from handlers.slack.render import card_blocks, message_blocks, mrkdwn
+from handlers.slack.render import card_blocks, message_blocks, mrkdwn, permalink_block
 
 log = logging.getLogger(__name__)
 
 METADATA_TYPE = "duty_task"
+DM_FALLBACK = "A message from dutybot about duty work"
+CHANNEL_FALLBACK = "A message from dutybot"
 HISTORY_PAGES = 5  # how far back to look for a card posted just before a crash
 
 
@@ -171,29 +173,33 @@ class SlackChat:
     def send_dm(
         self, team: TeamConfig, user_id: str, message: Message, card: CardRef | None
     ) -> None:
-        name_of = self.name_of(team)
-        body = mrkdwn(message, name_of)
+        blocks = message_blocks(message, self.name_of(team))
         if card is not None:
             link = self._call(
                 self.safe, "chat.getPermalink", channel=card.channel, message_ts=card.ts
             )
-            body += f"\n<{link['permalink']}|Open the card>"
-        channel = self._dm.get(user_id)
-        if channel is None:
-            opened = self._call(self.safe, "conversations.open", users=user_id)
-            channel = opened["channel"]["id"]
-            self._dm[user_id] = channel
-        blocks = message_blocks(message, name_of)
-        blocks[0]["text"]["text"] = body[:3000]
+            permalink = str(link["permalink"])
+            if permalink.startswith("https://"):  # Slack's own link; anything else is dropped
+                at = len(blocks) - 1 if blocks[-1]["type"] == "actions" else len(blocks)
+                blocks.insert(at, permalink_block(permalink))
         self._call(
             self.posting,
             "chat.postMessage",
-            channel=channel,
-            text=body[:3000],
+            channel=self.dm_channel(user_id),
+            text=DM_FALLBACK,  # lock screens show only this: no personal data
             blocks=blocks,
             unfurl_links=False,
             unfurl_media=False,
         )
+
+    def dm_channel(self, user_id: str) -> str:
+        """The bot's DM channel with a person (opened once, then remembered)."""
+        channel = self._dm.get(user_id)
+        if channel is None:
+            opened = self._call(self.safe, "conversations.open", users=user_id)
+            channel = str(opened["channel"]["id"])
+            self._dm[user_id] = channel
+        return channel
 
     def post_to_channel(self, team: TeamConfig, channel: str, message: Message) -> None:
         name_of = self.name_of(team)
@@ -202,7 +208,7 @@ class SlackChat:
             self.posting,
             "chat.postMessage",
             channel=channel,
-            text=mrkdwn(message, name_of)[:3000],
+            text=CHANNEL_FALLBACK,  # notifications show only this: no personal data
             blocks=message_blocks(message, name_of),
             unfurl_links=False,
             unfurl_media=False,

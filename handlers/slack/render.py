@@ -12,10 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.cards import CardView
+from bot.home import HomeSection
 from bot.message import Message
 
 SECTION_LIMIT = 3000
-MAX_BLOCKS = 50
+MAX_BLOCKS = 50  # in a message
+MAX_VIEW_BLOCKS = 100  # in a modal or App Home
+HOME_BUTTONS = {"claim": ("Claim", "duty_claim"), "resolve": ("Resolve", "duty_resolve")}
 ELLIPSIS = "…"
 
 NameOf = Callable[[str], str]
@@ -75,9 +78,37 @@ def buttons_of(message: Message) -> list[dict[str, str]]:
     return found
 
 
+def chunks(text: str, limit: int = SECTION_LIMIT) -> list[str]:
+    """Split mrkdwn into pieces of at most ``limit`` characters, at line ends where possible;
+    a single overlong line is cut with an ellipsis (never inside an entity like ``&amp;``)."""
+    out: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        if len(line) > limit:
+            line = _cut_mrkdwn(line, limit)
+        if current and len(current) + 1 + len(line) > limit:
+            out.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    out.append(current)
+    return out
+
+
+def _cut_mrkdwn(text: str, limit: int) -> str:
+    out = text[: limit - 1]
+    amp = out.rfind("&")
+    if amp != -1 and ";" not in out[amp:]:
+        out = out[:amp]
+    return out + ELLIPSIS
+
+
 def message_blocks(message: Message, name_of: NameOf) -> list[dict[str, Any]]:
-    """A message as blocks: its text, then any buttons."""
-    blocks: list[dict[str, Any]] = [_section(mrkdwn(message, name_of))]
+    """A message as blocks: its text (over several sections if long), then any buttons."""
+    pieces = chunks(mrkdwn(message, name_of))
+    if len(pieces) > MAX_BLOCKS - 1:
+        pieces = [*pieces[: MAX_BLOCKS - 2], "…and more: see /duty handover or /duty list."]
+    blocks: list[dict[str, Any]] = [_section(p) for p in pieces]
     buttons = buttons_of(message)
     if buttons:
         blocks.append(
@@ -95,6 +126,12 @@ def message_blocks(message: Message, name_of: NameOf) -> list[dict[str, Any]]:
             }
         )
     return blocks
+
+
+def permalink_block(url: str) -> dict[str, Any]:
+    """A line linking to a card (the link is Slack's own permalink, kept out of the mrkdwn
+    escaping so it stays a link)."""
+    return _context(f"<{escape(url)}|Open the card>")
 
 
 def _section(text: str) -> dict[str, Any]:
@@ -243,14 +280,25 @@ def alert_modal(team: str, number: int, metadata: dict[str, str]) -> dict[str, A
     }
 
 
-def home_view(sections: list[tuple[str, list[str]]]) -> dict[str, Any]:
-    """App Home: a header and a short list per section (lines already mrkdwn-safe)."""
+def home_view(team: str, sections: list[HomeSection], name_of: NameOf) -> dict[str, Any]:
+    """App Home: a header per section, one row per line, a Claim/Resolve button where it fits."""
     blocks: list[dict[str, Any]] = []
-    for title, rows in sections:
-        if len(blocks) >= MAX_BLOCKS - 3:
-            break
-        blocks.append({"type": "header", "text": {"type": "plain_text", "text": cut(title, 150)}})
-        body = "\n".join(rows) if rows else "_Nothing here._"
-        blocks.append(_section(body))
+    for section in sections:
+        blocks.append(
+            {"type": "header", "text": {"type": "plain_text", "text": cut(section.title, 150)}}
+        )
+        if not section.rows:
+            blocks.append(_section(escape(section.empty)))
+        for row in section.rows:
+            block = _section(mrkdwn(row.line, name_of))
+            if row.number is not None and row.action in HOME_BUTTONS:
+                label, action_id = HOME_BUTTONS[row.action]
+                block["accessory"] = _button(label, action_id, card_value(team, row.number))
+            blocks.append(block)
         blocks.append({"type": "divider"})
-    return {"type": "home", "blocks": blocks[:MAX_BLOCKS]}
+    return {"type": "home", "blocks": blocks[:MAX_VIEW_BLOCKS]}
+
+
+def notice_view(message: str) -> dict[str, Any]:
+    """App Home for someone the bot has nothing to show (one plain sentence)."""
+    return {"type": "home", "blocks": [_section(escape(message))]}

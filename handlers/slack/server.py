@@ -81,14 +81,17 @@ class WsgiApp:
         return [b"not found"]
 
 
+def http_server(slack: SlackBot, status: Callable[[], dict[str, Any]], host: str, port: int) -> Any:
+    """A waitress server (production-grade, threaded) for /slack/events; port 0 picks one."""
+    from waitress import create_server
+
+    return create_server(WsgiApp(slack, status), host=host, port=port, threads=8)
+
+
 def serve_http(
     config: Config, slack: SlackBot, status: Callable[[], dict[str, Any]], stop: threading.Event
 ) -> None:
-    from waitress import create_server
-
-    server = create_server(
-        WsgiApp(slack, status), host=config.slack.host, port=config.slack.port, threads=8
-    )
+    server = http_server(slack, status, config.slack.host, config.slack.port)
     threading.Thread(target=lambda: (stop.wait(), server.close()), daemon=True).start()
     log.info("serving /slack/events on %s:%s", config.slack.host, config.slack.port)
     try:
