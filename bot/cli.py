@@ -13,6 +13,7 @@ from bot.config import (
     ConfigError,
     EwsMailboxConfig,
     GraphMailboxConfig,
+    TeamConfig,
     load_config,
     secret,
 )
@@ -105,7 +106,8 @@ def config_problems(cfg: Config) -> list[str]:
 
 @main.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
-def check(config_path: str | None) -> None:
+@click.option("--mailbox", "try_mailbox", is_flag=True, help="Also connect to each team's mailbox.")
+def check(config_path: str | None, try_mailbox: bool) -> None:
     """Check a config file; print every problem, one line each."""
     chosen = config_path or DEFAULT_CONFIG
     try:
@@ -121,6 +123,31 @@ def check(config_path: str | None) -> None:
         sys.exit(1)
     teams = ", ".join(f"{t.name} ({t.mailbox.kind} mailbox)" for t in cfg.teams)
     click.echo(f"{chosen} is fine: {len(cfg.teams)} team(s): {teams}.")
+    if try_mailbox and not all([_check_mailbox(team) for team in cfg.teams]):
+        sys.exit(1)
+
+
+def _check_mailbox(team: TeamConfig) -> bool:
+    """Connect to one team's mailbox and say, line by line, what works. True if all does."""
+    from bot.app import StartupError, open_mailbox
+    from bot.mailbox.base import MailboxError
+
+    click.echo(f"Mailbox of {team.name} ({team.mailbox.kind}):")
+    try:
+        mailbox = open_mailbox(team)
+    except (StartupError, ValueError, MailboxError) as exc:
+        click.echo(f"  Problem: {exc}")
+        return False
+    try:
+        results = mailbox.check()
+    finally:
+        mailbox.close()
+    shown: set[str] = set()
+    for ok, line in results:
+        if line not in shown:  # a refused sign-in fails every check with the same sentence
+            shown.add(line)
+            click.echo(f"  {'OK' if ok else 'Problem'}: {line}")
+    return all(ok for ok, _ in results)
 
 
 @main.command()

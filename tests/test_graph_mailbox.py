@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
@@ -260,7 +259,6 @@ def test_wrong_secret_fails_fast_with_a_plain_sentence(
 ) -> None:
     fake.deliver(mime(1))
     box = make_mailbox(client_secret="not-the-secret")
-    started = time.monotonic()
 
     with pytest.raises(MailboxError) as caught:
         box.poll(None)
@@ -270,8 +268,7 @@ def test_wrong_secret_fails_fast_with_a_plain_sentence(
         "Check the client id, secret and tenant, then restart."
     )
     assert "not-the-secret" not in repr(box.settings)
-    assert time.monotonic() - started < 5
-    assert fake.token_requests == 1
+    assert fake.token_requests == 1  # refused sign-in is not retried
     assert fake.requests == []
 
 

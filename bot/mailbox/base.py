@@ -63,4 +63,9 @@ class Mailbox(Protocol):
         """Send an email (the handover) to the duty inbox and keep a copy."""
         ...
 
+    def check(self) -> list[tuple[bool, str]]:
+        """For `dutybot check --mailbox`: (works?, one plain sentence) for the inbox, the Done
+        folder and sending. Reads only; never raises for mailbox trouble."""
+        ...
+
     def close(self) -> None: ...

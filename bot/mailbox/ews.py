@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -93,6 +93,7 @@ _STREAM_MINUTES = 29  # Exchange allows 1-30 minutes per GetStreamingEvents conn
 _RECONNECT_FIRST = 0.5  # seconds before reconnecting a dropped stream; doubles up to poll_interval
 _HEALTHY_STREAM_SECONDS = 60.0  # a stream that lasted this long was fine: reset the back-off
 _DONE_FOLDER_TTL = 300.0  # seconds to trust the cached Done folder before looking it up again
+_CHECK_MAX_WAIT = 5  # seconds `dutybot check` lets a request retry: an admin is waiting
 # Items Exchange cannot turn into MIME: skipped (and logged), or they would block every poll.
 _UNREADABLE = (ErrorMimeContentConversionFailed, ErrorItemCorrupt, ErrorCorruptData)
 _NO_DONE_FOLDER = (ErrorFolderNotFound, ErrorToFolderNotFound)
@@ -302,12 +303,15 @@ class EwsMailbox:
             ).send_and_save()
 
     def check(self) -> list[tuple[bool, str]]:
-        """Plain-words health lines for ``dutybot check``. Changes nothing in the mailbox."""
-        return [
-            self._check(self._check_inbox),
-            self._check(self._check_done),
-            self._check(self._check_send),
-        ]
+        """Plain-words health lines for ``dutybot check``. Changes nothing in the mailbox.
+        Runs on its own short-lived connection with a short retry budget, so a server that is
+        down answers the admin in seconds rather than minutes."""
+        wait = min(self.settings.max_retry_seconds, _CHECK_MAX_WAIT)
+        with EwsMailbox(replace(self.settings, max_retry_seconds=wait)) as quick:
+            inbox = quick._check(quick._check_inbox)
+            if not inbox[0]:  # the rest would fail the same way, each after its own wait
+                return [inbox, *_not_checked(self.settings.done_folder)]
+            return [inbox, quick._check(quick._check_done), quick._check(quick._check_send)]
 
     def watch(
         self,
@@ -489,7 +493,9 @@ class EwsMailbox:
                 "Exchange no longer accepts the saved sync state; the inbox will be read again "
                 "from the start (emails already taken in are recognised and skipped)."
             )
-        if isinstance(exc, UnauthorizedError | OAuth2Error):
+        # requests_ntlm raises PermissionError when the server refuses NTLM outright.
+        refused = any(isinstance(e, PermissionError) for e in _chain(exc))
+        if isinstance(exc, UnauthorizedError | OAuth2Error) or refused:
             return MailboxError(
                 f"Exchange rejected the credentials for {s.address}. Check the username/password "
                 "or app registration, then restart."
@@ -754,6 +760,14 @@ def _cut_stream(svc: GetStreamingEvents) -> None:
     if sock is not None:
         with suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
+
+
+def _not_checked(done_folder: str) -> list[tuple[bool, str]]:
+    why = "since the inbox could not be opened"
+    return [
+        (False, f"Done folder {done_folder} was not checked, {why}."),
+        (False, f"Sending was not checked, {why}."),
+    ]
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

@@ -88,5 +88,34 @@ class FolderMailbox:
         tmp.write_bytes(bytes(msg))
         os.replace(tmp, self.outbox / f"{stamp}-handover.eml")
 
+    def check(self) -> list[tuple[bool, str]]:
+        try:
+            inbox = (True, f"Inbox folder {self.path} is readable ({self.count()} items).")
+        except (MailboxError, OSError) as exc:
+            inbox = (False, str(exc) if isinstance(exc, MailboxError) else _cannot(self.path))
+        done = _can_write(self.done)
+        done_line = (
+            f"Done folder {self.done} is ready."
+            if done
+            else f"Done folder {self.done} cannot be written. Let the bot's user write there."
+        )
+        sending = _can_write(self.outbox)
+        send_line = (
+            f"Sending works: the handover email is written to {self.outbox}."
+            if sending
+            else f"Cannot write the handover email to {self.outbox}. Let the bot write there."
+        )
+        return [inbox, (done, done_line), (sending, send_line)]
+
     def close(self) -> None:
         pass
+
+
+def _cannot(path: Path) -> str:
+    return f"Cannot read the folder {path}. Check it exists and the bot may read it."
+
+
+def _can_write(folder: Path) -> bool:
+    """Whether the bot can put files in ``folder``, or make it in its nearest existing parent."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    return existing is not None and existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)

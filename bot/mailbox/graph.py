@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email import policy as email_policy
 from email.message import EmailMessage
@@ -170,9 +170,25 @@ class GraphMailbox:
         self._raise_for(resp, "setting a message's category")
 
     def check(self) -> list[tuple[bool, str]]:
-        """Plain-language health checks for ``dutybot check``."""
-        checks = (self._check_inbox, self._check_done, self._check_send)
-        return [self._check(run) for run in checks]
+        """Plain-language health checks for ``dutybot check``: the inbox, the Done folder
+        (made if missing) and the send permission. With a short retry budget, since an admin
+        is waiting, and nothing more once the inbox cannot be opened."""
+        quick = replace(
+            self.settings,
+            max_retries=min(self.settings.max_retries, 2),
+            max_total_wait=min(self.settings.max_total_wait, 5.0),
+        )
+        with GraphMailbox(quick, sleep=self._sleep) as box:
+            box._app = self._app  # one sign-in serves both
+            inbox = box._check(box._check_inbox)
+            if not inbox[0]:
+                why = "since the inbox could not be opened"
+                return [
+                    inbox,
+                    (False, f"Done folder {quick.done_folder} was not checked, {why}."),
+                    (False, f"Sending was not checked, {why}."),
+                ]
+            return [inbox, box._check(box._check_done), box._check(box._check_send)]
 
     def close(self) -> None:
         self._http.close()

@@ -12,7 +12,8 @@ runs pyspnego's NTLM acceptor per connection (pyspnego already comes with reques
 Faults: ``busy_next()``, ``drop_stream()``, ``reject_auth``, ``invalidate_sync_states()``,
 ``down`` (503), ``ews_blocked`` (403), ``streaming_supported``, ``unsubscribe_ends_stream``.
 Helpers for tests: ``deliver()``, ``inbox_items()``, ``folder_items()``, ``sent()``,
-``operations`` / ``count()`` (what was asked), ``bodies`` (raw SOAP requests, for debugging).
+``operations`` / ``count()`` (what was asked), ``http_requests`` (every POST, refused ones
+too), ``bodies`` (raw SOAP requests, for debugging).
 
 Mail sent to the mailbox's own address lands in its inbox, as on a real server.
 """
@@ -181,6 +182,7 @@ class FakeEws:
         self.streaming_supported = True
         self.unsubscribe_ends_stream = True  # False: like a server that leaves the stream open
         self.operations: list[str] = []  # names of the SOAP operations served, in order
+        self.http_requests = 0  # every POST, including those turned away (401, 503)
         self.bodies: list[bytes] = []  # raw request bodies, for looking at what exchangelib sends
         self._cond = threading.Condition()
         self._busy: list[int] = []  # BackOffMilliseconds for the next requests
@@ -970,6 +972,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         fake = self.fake
+        with fake._cond:
+            fake.http_requests += 1
         if fake.down:
             self.reply(503, b"Service Unavailable", {"Connection": "close"})
             self.close_connection = True
