@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot import commands, day
 from bot.calendar import WorkingCalendar
+from bot.cases import CaseDesk
 from bot.chat import Chat, Delivered, deliver
 from bot.clock import Clock, SystemClock
 from bot.config import (
@@ -37,6 +38,13 @@ from storage.db import Database, pending_migrations
 log = logging.getLogger(__name__)
 
 
+CASE_COMMANDS = (
+    commands.CaseAdd, commands.CaseRate, commands.CaseReview, commands.CaseSummary,
+    commands.CaseAllocate, commands.CaseClose, commands.CaseList, commands.CaseShow,
+    commands.CaseSeen, commands.CaseLetter,
+)  # fmt: skip
+
+
 class StartupError(Exception):
     """The bot can't start; the message is one plain sentence saying what to do."""
 
@@ -51,6 +59,7 @@ class TeamDesk:
     mailbox: Mailbox | None = None
     rota: Rota | None = None
     jobs: TeamJobs | None = None
+    cases: CaseDesk | None = None
 
     @property
     def duty(self) -> Duty:
@@ -168,7 +177,10 @@ class DutyBot:
         desk.extras[commands.Rota] = lambda actor, cmd: day.rota(rota, actor, cmd)
         desk.extras[commands.RotaSet] = lambda actor, cmd: day.rota(rota, actor, cmd)
         desk.extras[commands.Clock] = day.clock_fixed  # the shell swaps in one that moves
-        return TeamDesk(team, desk, cal, mailbox, rota, jobs)
+        cases = CaseDesk(self.db, team, roster, cal, self.clock)
+        for case_command in CASE_COMMANDS:
+            desk.extras[case_command] = cases.handle
+        return TeamDesk(team, desk, cal, mailbox, rota, jobs, cases)
 
     def team(self, name: str | None = None) -> TeamDesk:
         if name is None:

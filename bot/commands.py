@@ -138,7 +138,7 @@ class CaseAdd:
 class CaseRate:
     ref: str
     ray: Ray
-    why: str
+    why: str = ""
 
 
 @dataclass(frozen=True)
@@ -225,7 +225,7 @@ USAGE: dict[str, str] = {
     "help": "/duty help [command] — this list, or help on one command",
     "case add": "/duty case add REF [red|amber|yellow] [@manager] [since DATE] "
     "— add an unallocated case",
-    "case rate": "/duty case rate REF red|amber|yellow why — set the RAY rating",
+    "case rate": "/duty case rate REF red|amber|yellow [why] — set or review the RAY rating",
     "case review": "/duty case review REF note — record a manager review",
     "case summary": "/duty case summary REF — record that the case summary is done",
     "case allocate": "/duty case allocate REF @worker — allocate the case to a worker",
@@ -398,6 +398,9 @@ def _ref(args: Sequence[str], key: str) -> tuple[str, list[str]]:
     m = _CASE_REF.fullmatch(args[0])
     if not m or _user(args[0]) is not None:
         raise _Bad(f"'{_show(args[0])}' isn't a case reference. {_use(key)}")
+    if not any(ch.isdigit() for ch in m[1]):
+        # Not echoed back: it may be a child's name, and only references belong in chat.
+        raise _Bad(f"A case reference has a number in it (never a name). {_use(key)}")
     return m[1].upper(), list(args[1:])
 
 
@@ -655,7 +658,7 @@ def _case_rate(args: Sequence[str]) -> Command:
     ray = _RAYS.get(rest[0].lower())
     if ray is None:
         raise _Bad(f"'{_show(rest[0])}' isn't a RAY rating (red, amber, yellow). {_use(key)}")
-    return CaseRate(ref, ray, _needs_text(rest[1:], key, "a reason"))
+    return CaseRate(ref, ray, " ".join(rest[1:]))
 
 
 def _case_review(args: Sequence[str]) -> Command:

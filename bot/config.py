@@ -10,9 +10,10 @@ import datetime as dt
 import os
 import re
 import tomllib
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -124,6 +125,176 @@ class WeeklyRotaConfig(_Strict):
         return {k: v for k, v in day.model_dump().items() if v} if day else {}
 
 
+# ---- unallocated cases: the register's clocks (seeds/001, 002, 003) ------------------------
+
+CasePolicyName = Literal["practice-guide", "targeted-family-support", "walsall"]
+EscalationRole = Literal["service_manager", "group_manager", "head_of_service"]
+ESCALATION_ROLES: Final[tuple[EscalationRole, ...]] = (
+    "service_manager",
+    "group_manager",
+    "head_of_service",
+)
+Off = Literal["off"]  # in config: drop a deadline or an escalation the preset has
+MAX_DAYS: Final = 3650
+
+
+def _days_from(least: int) -> Any:
+    """A validator for "N days" or "off", with one plain complaint for anything else."""
+
+    def check(value: Any) -> Any:
+        if value is None or value == "off":
+            return value
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f'{value!r} is not a number of days; expected a whole number or "off"')
+        if not least <= value <= MAX_DAYS:
+            raise ValueError(f"{value} days is not allowed; expected {least} to {MAX_DAYS}")
+        return value
+
+    return check
+
+
+@dataclass(frozen=True)
+class CaseRules:
+    """The numbers one team's case clocks run on: a preset with the team's overrides applied.
+
+    None means the policy sets no such deadline. Calendar-day clocks whose date falls on a
+    non-working day come back to the working day before (never later than the policy says);
+    working-day clocks don't count the day the case became unallocated.
+    """
+
+    policy: str
+    review_days: int  # a manager review at least every N calendar days
+    ray_review_days: int | None  # the RAY rating reviewed every N calendar days
+    summary_working_days: int | None  # case summary within N working days
+    oversight_note_days: int | None  # management oversight note once unallocated N days
+    contact_days: int | None  # first contact with the child within N days
+    visit_days: int | None  # first visit within N days
+    letter_working_days: int | None  # letter to family and agencies (0: the day it starts)
+    escalate_after_days: tuple[tuple[EscalationRole, int], ...]  # (role, days unallocated)
+
+
+CASE_POLICIES: Final[dict[str, CaseRules]] = {
+    # seeds/003 (practice guide, the default): reviewed "every 10 days"; a letter to the family
+    # and agencies "within 5 working days"; the service manager told "as soon as a child is
+    # known to be unallocated"; the head of service "on day 10".
+    "practice-guide": CaseRules(
+        policy="practice-guide",
+        review_days=10,
+        ray_review_days=None,
+        summary_working_days=None,
+        oversight_note_days=None,
+        contact_days=None,
+        visit_days=None,
+        letter_working_days=5,
+        escalate_after_days=(("service_manager", 0), ("head_of_service", 10)),
+    ),
+    # seeds/001 (Targeted Family Support): reviewed "every two weeks"; RAY ratings reviewed
+    # "on a minimum weekly basis"; a case summary "within 3 working days"; management oversight
+    # if unallocated "over a week"; contact "within 1 week", a visit "within 2 weeks"; the
+    # service manager "after a 4-week period", the head of service "within a 6-week period".
+    "targeted-family-support": CaseRules(
+        policy="targeted-family-support",
+        review_days=14,
+        ray_review_days=7,
+        summary_working_days=3,
+        oversight_note_days=7,
+        contact_days=7,
+        visit_days=14,
+        letter_working_days=None,
+        escalate_after_days=(("service_manager", 28), ("head_of_service", 42)),
+    ),
+    # seeds/002 (Walsall): reviewed "on a weekly basis"; letters sent when the case can't be
+    # allocated; the group manager "for a period of four weeks".
+    "walsall": CaseRules(
+        policy="walsall",
+        review_days=7,
+        ray_review_days=None,
+        summary_working_days=None,
+        oversight_note_days=None,
+        contact_days=None,
+        visit_days=None,
+        letter_working_days=0,
+        escalate_after_days=(("group_manager", 28),),
+    ),
+}
+
+
+class EscalationDaysConfig(_Strict):
+    """Days unallocated before each role is told. Leave out to keep the preset's; "off" drops it."""
+
+    service_manager: int | Off | None = None
+    group_manager: int | Off | None = None
+    head_of_service: int | Off | None = None
+
+    _days = field_validator("*", mode="before")(_days_from(0))
+
+
+class EscalationPeopleConfig(_Strict):
+    """Who holds each escalation role, as a Slack user id."""
+
+    service_manager: str | None = None
+    group_manager: str | None = None
+    head_of_service: str | None = None
+
+
+class WeeklyReportConfig(_Strict):
+    enabled: bool = True
+    day: Literal["mon", "tue", "wed", "thu", "fri"] = "mon"  # a bank holiday: the next working day
+    time: dt.time = dt.time(9, 0)
+    channel: str | None = None  # default: the team's channel
+
+
+class CasesConfig(_Strict):
+    """`[teams.cases]`: a preset policy, any number overridden, the people, the weekly report."""
+
+    policy: CasePolicyName = "practice-guide"
+    review_days: int | None = None
+    ray_review_days: int | Off | None = None
+    summary_working_days: int | Off | None = None
+    oversight_note_days: int | Off | None = None
+    contact_days: int | Off | None = None
+    visit_days: int | Off | None = None
+    letter_working_days: int | Off | None = None
+    escalate_after_days: EscalationDaysConfig = Field(default_factory=EscalationDaysConfig)
+    people: EscalationPeopleConfig = Field(default_factory=EscalationPeopleConfig)
+    weekly_report: WeeklyReportConfig = Field(default_factory=WeeklyReportConfig)
+
+    _every = field_validator("review_days", "ray_review_days", mode="before")(_days_from(1))
+    _within = field_validator(
+        "summary_working_days", "oversight_note_days", "contact_days", "visit_days",
+        "letter_working_days", mode="before",
+    )(_days_from(0))  # fmt: skip
+
+    def rules(self) -> CaseRules:
+        """The preset, with every number this team set in its place."""
+        base = CASE_POLICIES[self.policy]
+
+        def pick(name: str) -> int | None:
+            mine = getattr(self, name)
+            if mine is None:
+                return getattr(base, name)  # type: ignore[no-any-return]
+            return None if mine == "off" else int(mine)
+
+        ladder = dict(base.escalate_after_days)
+        for role in ESCALATION_ROLES:
+            mine = getattr(self.escalate_after_days, role)
+            if mine == "off":
+                ladder.pop(role, None)
+            elif mine is not None:
+                ladder[role] = int(mine)
+        return CaseRules(
+            policy=self.policy,
+            review_days=self.review_days or base.review_days,
+            ray_review_days=pick("ray_review_days"),
+            summary_working_days=pick("summary_working_days"),
+            oversight_note_days=pick("oversight_note_days"),
+            contact_days=pick("contact_days"),
+            visit_days=pick("visit_days"),
+            letter_working_days=pick("letter_working_days"),
+            escalate_after_days=tuple(sorted(ladder.items(), key=lambda kv: (kv[1], kv[0]))),
+        )
+
+
 class TeamConfig(_Strict):
     name: str
     channel: str = Field(min_length=1)
@@ -138,6 +309,7 @@ class TeamConfig(_Strict):
     resolve_note_required: bool = True
     rota: WeeklyRotaConfig = Field(default_factory=WeeklyRotaConfig)
     mailbox: MailboxConfig = Field(default_factory=FolderMailboxConfig)
+    cases: CasesConfig = Field(default_factory=CasesConfig)
 
     @field_validator("name")
     @classmethod

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.calendar import WorkingCalendar
 from bot.cards import local_time
+from bot.case_clocks import CaseClocks
 from bot.config import Config
 from bot.handover import HandoverView, build_handover
 from bot.mailbox.base import Mailbox, MailboxError, OutgoingEmail
@@ -49,6 +50,7 @@ class JobReport:
     handover: str | None = None  # posted | late | skipped
     nudges: int = 0
     emails: int = 0
+    cases: int = 0  # case reminders, escalations and the weekly case report
 
 
 @dataclass
@@ -65,11 +67,14 @@ class TeamJobs:
     config: Config
     mailbox: Mailbox | None = None
     nudger: Nudger = field(init=False)
+    cases: CaseClocks = field(init=False)
 
     def __post_init__(self) -> None:
         self.nudger = Nudger(
             self.duty, self.cal, self.rota, self.config.office_hours, self.config.nudges
         )
+        d = self.duty
+        self.cases = CaseClocks.of(d.db, d.team, d.roster, self.cal, self.config)
 
     @property
     def name(self) -> str:
@@ -82,6 +87,7 @@ class TeamJobs:
         report.handover = self.handover_due(now)
         report.emails = self.send_emails(now)
         report.nudges = self.nudger.run(now)
+        report.cases = self.cases.run(now)
         return report
 
     # ---- the handover -------------------------------------------------------------------

@@ -138,18 +138,20 @@ class Email(Base):
 
 
 class Event(Base):
-    """Append-only: who did what to a task, when, with what note."""
+    """Append-only: who did what to a task or a case, when, with what note."""
 
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_team_at", "team", "at"),
         Index("ix_events_task_at", "task_id", "at"),
         Index("ix_events_team_kind_at", "team", "kind", "at"),
+        Index("ix_events_case_at", "case_id", "at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     team: Mapped[str] = mapped_column(ForeignKey("teams.name"))
     task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"), default=None)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), default=None)
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(32))
@@ -286,3 +288,48 @@ class RotaWeekly(Base):
     user_id: Mapped[str] = mapped_column(String(64))
     set_by: Mapped[str] = mapped_column(String(64))
     set_at: Mapped[datetime]
+
+
+# ---- unallocated cases ---------------------------------------------------------------------
+
+
+class Case(Base):
+    """A child or young person waiting for a worker ("worked on duty"), by reference only.
+
+    One row per reference; a case that becomes unallocated again starts a new spell on the
+    same row (the events keep the earlier spells). Dates the team gives (letters, contacts,
+    visits) are local dates; the rest are UTC times.
+    """
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        UniqueConstraint("team", "ref", name="uq_cases_team_ref"),
+        Index("ix_cases_team_state_review", "team", "state", "next_review_due"),
+        Index("ix_cases_team_state_since", "team", "state", "unallocated_since"),
+        Index("ix_cases_team_state_manager", "team", "state", "team_manager"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    team: Mapped[str] = mapped_column(ForeignKey("teams.name"))
+    ref: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open | allocated | closed
+    spell: Mapped[int] = mapped_column(Integer, default=1)  # bumps when it is unallocated again
+    ray: Mapped[str | None] = mapped_column(String(8), default=None)  # red | amber | yellow
+    ray_rated_at: Mapped[datetime | None] = mapped_column(default=None)
+    next_rating_due: Mapped[date | None] = mapped_column(Date, default=None)
+    team_manager: Mapped[str] = mapped_column(String(64))
+    unallocated_since: Mapped[date] = mapped_column(Date)
+    added_at: Mapped[datetime]
+    added_by: Mapped[str] = mapped_column(String(64))
+    last_review_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_review_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    next_review_due: Mapped[date] = mapped_column(Date)
+    summary_at: Mapped[datetime | None] = mapped_column(default=None)
+    oversight_note_at: Mapped[datetime | None] = mapped_column(default=None)
+    letter_on: Mapped[date | None] = mapped_column(Date, default=None)
+    contact_on: Mapped[date | None] = mapped_column(Date, default=None)
+    visit_on: Mapped[date | None] = mapped_column(Date, default=None)
+    allocated_to: Mapped[str | None] = mapped_column(String(64), default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)  # allocated or closed
+    ended_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    last_event_at: Mapped[datetime]
