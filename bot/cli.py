@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,6 +19,9 @@ from bot.config import (
     load_config,
     secret,
 )
+
+if TYPE_CHECKING:
+    from storage.db import Database
 
 DEFAULT_CONFIG = "config.example.toml"
 
@@ -211,6 +216,72 @@ def db_upgrade(config_path: str | None) -> None:
     finally:
         database.dispose()
     click.echo("The database is up to date.")
+
+
+def _open_database(cfg: Config) -> Database:
+    """The configured database, refusing one behind the code's migrations."""
+    from storage.db import Database, pending_migrations
+
+    database = Database(cfg.database.url)
+    if pending_migrations(database.engine):
+        database.dispose()
+        raise click.ClickException(
+            "The database needs upgrading first. Run: dutybot db upgrade --config FILE"
+        )
+    return database
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Only show what would go; change nothing.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
+def purge(dry_run: bool, config_path: str | None) -> None:
+    """Remove email content older than retention.email_content_days (the daily job does this
+    by itself). The audit trail stays."""
+    from bot.clock import SystemClock
+    from bot.retention import purge as run_purge
+
+    cfg = _load(config_path)
+    database = _open_database(cfg)
+    days = cfg.retention.email_content_days
+    try:
+        for team in cfg.teams:
+            report = run_purge(database, team, days, SystemClock().now(), dry_run=dry_run)
+            for line in report.lines(team.timezone, dry_run):
+                click.echo(line)
+    finally:
+        database.dispose()
+    if dry_run:
+        click.echo("Dry run: nothing was changed. Run dutybot purge to do it.")
+
+
+@main.group()
+def audit() -> None:
+    """The audit trail: who did what, and when."""
+
+
+@audit.command("export")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), required=True, help="YYYY-MM-DD")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), required=True, help="YYYY-MM-DD")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), required=True)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
+def audit_export(since: datetime, until: datetime, csv_path: str, config_path: str | None) -> None:
+    """Write every event from --since to --until (whole days, in each team's time zone)."""
+    from bot.audit import write_audit
+
+    if until < since:
+        raise click.ClickException(
+            f"--until ({until:%Y-%m-%d}) is before --since ({since:%Y-%m-%d}); swap them."
+        )
+    cfg = _load(config_path)
+    database = _open_database(cfg)
+    try:
+        with open(csv_path, "w", newline="", encoding="utf-8") as out:
+            rows = write_audit(out, database, cfg.teams, since.date(), until.date())
+    except OSError as exc:
+        raise click.ClickException(f"Can't write {csv_path} ({exc.strerror}).") from None
+    finally:
+        database.dispose()
+    click.echo(f"Wrote {rows} event(s) from {since:%Y-%m-%d} to {until:%Y-%m-%d} to {csv_path}.")
 
 
 if __name__ == "__main__":  # pragma: no cover

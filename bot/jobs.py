@@ -33,6 +33,7 @@ from bot.handover import HandoverView, build_handover
 from bot.mailbox.base import Mailbox, MailboxError, OutgoingEmail
 from bot.message import Message, lines, say, text
 from bot.nudges import Nudger
+from bot.retention import purge_due
 from bot.rota import Rota
 from bot.tasks import Duty
 from storage import clocks as cq
@@ -50,6 +51,7 @@ class JobReport:
     handover: str | None = None  # posted | late | skipped
     nudges: int = 0
     emails: int = 0
+    purged: int = 0  # tasks whose email content the daily retention purge removed
     cases: int = 0  # case reminders, escalations and the weekly case report
 
 
@@ -84,6 +86,10 @@ class TeamJobs:
         """Everything due at ``now``: the handover (or its catch-up), emails, nudges."""
         now = now or self.duty.clock.now()
         report = JobReport()
+        # first, so nothing posted below quotes content due to go (once a day, in job_runs)
+        days = self.config.retention.email_content_days
+        purged = purge_due(self.duty.db, self.duty.team, days, now)
+        report.purged = len(purged.tasks) if purged else 0
         report.handover = self.handover_due(now)
         report.emails = self.send_emails(now)
         report.nudges = self.nudger.run(now)
