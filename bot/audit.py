@@ -1,4 +1,5 @@
-"""The audit trail as CSV: every event (who did what to which task, when, with what note).
+"""The audit trail as CSV: every event (who did what to which task or case, when, with what
+note).
 
 Cells are protected against CSV injection: a spreadsheet runs a cell starting with
 = + - @ (or a tab or carriage return) as a formula, so such a cell gets a leading quote.
@@ -15,7 +16,7 @@ from bot.config import TeamConfig
 from storage import retention as rq
 from storage.db import Database
 
-HEADER = ("team", "task", "when_local", "when_utc", "who", "who_name", "what", "note")
+HEADER = ("team", "task", "case", "when_local", "when_utc", "who", "who_name", "what", "note")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -35,10 +36,11 @@ def day_bounds(since: date, until: date, team: TeamConfig) -> tuple[datetime, da
 def audit_rows(db: Database, team: TeamConfig, since: date, until: date) -> Iterator[list[str]]:
     start, end = day_bounds(since, until, team)
     with db.session() as s:
-        for ev, number in rq.audit_events(s, team.name, start, end):
+        for ev, number, case in rq.audit_events(s, team.name, start, end):
             yield [
                 team.name,
                 "" if number is None else str(number),
+                case or "",
                 ev.at.astimezone(team.tz).strftime("%Y-%m-%d %H:%M:%S %Z"),
                 ev.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 ev.actor,

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import Email, Event, Outbox, Task
+from storage.models import Case, Email, Event, Outbox, Task
 
 MAILBOX_ACTOR = "mailbox"  # events written by intake; their notes may carry email content
 
@@ -147,14 +147,16 @@ def delete_sent_messages(s: Session, team: str, cutoff: datetime) -> int:
 
 def audit_events(
     s: Session, team: str, start: datetime, end: datetime
-) -> Iterator[tuple[Event, int | None]]:
-    """Every event of the team in [start, end), oldest first, with its task's number."""
+) -> Iterator[tuple[Event, int | None, str | None]]:
+    """Every event of the team in [start, end), oldest first, with its task's number or its
+    case's reference."""
     q = (
-        select(Event, Task.number)
+        select(Event, Task.number, Case.ref)
         .outerjoin(Task, Task.id == Event.task_id)
+        .outerjoin(Case, Case.id == Event.case_id)
         .where(Event.team == team, Event.at >= start, Event.at < end)
         .order_by(Event.at, Event.id)
         .execution_options(yield_per=1000)
     )
     for row in s.execute(q):
-        yield row[0], row[1]
+        yield row[0], row[1], row[2]

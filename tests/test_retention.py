@@ -346,6 +346,7 @@ def test_audit_export_writes_the_trail_for_the_days_asked(db: Database, tmp_path
     d.do("jo", "/duty resolve 1 @alex +done")
     d.later(2)
     d.do("alex", "/duty reopen 1 not finished")
+    assert "C1234" in d.do("jo", "/duty case add C1234 amber @jo")
     cfg = cli_config(db, tmp_path, d.inbox)
     out = tmp_path / "audit.csv"
 
@@ -355,13 +356,23 @@ def test_audit_export_writes_the_trail_for_the_days_asked(db: Database, tmp_path
     assert result.exit_code == 0, result.output
     assert "Wrote 3 event(s) from 2026-07-01 to 2026-07-01" in result.output
     rows = list(csv.reader(out.open(newline="", encoding="utf-8")))
-    assert rows[0] == ["team", "task", "when_local", "when_utc", "who", "who_name", "what", "note"]
+    assert rows[0] == [
+        "team",
+        "task",
+        "case",
+        "when_local",
+        "when_utc",
+        "who",
+        "who_name",
+        "what",
+        "note",
+    ]
     assert rows[1:] == [
-        [TEAM["name"], "1", "2026-07-01 00:30:00 BST", "2026-06-30T23:30:00Z", "sam", "",
+        [TEAM["name"], "1", "", "2026-07-01 00:30:00 BST", "2026-06-30T23:30:00Z", "sam", "",
          "claimed", ""],
-        [TEAM["name"], "1", "2026-07-01 00:30:00 BST", "2026-06-30T23:30:00Z", "sam", "",
+        [TEAM["name"], "1", "", "2026-07-01 00:30:00 BST", "2026-06-30T23:30:00Z", "sam", "",
          "noted", "'=HYPERLINK(\"https://evil.example\",\"x\")"],
-        [TEAM["name"], "1", "2026-07-01 00:30:00 BST", "2026-06-30T23:30:00Z", "jo", "Jo",
+        [TEAM["name"], "1", "", "2026-07-01 00:30:00 BST", "2026-06-30T23:30:00Z", "jo", "Jo",
          "resolved", "'@alex +done"],
     ]  # fmt: skip
 
@@ -371,9 +382,10 @@ def test_audit_export_writes_the_trail_for_the_days_asked(db: Database, tmp_path
     )
     assert wide.exit_code == 0, wide.output
     rows = list(csv.reader(out.open(newline="", encoding="utf-8")))
-    assert [r[6] for r in rows[1:]] == ["received", "noted", "claimed", "noted", "resolved",
-                                        "reopened"]  # fmt: skip
-    assert rows[2][7] == "'-1 tried twice"
+    assert [r[7] for r in rows[1:]] == ["received", "noted", "claimed", "noted", "resolved",
+                                        "reopened", "case added"]  # fmt: skip
+    assert rows[-1][1:3] == ["", "C1234"]  # a case's events carry its reference
+    assert rows[2][8] == "'-1 tried twice"
     assert not [w for w in ("Zebracorn", "marigold") if w in out.read_text()]
 
     backwards = CliRunner().invoke(
