@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,11 @@ CASE_COMMANDS = (
     commands.CaseAllocate, commands.CaseClose, commands.CaseList, commands.CaseShow,
     commands.CaseSeen, commands.CaseLetter,
 )  # fmt: skip
+
+
+# One mover at a time (the mail watcher and the runner's move loop both move mail). Shared
+# by all teams: moves are rare, and a slow Exchange holds it for at most max_retry_seconds.
+_MOVING = threading.Lock()
 
 
 class StartupError(Exception):
@@ -192,12 +198,25 @@ class DutyBot:
         assert self.db is not None
         if desk.mailbox is None:
             return SyncResult()
-        result = sync_once(self.db, name, desk.mailbox, self.clock, self.config.privacy.preview)
-        try:
-            move_resolved(self.db, name, desk.mailbox)
-        except MailboxError as exc:  # pragma: no cover - move_resolved handles its own
-            log.warning("move to Done failed: %s", exc)
+        categorise = bool(getattr(desk.cfg.mailbox, "categorise", False))
+        preview = self.config.privacy.preview
+        result = sync_once(self.db, name, desk.mailbox, self.clock, preview, categorise=categorise)
+        self.move_done(name)
         return result
+
+    def move_done(self, name: str) -> int:
+        """Move the emails of resolved tasks to Done; while the mailbox is down they wait.
+        One mover at a time: the mail watcher and the runner both call this."""
+        desk = self.teams[name]
+        assert self.db is not None
+        if desk.mailbox is None:
+            return 0
+        with _MOVING:
+            try:
+                return move_resolved(self.db, name, desk.mailbox)
+            except MailboxError as exc:  # pragma: no cover - move_resolved handles its own
+                log.warning("move to Done failed: %s", exc)
+                return 0
 
     def run_due(self, name: str) -> JobReport:
         """The handover, nudges and handover emails due now for one team (idempotent)."""

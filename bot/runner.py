@@ -2,6 +2,9 @@
 
 One delivery at a time per team (a lock), so a card is never posted by two threads at once.
 Poke a team to deliver straight away; otherwise it delivers every few seconds anyway.
+Emails of resolved tasks move to Done from their own loop: soon after a card changes (a
+resolve), and every poll interval anyway, so a move that failed while Exchange was down is
+tried again even when no new mail arrives to wake the (streaming) mail watcher.
 """
 
 from __future__ import annotations
@@ -25,17 +28,22 @@ class Runner:
     stop: threading.Event = field(default_factory=threading.Event)
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _pokes: dict[str, threading.Event] = field(default_factory=dict)
+    _move_pokes: dict[str, threading.Event] = field(default_factory=dict)
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name in self.bot.teams:
             self._locks[name] = threading.Lock()
             self._pokes[name] = threading.Event()
+            self._move_pokes[name] = threading.Event()
 
     def deliver(self, team: str) -> Delivered:
         """Deliver now, in this thread (used by chat handlers after an action)."""
         with self._locks[team]:
-            return self.bot.deliver(team, self.chat)
+            done = self.bot.deliver(team, self.chat)
+        if done.updated:  # a card changed: perhaps resolved, so its email may go to Done
+            self._move_pokes[team].set()
+        return done
 
     def poke(self, team: str) -> None:
         self._pokes[team].set()
@@ -50,6 +58,7 @@ class Runner:
             self._spawn(f"deliver-{name}", lambda n=name: self._deliver_loop(n))
             if desk.mailbox is not None:
                 self._spawn(f"mailbox-{name}", lambda n=name: self._mail_loop(n))
+                self._spawn(f"move-{name}", lambda n=name: self._move_loop(n))
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)
@@ -79,6 +88,18 @@ class Runner:
             self._safe_check(team)
             self.stop.wait(interval)
 
+    def _move_loop(self, team: str) -> None:
+        interval = float(getattr(self.bot.teams[team].cfg.mailbox, "poll_seconds", 30.0))
+        while not self.stop.is_set():
+            self._move_pokes[team].wait(interval)
+            self._move_pokes[team].clear()
+            if self.stop.is_set():
+                break
+            try:
+                self.bot.move_done(team)
+            except Exception:
+                log.exception("moving resolved emails for %s failed; will try again", team)
+
     def _safe_check(self, team: str) -> None:
         try:
             self.check_mail(team)
@@ -88,7 +109,7 @@ class Runner:
     def shutdown(self, timeout: float = 10.0) -> None:
         """Finish what is in hand, then stop."""
         self.stop.set()
-        for ev in self._pokes.values():
+        for ev in (*self._pokes.values(), *self._move_pokes.values()):
             ev.set()
         for t in self._threads:
             t.join(timeout)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from bot.clock import Clock
 from bot.intake import take_in
-from bot.mailbox.base import CheckpointExpired, Mailbox, MailboxError
+from bot.mailbox.base import CheckpointExpired, ItemGone, Mailbox, MailboxError
 from bot.redaction import PreviewMode
 from storage import tasks as q
 from storage.db import Database
@@ -31,8 +31,10 @@ def sync_once(
     clock: Clock,
     preview: PreviewMode = "redacted",
     max_batches: int = 20,
+    categorise: bool = False,
 ) -> SyncResult:
-    """Fetch and store everything new. Never raises for mailbox trouble; see ``error``."""
+    """Fetch and store everything new. Never raises for mailbox trouble; see ``error``.
+    With ``categorise``, each new task's email gets the Outlook category "Duty #N"."""
     result = SyncResult()
     with db.session() as s:
         checkpoint = q.mailbox_checkpoint(s, team)
@@ -55,6 +57,8 @@ def sync_once(
             got = take_in(db, team, raw, clock.now(), preview)
             if got.outcome == "new":
                 result.new.append(got.task_number)
+                if categorise:
+                    _tag(mailbox, raw.item_id, f"Duty #{got.task_number}")
             elif got.outcome == "reply":
                 result.replies.append(got.task_number)
             else:
@@ -67,6 +71,17 @@ def sync_once(
     return result
 
 
+def _tag(mailbox: Mailbox, item_id: str, category: str) -> None:
+    """Best effort: a missing category costs nothing, so a failure is logged, not retried."""
+    set_category = getattr(mailbox, "set_category", None)
+    if set_category is None:
+        return
+    try:
+        set_category(item_id, category)
+    except MailboxError as exc:
+        log.warning("mailbox: could not set the category %r: %s", category, exc)
+
+
 def _note_error(db: Database, team: str, checkpoint: str | None, clock: Clock, err: str) -> None:
     log.error("mailbox %s: %s", team, err)
     with db.session() as s:
@@ -74,7 +89,10 @@ def _note_error(db: Database, team: str, checkpoint: str | None, clock: Clock, e
 
 
 def move_resolved(db: Database, team: str, mailbox: Mailbox) -> int:
-    """Move the emails of resolved tasks to Done. Left pending if the mailbox is down."""
+    """Move the emails of resolved tasks to Done. Left pending if the mailbox is down; one
+    that is no longer there (moved or deleted in Outlook) is marked gone, not retried."""
+    from storage.models import Email
+
     moved = 0
     with db.session() as s:
         pending = [(e.id, e.item_id) for e in q.emails_to_move(s, team)]
@@ -83,12 +101,17 @@ def move_resolved(db: Database, team: str, mailbox: Mailbox) -> int:
             continue
         try:
             new_id = mailbox.move_to_done(item_id)
+        except ItemGone as exc:
+            log.warning("mailbox %s: not moving an email to Done: %s", team, exc)
+            with db.session() as s:
+                row = s.get(Email, email_id)
+                if row is not None and row.move_state == "pending":
+                    row.move_state = "gone"
+            continue
         except MailboxError as exc:
             log.warning("mailbox %s: move to Done failed, will retry: %s", team, exc)
             break
         with db.session() as s:
-            from storage.models import Email
-
             row = s.get(Email, email_id)
             if row is not None:
                 row.item_id = new_id

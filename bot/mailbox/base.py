@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from typing import Protocol
 
 
@@ -46,6 +49,33 @@ class MailboxError(Exception):
 
 class CheckpointExpired(MailboxError):
     """The saved checkpoint (sync state, delta link) is no longer valid: resync from scratch."""
+
+
+class ItemGone(MailboxError):
+    """The message is no longer where its id said (a person moved or deleted it in Outlook,
+    or an earlier move went through before a crash). Retrying will not help."""
+
+
+# The handover the bot sends to the duty inbox comes back into that inbox: it is for people
+# to read, not a new task. The bot marks its own mail with a keyed hash of the Message-ID, so
+# a sender cannot hide a real email from the bot by copying the header.
+OWN_MAIL_HEADER = "X-Dutybot-Handover"
+
+
+def own_mail_mark(key: str, message_id: str) -> str:
+    digest = hmac.new(key.encode(), b"dutybot-own-mail\n" + message_id.encode(), "sha256")
+    return digest.hexdigest()[:32]
+
+
+def is_own_mail(mime: bytes, key: str | None) -> bool:
+    """True if ``mime`` is mail this bot sent, marked with ``own_mail_mark``."""
+    if not key:
+        return False
+    head = BytesHeaderParser(policy=compat32).parsebytes(mime)
+    mark, message_id = head.get(OWN_MAIL_HEADER), head.get("Message-ID")
+    if not mark or not message_id:
+        return False
+    return hmac.compare_digest(str(mark).strip(), own_mail_mark(key, str(message_id).strip()))
 
 
 class Mailbox(Protocol):

@@ -81,7 +81,17 @@ from exchangelib.transport import BASIC, NTLM, OAUTH2
 from exchangelib.version import VERSIONS
 from oauthlib.oauth2 import OAuth2Error
 
-from bot.mailbox.base import Batch, CheckpointExpired, MailboxError, OutgoingEmail, RawMessage
+from bot.mailbox.base import (
+    OWN_MAIL_HEADER,
+    Batch,
+    CheckpointExpired,
+    ItemGone,
+    MailboxError,
+    OutgoingEmail,
+    RawMessage,
+    is_own_mail,
+    own_mail_mark,
+)
 
 log = logging.getLogger(__name__)
 
@@ -379,6 +389,9 @@ class EwsMailbox:
             if not item.mime_content:
                 log.warning("EWS returned an item without MIME content; skipping it")
                 continue
+            if is_own_mail(bytes(item.mime_content), self._own_key):
+                log.info("EWS: skipping the bot's own handover email in the inbox")
+                continue
             messages.append(
                 RawMessage(
                     item_id=item_id,
@@ -388,6 +401,10 @@ class EwsMailbox:
                 )
             )
         return messages
+
+    @property
+    def _own_key(self) -> str | None:
+        return self.settings.client_secret or self.settings.password
 
     def _web_link(self, value: str | None) -> str | None:
         if not value:
@@ -416,6 +433,8 @@ class EwsMailbox:
         msg["Subject"] = email.subject
         msg["Date"] = format_datetime(datetime.now(UTC))
         msg["Message-ID"] = make_msgid(domain=self.settings.address.rpartition("@")[2])
+        if self._own_key:  # so the copy that lands in the inbox is not taken in as a task
+            msg[OWN_MAIL_HEADER] = own_mail_mark(self._own_key, msg["Message-ID"])
         # RFC 3834: marks the mail as automatic, so out-of-office replies are not sent to it.
         msg["Auto-Submitted"] = "auto-generated"
         msg.set_content(email.text)
@@ -520,7 +539,7 @@ class EwsMailbox:
         if isinstance(exc, ErrorNonExistentMailbox):
             return MailboxError(f"Exchange at {host} has no mailbox called {s.address}.")
         if isinstance(exc, ErrorItemNotFound):
-            return MailboxError(
+            return ItemGone(
                 "That email is no longer in the mailbox; someone may have moved or deleted it "
                 "in Outlook."
             )

@@ -28,11 +28,15 @@ import msal
 import requests
 
 from bot.mailbox.base import (
+    OWN_MAIL_HEADER,
     Batch,
     CheckpointExpired,
+    ItemGone,
     MailboxError,
     OutgoingEmail,
     RawMessage,
+    is_own_mail,
+    own_mail_mark,
 )
 
 log = logging.getLogger(__name__)
@@ -121,15 +125,15 @@ class GraphMailbox:
 
     def move_to_done(self, item_id: str) -> str:
         """Move a message to the Done folder (never delete) and return its id there."""
-        folder_id = self._done_folder_id()
-        resp = self._call(
-            "POST",
-            f"{self._user}/messages/{_seg(item_id)}/move",
-            json_body={"destinationId": folder_id},
-            idempotent=True,  # with immutable ids a repeated move lands in the same place
-        )
+        resp = self._move(item_id)
         if resp.status_code == 404:
-            self._done_id = None  # the folder may have been deleted; look it up afresh
+            self._done_id = None  # the folder may have been deleted: look it up (or make it)
+            resp = self._move(item_id)
+        if resp.status_code == 404:
+            raise ItemGone(
+                f"The email is no longer in {self.settings.address}; someone may have deleted "
+                "it in Outlook."
+            )
         self._raise_for(resp, f"moving a message to {self.settings.done_folder}")
         new_id = _json(resp, "moving a message").get("id")
         if not new_id:
@@ -139,6 +143,14 @@ class GraphMailbox:
             )
         log.info("Graph: moved item %s to %s", item_id, self.settings.done_folder)
         return str(new_id)
+
+    def _move(self, item_id: str) -> requests.Response:
+        return self._call(
+            "POST",
+            f"{self._user}/messages/{_seg(item_id)}/move",
+            json_body={"destinationId": self._done_folder_id()},
+            idempotent=True,  # with immutable ids a repeated move lands in the same place
+        )
 
     def send(self, email: OutgoingEmail) -> None:
         """Send as the shared mailbox, text and HTML both, keeping a copy in Sent Items."""
@@ -253,6 +265,9 @@ class GraphMailbox:
             log.warning("Graph: item %s left the inbox before it could be read", item_id)
             return None
         self._raise_for(resp, "downloading a message")
+        if is_own_mail(resp.content, self.settings.client_secret):
+            log.info("Graph: skipping the bot's own handover email in the inbox")
+            return None
         return RawMessage(
             item_id=item_id,
             mime=resp.content,
@@ -324,6 +339,7 @@ class GraphMailbox:
         address = self.settings.address
         domain = address.rpartition("@")[2] if "@" in address else None
         msg["Message-ID"] = make_msgid("dutybot", domain=domain)
+        msg[OWN_MAIL_HEADER] = own_mail_mark(self.settings.client_secret, msg["Message-ID"])
         msg.set_content(email.text)
         if email.html:
             msg.add_alternative(email.html, subtype="html")
