@@ -26,6 +26,7 @@ from bot.config import (
 )
 from bot.dispatch import Desk
 from bot.jobs import JobReport, TeamJobs
+from bot.logsafe import guard_library_logs
 from bot.mailbox.base import Mailbox, MailboxError
 from bot.mailbox.folder import FolderMailbox
 from bot.roles import GroupLookup, Roster
@@ -140,6 +141,7 @@ class DutyBot:
     scheduler: DutyScheduler | None = None
 
     def start(self, *, with_mailboxes: bool = True) -> DutyBot:
+        guard_library_logs()  # before any client exists: email content never goes to logs
         if self.db is None:
             self.db = Database(self.config.database.url)
         self._migrate()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,17 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+class _NoRows(logging.Filter):
+    """SQLAlchemy logs every result row once its logger is at DEBUG (as `log.level = "DEBUG"`
+    makes it); rows hold email content, which never goes to a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "Row %r"
+
+
+logging.getLogger("sqlalchemy.engine.Engine").addFilter(_NoRows())
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
@@ -26,7 +38,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def make_engine(url: str, *, schema: str | None = None, **kwargs: Any) -> Engine:
-    """An engine for ``url``; ``schema`` puts every table in one PostgreSQL schema (tests)."""
+    """An engine for ``url``; ``schema`` puts every table in one PostgreSQL schema (tests).
+
+    Bound values stay out of SQL logging and out of error messages (which get logged): they
+    are email content."""
+    kwargs.setdefault("hide_parameters", True)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

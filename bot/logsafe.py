@@ -1,0 +1,48 @@
+"""Keep email content out of the libraries' DEBUG logs.
+
+With `log.level = "DEBUG"` every library logs at DEBUG too, and the Slack ones log whole
+request and response bodies: each card's blocks (subject, sender, preview), each command's
+answer, each Socket Mode payload. A filter on those loggers keeps the record (what was
+called, the status) and cuts it where the body starts. (SQLAlchemy's bound values and rows
+are kept out in storage/db.py, exchangelib's SOAP bodies in bot/mailbox/ews.py.)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+# Where the Slack libraries log bodies: slack_sdk's Web API client, and bolt (our app passes
+# the "slack_bolt" logger, which its Socket Mode client and listener runner use as well).
+GUARDED = (
+    "slack_sdk.web.base_client",
+    "slack_sdk.socket_mode.builtin.client",
+    "slack_bolt",
+    "slack_bolt.App",
+)
+# The first of these marks the start of a body in a record's text.
+BODY_START = re.compile(
+    r"\b(query_params|body_params|json_body|body|message|payload|headers|event|request)\s*[:=]"
+    r"|Skipped self event|for the request \("
+)
+WITHHELD = " (details withheld: they may hold email content)"
+
+
+class WithholdBodies(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a record that can't be formatted shows nothing rather than crash
+            text = ""
+        found = BODY_START.search(text)
+        if found is not None:
+            record.msg, record.args = text[: found.start()].rstrip(" ,(:") + WITHHELD, ()
+        return True
+
+
+def guard_library_logs() -> None:
+    """Install the filters once per process (safe to call again)."""
+    for name in GUARDED:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, WithholdBodies) for f in logger.filters):
+            logger.addFilter(WithholdBodies())
