@@ -68,7 +68,7 @@ from bot.intake import take_in
 from bot.mailbox.base import RawMessage
 from handlers.slack.app import SlackBot
 from handlers.slack.chat import METADATA_TYPE
-from handlers.slack.server import build, http_server
+from handlers.slack.server import build, http_server, stop_http_server
 from storage.db import Database
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_signing import (
@@ -162,7 +162,7 @@ class SlackHarness:
     def stop(self) -> None:
         self.runner.shutdown(timeout=5)
         if self._server is not None:
-            self._server.close()
+            stop_http_server(self._server)
         if self._thread is not None:
             self._thread.join(5)
         self.slack.close()

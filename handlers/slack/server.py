@@ -88,11 +88,20 @@ def http_server(slack: SlackBot, status: Callable[[], dict[str, Any]], host: str
     return create_server(WsgiApp(slack, status), host=host, port=port, threads=8)
 
 
+def stop_http_server(server: Any) -> None:
+    """Let requests in hand finish, then close every connection so ``run()`` returns
+    (``close()`` alone leaves keep-alive connections holding the loop open)."""
+    from waitress import wasyncore
+
+    server.task_dispatcher.shutdown(timeout=5)
+    wasyncore.close_all(getattr(server, "_map", None) or server.map, ignore_all=True)
+
+
 def serve_http(
     config: Config, slack: SlackBot, status: Callable[[], dict[str, Any]], stop: threading.Event
 ) -> None:
     server = http_server(slack, status, config.slack.host, config.slack.port)
-    threading.Thread(target=lambda: (stop.wait(), server.close()), daemon=True).start()
+    threading.Thread(target=lambda: (stop.wait(), stop_http_server(server)), daemon=True).start()
     log.info("serving /slack/events on %s:%s", config.slack.host, config.slack.port)
     try:
         server.run()
