@@ -137,8 +137,8 @@ class CaseClocks:
                 out.append(
                     Reminder(
                         OVERDUE, subject, last,
-                        f"{head} review overdue, due {day_text(review)} "
-                        f"({late} working {'day' if late == 1 else 'days'} ago). "
+                        f"{head} review was due {day_text(review)} and is {late} working "
+                        f"{'day' if late == 1 else 'days'} overdue. "
                         f"/duty case review {case.ref} note",
                     )
                 )  # fmt: skip

@@ -398,7 +398,6 @@ class CaseDesk:
             due += [
                 f"{d.short} due {day_text(d.due)}"
                 for d in deadlines(case, rules, self.cal, self.team)
-                if d.key != "rating"
             ]
         return say(
             f"{cmd.ref} is on the register: {ray_text(cmd.ray)}, unallocated since "
