@@ -81,10 +81,11 @@ def build_handover(
         by_worker: dict[str, list[Task]] = defaultdict(list)
         for t in claimed:
             by_worker[t.claimed_by or ""].append(t)
+        notes = q.last_notes(s, [t.id for t in claimed])
         for worker, tasks in by_worker.items():
             rows.append(say("  ", user(worker), ":"))
             for t in tasks:
-                last = q.last_note(s, t.id)
+                last = notes.get(t.id)
                 note = f" (last note: {last.note})" if last else ""
                 rows.append(text(f"    #{t.number} {_flags(t)}{t.subject}{note}"))
     if follow_ups:

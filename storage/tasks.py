@@ -225,14 +225,16 @@ def events_of_kinds(s: Session, task_id: int, kinds: Sequence[str]) -> list[Even
     return list(s.scalars(q.order_by(Event.id)))
 
 
-def last_note(s: Session, task_id: int) -> Event | None:
+def last_notes(s: Session, task_ids: Sequence[int]) -> dict[int, Event]:
+    """The newest event with a note for each task, in one query (the handover lists many)."""
+    if not task_ids:
+        return {}
     q = (
         select(Event)
-        .where(Event.task_id == task_id, Event.note != "")
-        .order_by(Event.at.desc(), Event.id.desc())
-        .limit(1)
+        .where(Event.task_id.in_(list(task_ids)), Event.note != "")
+        .order_by(Event.at, Event.id)
     )
-    return s.scalar(q)
+    return {ev.task_id: ev for ev in s.scalars(q) if ev.task_id is not None}  # newest wins
 
 
 def events_between(

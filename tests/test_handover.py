@@ -226,6 +226,30 @@ def test_the_handover_lists_the_day_flagged_first(db: Database, clock: ManualClo
     ]
 
 
+def test_each_claimed_task_shows_its_own_newest_note(db: Database, clock: ManualClock) -> None:
+    bot = make_bot(db, clock)
+    jobs, duty = jobs_of(bot), jobs_of(bot).duty
+    clock.set(london(2026, 11, 23, 9, 30))
+    a = arrive(jobs, "Rent arrears")
+    b = arrive(jobs, "Bus pass")
+    c = arrive(jobs, "Bursary")
+    duty.claim("alex", a)
+    duty.claim("sam", b)
+    duty.claim("sam", c)
+    for hh, who, n, note in [
+        (10, "alex", a, "rang the landlord"),
+        (11, "sam", b, "form sent"),
+        (12, "alex", a, "landlord will wait a week"),
+        (13, "sam", b, "form came back signed"),
+    ]:
+        clock.set(london(2026, 11, 23, hh, 0))
+        duty.note(who, n, note)
+    lines = jobs.preview(clock.now()).view.message.plain().splitlines()
+    assert f"    #{a} Rent arrears (last note: landlord will wait a week)" in lines
+    assert f"    #{b} Bus pass (last note: form came back signed)" in lines
+    assert f"    #{c} Bursary" in lines
+
+
 def test_a_quiet_day_says_nothing_outstanding(db: Database, clock: ManualClock) -> None:
     bot = make_bot(db, clock)
     clock.set(london(2026, 11, 23, 16, 30))
