@@ -77,7 +77,8 @@ def handover_dms(msgs: list[tuple[str, str, str]], to: str) -> list[str]:
 
 def handover_runs(db: Database) -> list[tuple[str, str]]:
     with db.session() as s:
-        return [(r.run_key, r.outcome) for r in s.scalars(select(JobRun).order_by(JobRun.id))]
+        runs = s.scalars(select(JobRun).where(JobRun.job == "handover").order_by(JobRun.id))
+        return [(r.run_key, r.outcome) for r in runs]
 
 
 @pytest.fixture
@@ -327,7 +328,7 @@ def test_the_email_goes_once_and_waits_while_the_mailbox_is_down(
     assert "Subject: Duty handover for Mon 23 Nov 2026" in body
     assert "Rent arrears" in body
     with db.session() as s:
-        run = s.scalars(select(JobRun)).one()
+        run = s.scalars(select(JobRun).where(JobRun.job == "handover")).one()
         assert (run.email_state, run.email_attempts, run.email) == ("sent", 2, {})
 
 
