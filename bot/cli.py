@@ -185,7 +185,8 @@ def run(config_path: str) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    runner.start()
+    runner.start()  # the mailbox watchers and card delivery
+    bot.start_scheduler()  # the handover, nudges and follow-ups
     try:
         if cfg.slack.mode == "http":
             serve_http(cfg, slack, lambda: {"ok": True}, stop)
@@ -195,6 +196,7 @@ def run(config_path: str) -> None:
         raise click.ClickException(str(exc)) from None
     finally:
         runner.shutdown()
+        slack.close()
         bot.close()
 
 

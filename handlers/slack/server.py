@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.app import DutyBot
 from bot.config import Config, secret
@@ -44,15 +46,36 @@ def build(
     for desk in bot.teams.values():
         desk.duty.roster._groups = _group_lookup(safe)  # noqa: SLF001 - wiring, one place
     runner = Runner(bot, chat)
+    if token_verification:
+        check_token(safe, config.slack.bot_token_env)
     slack = SlackBot(
         bot,
         chat,
         signing_secret=signing or "socket-mode-has-no-signing-secret",
         client=safe,
-        token_verification=token_verification,
+        token_verification=False,  # checked above; bolt checks again on the first request
         deliver=runner.deliver,
     )
     return slack, runner
+
+
+REFUSED_TOKEN = ("invalid_auth", "not_authed", "account_inactive", "token_revoked")
+
+
+def check_token(client: WebClient, env: str) -> None:
+    """Fail at start-up on a wrong token; carry on if Slack is only unreachable for now
+    (tasks then wait as pending and are posted when Slack is back)."""
+    try:
+        client.auth_test()
+    except SlackApiError as exc:
+        error = str(exc.response.get("error", "")) if exc.response else ""
+        if error in REFUSED_TOKEN:
+            raise SetupError(
+                f"Slack refused the bot token ({error}). Check the {env} environment variable."
+            ) from None
+        log.warning("Slack answered %s at start-up; carrying on, cards will wait", error)
+    except (SlackClientError, OSError):
+        log.warning("Slack can't be reached at start-up; carrying on, cards will wait")
 
 
 def _group_lookup(client: Any) -> Callable[[str], set[str]]:
