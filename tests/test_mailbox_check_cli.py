@@ -187,8 +187,9 @@ def test_graph_check_without_mail_send_says_what_to_grant(tmp_path: Path, graph:
 
     assert result.exit_code == 1
     assert lines[-1] == (
-        "  Problem: The app lacks the Mail.Send application permission(s) needed to read and "
-        f"send as {graph.address}. Grant them and restart."
+        "  Problem: The app's sign-in lacks the Mail.Send permission(s) needed to read and "
+        f"send as {graph.address}. Unless Exchange grants them through RBAC for Applications, "
+        "grant them and restart."
     )
 
 

@@ -382,8 +382,9 @@ class GraphMailbox:
         missing = sorted((SEND_ROLES | READ_ROLES) - roles)
         if missing:
             return False, (
-                f"The app lacks the {', '.join(missing)} application permission(s) needed "
-                f"to read and send as {address}. Grant them and restart."
+                f"The app's sign-in lacks the {', '.join(missing)} permission(s) needed to "
+                f"read and send as {address}. Unless Exchange grants them through RBAC for "
+                "Applications, grant them and restart."
             )
         return True, (
             f"The app holds Mail.Send and Mail.ReadWrite; sending as {address} should work "
