@@ -1,0 +1,187 @@
+"""Resident memory of the running bot with 100,000 tasks in the database.
+
+Runs the real `dutybot run` (Slack HTTP mode under waitress, a folder mailbox, the runner
+delivering cards, the scheduler) as a child process against the local fake Slack
+(tests/fakes/slack_api.py), on a SQLite file pre-filled with 100,000 tasks (bench/history.py).
+Drops emails into the folder, waits until every card is in the fake Slack, sends a few signed
+/duty commands (list, show, claim, handover), then reads the child's VmRSS (now) and VmHWM
+(peak) from /proc. Goal: at most 120 MB.
+
+    .venv/bin/python bench/memory.py [--tasks 100000] [--emails 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import requests  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from bench.common import ROOT, exit_code, header, verdict  # noqa: E402
+from bench.history import count_tasks, fill  # noqa: E402
+from bench.intake import make_emails  # noqa: E402
+from storage.db import Database  # noqa: E402
+from storage.models import Email, Task  # noqa: E402
+from tests.fakes.slack_api import FakeSlack  # noqa: E402
+from tests.fakes.slack_signing import signed_headers, slash_command_body  # noqa: E402
+
+GOAL_MB = 120.0
+TEAM = "care-experienced"
+CHANNEL = "C0DUTY"
+SAM = "USAM00001"
+SECRET = "bench-signing-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def config_text(db_url: str, inbox: Path, api_url: str, port: int) -> str:
+    return f"""chat = "slack"
+
+[database]
+url = "{db_url}"
+
+[slack]
+mode = "http"
+api_url = "{api_url}"
+host = "127.0.0.1"
+port = {port}
+bot_token_env = "BENCH_SLACK_BOT_TOKEN"
+signing_secret_env = "BENCH_SLACK_SIGNING_SECRET"
+
+[log]
+level = "WARNING"
+
+[[teams]]
+name = "{TEAM}"
+channel = "{CHANNEL}"
+members = ["{SAM}", "UALEX0001", "UPRIYA001"]
+managers = ["UJO000001"]
+
+[teams.mailbox]
+kind = "folder"
+path = "{inbox}"
+poll_seconds = 1
+"""
+
+
+def memory_of(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of a process in MB."""
+    found: dict[str, float] = {}
+    with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                found[key] = int(value.split()[0]) / 1024
+    return found["VmRSS"], found["VmHWM"]
+
+
+def wait_for(what: str, check: object, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the bot exited ({proc.returncode}) while waiting for {what}")
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def delivered(db: Database, emails: int) -> bool:
+    """Every email taken in, and no card still waiting to be posted."""
+    with db.engine.connect() as conn:
+        taken = conn.scalar(select(func.count()).select_from(Email))
+        waiting = conn.scalar(
+            select(func.count()).select_from(Task).where(Task.card_state != "posted")
+        )
+    return taken == emails and waiting == 0
+
+
+def command(url: str, fake: FakeSlack, text: str) -> int:
+    body = slash_command_body(
+        "/duty", text, user_id=SAM, channel_id=CHANNEL, team_id=fake.team_id,
+        response_url=fake.response_url(),
+    )  # fmt: skip
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    headers.update(signed_headers(SECRET, body))
+    return requests.post(url, data=body.encode(), headers=headers, timeout=30).status_code
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", type=int, default=100_000)
+    ap.add_argument("--emails", type=int, default=30)
+    args = ap.parse_args()
+
+    header(f"resident memory of `dutybot run` with {args.tasks:,} tasks (SQLite file)")
+    now = datetime.now(UTC)
+    with tempfile.TemporaryDirectory() as tmp, FakeSlack() as fake:
+        path = Path(tmp) / "bench.db"
+        db = Database(f"sqlite:///{path}")
+        db.upgrade()
+        fill(db, TEAM, args.tasks, now)
+        inbox = Path(tmp) / "inbox"
+        inbox.mkdir()
+        port = free_port()
+        cfg = Path(tmp) / "dutybot.toml"
+        cfg.write_text(config_text(f"sqlite:///{path}", inbox, fake.url, port))
+        env = {
+            **os.environ,
+            "BENCH_SLACK_BOT_TOKEN": "xoxb-bench",
+            "BENCH_SLACK_SIGNING_SECRET": SECRET,
+        }
+        proc = subprocess.Popen(
+            [str(ROOT / ".venv/bin/dutybot"), "run", "--config", str(cfg)], env=env, cwd=tmp
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+
+            def healthy() -> bool:
+                try:
+                    return requests.get(f"{base}/healthz", timeout=1).ok
+                except requests.ConnectionError:
+                    return False
+
+            wait_for("/healthz", healthy, 60, proc)
+            rss, _ = memory_of(proc.pid)
+            print(f"started: RSS {rss:.1f} MB")
+            for i, (_, raw) in enumerate(make_emails(args.emails)):
+                (inbox / f"{i:05d}.eml").write_bytes(raw.mime)
+            t0 = time.monotonic()
+            wait_for("the emails and cards", lambda: delivered(db, args.emails), 600, proc)
+            new_tasks = count_tasks(db, TEAM) - args.tasks
+            cards = len(fake.messages(CHANNEL))
+            print(f"{args.emails} emails, {new_tasks} new tasks, {cards} cards posted ", end="")
+            print(f"in {time.monotonic() - t0:.1f} s")
+            assert cards == new_tasks, "every new task has exactly one card"
+            url = f"{base}/slack/events"
+            last = args.tasks + new_tasks
+            for text in ("list", f"show {last}", f"claim {last}", "list all", "handover"):
+                status = command(url, fake, text)
+                assert status == 200, f"/duty {text} answered {status}"
+            time.sleep(5)  # let the lazy listeners deliver the card update and thread reply
+            rss, peak = memory_of(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+            db.dispose()
+    print(f"resident memory: {rss:.1f} MB now, {peak:.1f} MB at peak")
+    met = verdict("≤ 120 MB", peak <= GOAL_MB, f"{peak:.0f} MB at peak ({rss:.0f} MB now)")
+    return exit_code(met)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
