@@ -34,6 +34,7 @@ from handlers.slack.render import (
     notice_view,
     resolve_modal,
 )
+from handlers.slack.scopes import COMMAND, EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class SlackBot:
     def _register(self) -> None:
         app = self.app
         app.middleware(self._once_per_event)
-        app.command("/duty")(ack=self._command, lazy=[self._after])
+        app.command(COMMAND)(ack=self._command, lazy=[self._after])
         for action in ("duty_claim", "duty_reopen", "duty_still_on_it", "duty_release"):
             app.action(action)(ack=self._button, lazy=[self._after])
         app.action("duty_resolve")(ack=self._open_resolve, lazy=[self._after])
@@ -130,7 +131,7 @@ class SlackBot:
         app.action("duty_outlook")(self._just_ack)  # a link button: Slack opens the link
         app.view("duty_resolve")(ack=self._resolve_submit, lazy=[self._after])
         app.view("duty_alert")(ack=self._alert_submit, lazy=[self._after])
-        app.event("app_home_opened")(ack=self._just_ack, lazy=[self._home_opened])
+        app.event(EVENTS[0])(ack=self._just_ack, lazy=[self._home_opened])  # app_home_opened
 
     def _once_per_event(self, body: dict[str, Any], next: Callable[[], BoltResponse]) -> Any:
         # Slack re-sends an event (X-Slack-Retry-Num) when our answer was slow or lost; the
