@@ -14,21 +14,18 @@ times, and prints the query plans of its queries. Goal: at most 100 ms.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 
 from bench.common import exit_code, header, print_latencies, verdict  # noqa: E402
-from bench.history import count_tasks, fill  # noqa: E402
+from bench.history import count_tasks, fill, open_db  # noqa: E402
 from bot.app import DutyBot  # noqa: E402
 from bot.clock import ManualClock  # noqa: E402
 from bot.config import parse_config  # noqa: E402
@@ -38,30 +35,6 @@ GOAL_MS = 100.0
 TEAM = "care-experienced"
 # Monday 23 November 2026, 16:00 in London: just before the 16:30 handover.
 NOW = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def open_db(pg: bool, path: Path) -> tuple[Database, Callable[[], None]]:
-    """A migrated database and a function to throw it away (a kept --db file is left)."""
-    if not pg:
-        db = Database(f"sqlite:///{path}")
-        db.upgrade()
-        return db, db.dispose
-    url = os.environ.get("DUTYBOT_TEST_PG_URL", PG_URL)
-    schema = f"dutybot_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    db = Database(url, schema=schema)
-    db.upgrade()
-
-    def drop() -> None:
-        db.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    return db, drop
 
 
 def explain(db: Database, team: str) -> None:

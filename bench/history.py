@@ -9,19 +9,23 @@ nothing is waiting to go to Slack unless a benchmark says otherwise.
 
 from __future__ import annotations
 
+import os
 import random
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import create_engine, func, insert, select, text
 
 from storage.db import Database
 from storage.models import Event, FollowUp, Task, Team
 
 BATCH = 20_000
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"  # as tests/conftest.py
 SUBJECTS = [
     "Rent arrears",
     "Accommodation request",
@@ -40,6 +44,33 @@ NOTES = [
     "Spoke to the young person; visit booked for Thursday.",
     "Team leader informed.",
 ]
+
+
+def open_db(pg: bool, path: Path) -> tuple[Database, Callable[[], None]]:
+    """A migrated database and a function to throw it away (a SQLite file is left).
+
+    PostgreSQL (DUTYBOT_TEST_PG_URL, else the tests' server) gets a schema of its own, dropped
+    after.
+    """
+    if not pg:
+        db = Database(f"sqlite:///{path}")
+        db.upgrade()
+        return db, db.dispose
+    url = os.environ.get("DUTYBOT_TEST_PG_URL", PG_URL)
+    schema = f"dutybot_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    db = Database(url, schema=schema)
+    db.upgrade()
+
+    def drop() -> None:
+        db.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    return db, drop
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import pstats
 import random
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -29,17 +27,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import exit_code, header, verdict  # noqa: E402
+from bench.history import open_db  # noqa: E402
 from bot.email_parse import parse_email  # noqa: E402
 from bot.intake import PREVIEW_SOURCE_CHARS, take_in  # noqa: E402
 from bot.mailbox.base import RawMessage  # noqa: E402
 from bot.redaction import card_preview, card_subject  # noqa: E402
 from storage import tasks as q  # noqa: E402
-from storage.db import Database  # noqa: E402
 
 GOAL = 1_000.0  # emails per second
 TEAM = "care-experienced"
 NOW = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 FIRST = ["Casey", "Jordan", "Zoë", "Łukasz", "Siobhán", "Amira", "José", "Priya", "Kwame", "Ffion"]
 LAST = ["Example", "Okafor", "Nowak", "Ó Briain", "Haddad", "García", "Patel", "Mensah", "Jones"]
@@ -151,32 +148,6 @@ def make_emails(n: int, seed: int = 7) -> list[tuple[str, RawMessage]]:
     return out
 
 
-def _open_db(pg: bool, tmp: Path) -> tuple[Database, Callable[[], None]]:
-    """A fresh migrated database and a function to throw it away."""
-    if not pg:
-        db = Database(f"sqlite:///{tmp / 'bench.db'}")
-        db.upgrade()
-        return db, db.dispose
-
-    from sqlalchemy import create_engine, text
-
-    url = os.environ.get("DUTYBOT_TEST_PG_URL", PG_URL)
-    schema = f"dutybot_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    db = Database(url, schema=schema)
-    db.upgrade()
-
-    def drop() -> None:
-        db.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    return db, drop
-
-
 def stages(emails: list[RawMessage]) -> None:
     """Where the time goes, without the database: parse alone, then redact alone."""
     t0 = time.perf_counter()
@@ -219,7 +190,7 @@ def main() -> int:
     stages(emails)
 
     with tempfile.TemporaryDirectory() as tmp:
-        db, drop = _open_db(args.pg, Path(tmp))
+        db, drop = open_db(args.pg, Path(tmp) / "bench.db")
         try:
             with db.session() as s:
                 q.ensure_team(s, TEAM)
