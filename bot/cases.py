@@ -17,11 +17,10 @@ Due dates (policy numbers come from `CaseRules`, see bot.config):
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Final
+from typing import Final, TextIO
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -226,21 +225,30 @@ class CaseReport:
             )
         return lines([text(self.headline()), *(self.row_message(r) for r in self.rows)])
 
-    def csv_text(self, names: dict[str, str] | None = None) -> str:
+    def csv_rows(self, names: dict[str, str] | None = None) -> list[list[str]]:
+        """The rows under `CSV_COLUMNS`; team managers by display name."""
         names = names or {}
-        out = io.StringIO()
-        w = csv.writer(out)
-        w.writerow(
-            ["team", "ref", "ray", "team_manager", "unallocated_since", "days_unallocated",
-             "last_review", "next_review_due", "overdue"]
-        )  # fmt: skip
-        for r in self.rows:
-            w.writerow(
-                [self.team, r.ref, r.ray or "", names.get(r.team_manager, r.team_manager),
-                 r.since.isoformat(), r.days, r.last_review.isoformat() if r.last_review else "",
-                 r.next_review_due.isoformat(), "; ".join(r.overdue)]
-            )  # fmt: skip
-        return out.getvalue()
+        return [
+            [self.team, r.ref, r.ray or "", names.get(r.team_manager, r.team_manager),
+             r.since.isoformat(), str(r.days), r.last_review.isoformat() if r.last_review else "",
+             r.next_review_due.isoformat(), "; ".join(r.overdue)]
+            for r in self.rows
+        ]  # fmt: skip
+
+
+CSV_COLUMNS: Final = (
+    "team", "ref", "ray", "team_manager", "unallocated_since", "days_unallocated",
+    "last_review", "next_review_due", "overdue",
+)  # fmt: skip
+
+
+def write_csv(out: TextIO, reports: list[tuple[CaseReport, dict[str, str]]]) -> int:
+    """Every team's report as one CSV; returns how many cases it holds."""
+    w = csv.writer(out)
+    w.writerow(CSV_COLUMNS)
+    rows = [row for report, names in reports for row in report.csv_rows(names)]
+    w.writerows(rows)
+    return len(rows)
 
 
 def report_order(row: ReportRow) -> tuple[int, int, str]:
@@ -263,6 +271,15 @@ def build_report(s: Session, team: TeamConfig, cal: WorkingCalendar, today: date
         for case in cq.open_cases(s, team.name)
     ]
     return CaseReport(team.name, today, tuple(sorted(rows, key=report_order)))
+
+
+def unallocated_reports(db: Database, teams: list[TeamConfig], now: datetime) -> list[CaseReport]:
+    """Each team's report as it stands at ``now`` (`dutybot report unallocated`)."""
+    with db.session() as s:
+        return [
+            build_report(s, t, WorkingCalendar(t.nation, t.closures), now.astimezone(t.tz).date())
+            for t in teams
+        ]
 
 
 # ---- the commands ------------------------------------------------------------------------------

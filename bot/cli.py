@@ -286,5 +286,59 @@ def audit_export(since: datetime, until: datetime, csv_path: str, config_path: s
     click.echo(f"Wrote {rows} event(s) from {since:%Y-%m-%d} to {until:%Y-%m-%d} to {csv_path}.")
 
 
+@main.group()
+def report() -> None:
+    """Reports from the database."""
+
+
+@report.command("unallocated")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the cases to this CSV file instead of printing them.",
+)
+@click.option("--team", "team_name", default=None, help="Only this team.")
+def report_unallocated(
+    config_path: str | None, csv_path: str | None, team_name: str | None
+) -> None:
+    """Every open unallocated case: red first, then the longest waiting; counts by RAY."""
+    from bot.cases import unallocated_reports, write_csv
+    from bot.clock import SystemClock
+    from storage.db import Database, pending_migrations
+
+    cfg = _load(config_path)
+    teams = [t for t in cfg.teams if team_name in (None, t.name)]
+    if not teams:
+        raise click.ClickException(f"There is no team called {team_name} in the config.")
+    database = Database(cfg.database.url)
+    try:
+        if database.is_sqlite:
+            database.upgrade()
+        elif pending_migrations(database.engine):
+            raise click.ClickException(
+                "The database needs upgrading first. Run: dutybot db upgrade --config FILE"
+            )
+        reports = unallocated_reports(database, teams, SystemClock().now())
+    finally:
+        database.dispose()
+    if csv_path is None:
+        for team, found in zip(teams, reports, strict=True):
+            if len(teams) > 1:
+                click.echo(f"Team {team.name}:")
+            click.echo(found.message().plain(team.names))
+        return
+    try:
+        with open(csv_path, "w", newline="", encoding="utf-8") as out:
+            rows = write_csv(out, [(r, t.names) for r, t in zip(reports, teams, strict=True)])
+    except OSError as exc:
+        raise click.ClickException(f"Can't write {csv_path} ({exc.strerror}).") from None
+    for found in reports:
+        click.echo(found.headline() if found.rows else found.message().plain())
+    click.echo(f"Wrote {rows} case(s) to {csv_path}.")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
