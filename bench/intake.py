@@ -95,8 +95,8 @@ def _html(text: str) -> str:
     )
 
 
-def make_emails(n: int, seed: int = 7) -> list[tuple[str, RawMessage]]:
-    """``n`` varied emails, each with its kind; about one in ten replies to an earlier one."""
+def make_emails(n: int, seed: int = 7, replies: float = 0.1) -> list[tuple[str, RawMessage]]:
+    """``n`` varied emails, each with its kind; a ``replies`` share answer an earlier one."""
     rng = random.Random(seed)
     out: list[tuple[str, RawMessage]] = []
     ids: list[str] = []
@@ -111,7 +111,7 @@ def make_emails(n: int, seed: int = 7) -> list[tuple[str, RawMessage]]:
         mid = f"<bench-{run}-{i}@{rng.choice(ORGS)}>"
         msg["Message-ID"] = mid
         subject = rng.choice(TOPICS)
-        if ids and rng.random() < 0.1:
+        if ids and rng.random() < replies:
             parent = rng.choice(ids)
             msg["In-Reply-To"] = parent
             msg["References"] = parent
