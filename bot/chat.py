@@ -27,6 +27,19 @@ class ChatUnavailable(Exception):
     """The chat service can't be reached now; try again later, nothing is lost."""
 
 
+class ChatRefused(Exception):
+    """The chat service said no to this one thing; trying again won't help.
+
+    ``gone``: the card (or its thread) no longer exists, e.g. someone deleted it.
+    ``reason``: the service's own short code, for the log (never message content).
+    """
+
+    def __init__(self, reason: str, *, gone: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.gone = gone
+
+
 class Chat(Protocol):
     def post_card(self, team: TeamConfig, card: CardView) -> CardRef: ...
 
@@ -63,6 +76,15 @@ def deliver(db: Database, team: TeamConfig, chat: Chat, clock: Clock, limit: int
     except ChatUnavailable as exc:
         log.warning("chat unavailable for %s, will retry: %s", team.name, exc)
         out.waiting = True
+    except ChatRefused as exc:  # only posting cards gets here: the channel itself is wrong
+        log.error(
+            "cards for %s can't be posted in %s (%s); invite the bot to the channel, or check "
+            "the team's channel id. They will be posted once it can.",
+            team.name,
+            team.channel,
+            exc.reason,
+        )
+        out.waiting = True
     return out
 
 
@@ -96,10 +118,47 @@ def _update_cards(db: Database, team: TeamConfig, chat: Chat, limit: int) -> int
         changed = q.cards_to_update(s, team.name, limit)
     for task in changed:
         assert task.card_channel and task.card_ts
-        chat.update_card(team, CardRef(task.card_channel, task.card_ts), card_view(task, team.tz))
+        try:
+            chat.update_card(
+                team, CardRef(task.card_channel, task.card_ts), card_view(task, team.tz)
+            )
+        except ChatRefused as exc:
+            _card_refused(db, team, task.id, task.card_version, exc)
+            continue
         with db.session() as s:
             q.mark_card_shown(s, task.id, task.card_version)
     return len(changed)
+
+
+def _card_refused(
+    db: Database, team: TeamConfig, task_id: int, version: int, exc: ChatRefused
+) -> None:
+    """A card that is gone is posted afresh (its thread follows it); any other refusal would
+    repeat forever, so that version of the card is let go."""
+    with db.session() as s:
+        if exc.gone:
+            log.warning(
+                "card for task %s in %s is gone (%s); posting it again",
+                task_id,
+                team.name,
+                exc.reason,
+            )
+            q.set_card(s, task_id, card_state="pending", card_channel=None, card_ts=None)
+        else:
+            log.error("card for task %s in %s refused (%s)", task_id, team.name, exc.reason)
+            q.mark_card_shown(s, task_id, version)
+
+
+def _send_one(
+    team: TeamConfig, chat: Chat, kind: str, target: str, msg: Message, ref: CardRef | None
+) -> None:
+    if kind == "thread":
+        assert ref is not None
+        chat.reply_in_thread(team, ref, msg)
+    elif kind == "dm":
+        chat.send_dm(team, target, msg, ref)
+    else:
+        chat.post_to_channel(team, target or team.channel, msg)
 
 
 def _send_messages(db: Database, team: TeamConfig, chat: Chat, clock: Clock, limit: int) -> int:
@@ -110,14 +169,18 @@ def _send_messages(db: Database, team: TeamConfig, chat: Chat, clock: Clock, lim
     for item in waiting:
         ref = CardRef(*refs[item.task_id]) if item.task_id in refs else None
         msg = Message.from_json(item.body)
-        if item.kind == "thread":
-            if ref is None:
-                break  # its card isn't posted yet; keep the order and wait
-            chat.reply_in_thread(team, ref, msg)
-        elif item.kind == "dm":
-            chat.send_dm(team, item.target, msg, ref)
-        else:
-            chat.post_to_channel(team, item.target or team.channel, msg)
+        if item.kind == "thread" and ref is None:
+            break  # its card isn't posted yet; keep the order and wait
+        try:
+            _send_one(team, chat, item.kind, item.target, msg, ref)
+        except ChatRefused as exc:
+            if item.kind == "thread" and exc.gone and item.task_id is not None:
+                _card_refused(db, team, item.task_id, 0, exc)  # post the card again, then reply
+                break
+            # e.g. a DM to a deactivated account: it can never go, and must not block the rest
+            log.error(
+                "a %s message for %s was refused (%s); dropped", item.kind, team.name, exc.reason
+            )
         with db.session() as s:
             q.mark_message_sent(s, item.id, clock.now())
         sent += 1

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from slack_sdk import WebClient
 
 from bot.clock import ManualClock
 from handlers.slack.chat import DM_FALLBACK
@@ -495,3 +496,51 @@ def test_cards_to_one_channel_are_paced_a_second_apart(db: Database) -> None:
         times = [c.at for c in sent(h) if c.json("metadata")]
         assert len(times) == 3
         assert all(b - a >= 0.95 for a, b in zip(times, times[1:], strict=False))
+
+
+# ---- Slack says no -----------------------------------------------------------------------
+
+
+def test_a_card_deleted_in_slack_is_posted_again_on_its_next_change(db: Database) -> None:
+    with SlackHarness(db) as h:
+        n, other = h.email(), h.email()
+        h.drain()
+        old = h.card(n)
+        slack = WebClient(token="xoxb-someone", base_url=h.fake.url)
+        slack.chat_delete(channel=CHANNEL, ts=old["ts"])  # someone deleted the card
+        h.click("duty_claim", n)
+        h.click("duty_claim", other, user=ALEX)
+        h.drain()
+        (card,) = h.cards_of(n)
+        assert card["ts"] != old["ts"] and "Claimed by @Sam" in card_text(card)
+        assert [r["text"] for r in h.thread(n)] == ["Claimed by @Sam."]
+        assert "Claimed by @Alex" in card_text(h.card(other))  # the others were not held up
+
+
+def test_a_dm_slack_refuses_is_dropped_without_holding_up_the_rest(db: Database) -> None:
+    gone = "UGONE00001"  # a deactivated account: Slack won't open a DM with them
+    with SlackHarness(db) as h:
+        n = h.email()
+        h.drain()
+        h.fake.undmable_users.add(gone)
+        h.alert(n, [gone, ALEX], "rang about rent")
+        h.click("duty_claim", n)
+        h.drain()
+        assert h.dms(gone) == [] and len(h.dms(ALEX)) == 1
+        assert "Claimed by @Sam" in card_text(h.card(n))
+        with h.db.session() as s:
+            assert q.pending_messages(s, h.team.name) == []
+
+
+def test_a_channel_the_bot_is_not_in_holds_the_cards_until_it_is_invited(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    with SlackHarness(db, team={"channel": "C0NOTIN"}) as h:
+        h.fake.not_in_channels.add("C0NOTIN")
+        n = h.email()
+        assert h.drain().waiting
+        assert task(h, n).card_state in ("pending", "posting")
+        assert "invite the bot" in caplog.text
+        h.fake.not_in_channels.clear()
+        h.drain()
+        assert len(h.cards_of(n)) == 1

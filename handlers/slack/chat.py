@@ -21,7 +21,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.cards import CardView
-from bot.chat import CardRef, ChatUnavailable
+from bot.chat import CardRef, ChatRefused, ChatUnavailable
 from bot.config import TeamConfig
 from bot.message import Message
 from handlers.slack.render import card_blocks, message_blocks, mrkdwn, permalink_block
@@ -31,6 +31,14 @@ log = logging.getLogger(__name__)
 METADATA_TYPE = "duty_task"
 DM_FALLBACK = "A message from dutybot about duty work"
 CHANNEL_FALLBACK = "A message from dutybot"
+TRANSIENT = (
+    "ratelimited",
+    "fatal_error",
+    "internal_error",
+    "service_unavailable",
+    "request_timeout",
+)
+GONE = ("message_not_found", "thread_not_found")  # the card was deleted
 HISTORY_PAGES = 5  # how far back to look for a card posted just before a crash
 
 
@@ -81,9 +89,9 @@ class SlackChat:
         except SlackApiError as exc:
             error = exc.response.get("error", "error") if exc.response else "error"
             status = exc.response.status_code if exc.response else 0
-            if status == 429 or status >= 500 or error in ("ratelimited", "fatal_error"):
+            if status == 429 or status >= 500 or error in TRANSIENT:
                 raise ChatUnavailable(f"Slack answered {status} ({error})") from None
-            raise
+            raise ChatRefused(str(error), gone=error in GONE) from None
         except (SlackClientError, OSError, TimeoutError) as exc:
             raise ChatUnavailable(f"Slack can't be reached ({type(exc).__name__})") from None
 

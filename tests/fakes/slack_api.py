@@ -160,6 +160,10 @@ class FakeSlack:
         self.failure_methods: set[str] | None = None  # None: random faults hit every method
         self.rate_limit_per_channel: float | None = None  # chat.postMessage per second
         self.rate_limit_burst = 1.0
+        # Slack's refusals: channels the bot isn't in (posting there: not_in_channel) and
+        # users it can't DM, such as deactivated accounts (conversations.open: user_disabled).
+        self.not_in_channels: set[str] = set()
+        self.undmable_users: set[str] = set()
 
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -514,6 +518,8 @@ class FakeSlack:
 
     def _chat_post_message(self, params: Params) -> dict[str, Any]:
         channel = self._channel(params)
+        if channel in self.not_in_channels:
+            raise _ApiError("not_in_channel")
         content = self._content(params, require=True)
         parent_ts = self._thread_parent(channel, params.get("thread_ts"))
         ts = self._next_ts()
@@ -635,6 +641,8 @@ class FakeSlack:
             users = [u.strip() for u in users.split(",") if u.strip()]
         if not users:
             raise _ApiError("users_list_not_supplied")
+        if set(users) & self.undmable_users:
+            raise _ApiError("user_disabled")
         channel = self.dm_channel(users[0]) if len(users) == 1 else "G" + "".join(sorted(users))
         already = channel in self._open_dms
         self._open_dms.add(channel)
