@@ -544,3 +544,21 @@ def test_a_channel_the_bot_is_not_in_holds_the_cards_until_it_is_invited(
         h.fake.not_in_channels.clear()
         h.drain()
         assert len(h.cards_of(n)) == 1
+
+
+def test_the_stale_claim_buttons_in_a_dm_work(db: Database) -> None:
+    """The nudge DM's "Still on it" and "Release" carry only the task number."""
+    with SlackHarness(db) as h:
+        n = h.email()
+        h.drain()
+        h.click("duty_claim", n)
+        dm = f"D{SAM}"
+        h.click("duty_still_on_it", n, channel=dm, value=str(n))
+        assert wait_ephemeral(h, SAM) == f"Thanks. #{n} stays with you."
+        assert len(events(h, n, "still_on_it")) == 1
+        h.click("duty_release", n, channel=dm, value=str(n))
+        h.drain()
+        assert task(h, n).state == "open"
+        assert "Open: nobody has claimed this yet" in card_text(h.card(n))
+        h.click("duty_still_on_it", n, user=ALEX, channel=f"D{ALEX}", value=str(n))
+        assert "isn't claimed by you" in wait_ephemeral(h, ALEX)
