@@ -87,7 +87,11 @@ def say(*bits: Message | str) -> Message:
 
 
 def lines(msgs: Iterable[Message]) -> Message:
-    out = Message()
+    # One tuple at the end: adding message by message copies every part again each time,
+    # which a handover of several hundred lines feels.
+    parts: list[Part] = []
     for i, m in enumerate(msgs):
-        out = out + (text("\n") if i else Message()) + m
-    return out
+        if i:
+            parts.append(Part("text", "\n"))
+        parts += m.parts
+    return Message(tuple(parts))
