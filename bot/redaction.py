@@ -145,11 +145,12 @@ _PHONE_MAX_DIGITS: Final = 15
 _PHONE_WINDOW_BUDGET: Final = 200
 _WORD: Final = re.compile(r"\S+")
 _ANY_DIGIT: Final = re.compile(r"\d")
-# A UK number as dialled, 10 or 11 digits from the 0 (or +44). The library skips numbers
+# A UK number as dialled, 10 or 11 digits from the 0 (or +44 or 0044). The library skips numbers
 # that are not allocated, such as Ofcom's drama ranges (07700 900xxx); to a reader they are
 # still someone's number, so whatever is left in that shape is masked too.
 _UK_DIALLED: Final = re.compile(
-    r"(?<![\d+])(?:\+44[ \t]?(?:\(0\)[ \t]?)?|\(?0)\d(?:\)?[ \t-]?\d){8,9}(?![ \t-]?\d)"
+    r"(?<![\d+])(?:(?:\+|00)44[ \t]?(?:\(0\)[ \t]?)?|\(?0)\d(?:\)?[ \t-]?\d){8,9}"
+    r"(?![ \t-]?\d)"
 )
 
 # Everything masked except email addresses contains a digit and reaches less than _REACH

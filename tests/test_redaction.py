@@ -386,3 +386,17 @@ def test_card_preview_never_exceeds_the_limit_and_never_raises(
 def test_redact_never_raises(text: str) -> None:
     assert isinstance(redact(text), str)
     assert isinstance(card_subject(text, "redacted"), str)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ring 07700 900123 today.",  # Ofcom drama range: unallocated, still masked
+        "Ring (01632) 960123 today.",
+        "Ring 07911 123456)0044 7911 123456 today.",
+        "Ring +44 (0) 7700 900123 today.",
+    ],
+)
+def test_numbers_dialled_the_uk_way_are_masked_even_if_unallocated(text: str) -> None:
+    out = redact(text, today=TODAY)
+    assert not any(c.isdigit() for c in out), out
