@@ -22,6 +22,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot import metrics
 from bot.email_parse import ParsedEmail, parse_email
 from bot.mailbox.base import RawMessage
 from bot.message import say, text
@@ -85,7 +86,10 @@ def take_in(
     mail = parse_email(raw.mime)
     try:
         with db.session() as s:
-            return _store(s, team, raw, mail, now, preview)
+            got = _store(s, team, raw, mail, now, preview)
+        if got.outcome == "new":  # counted once it is committed
+            metrics.task_received(team)
+        return got
     except IntegrityError:
         # Another process stored the same Message-ID between our check and our insert.
         with db.session() as s:

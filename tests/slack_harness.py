@@ -28,7 +28,8 @@ The API, all on ``SlackHarness``:
   ManualClock at Mon 23 Nov 2026 10:00 (London); signatures always use the real time.
 - Attributes: ``fake`` (FakeSlack), ``bot`` (DutyBot), ``slack`` (SlackBot), ``runner``
   (Runner), ``config``, ``team`` (TeamConfig), ``clock``, ``url`` (.../slack/events),
-  ``secret`` (the signing secret).
+  ``base`` (http://127.0.0.1:PORT, also serving /healthz and /metrics), ``monitor``
+  (bot.monitor.Monitor behind those two), ``secret`` (the signing secret).
 - Building tasks: ``email(subject, body, sender, web_link, message_id) -> task number``
   (through real intake); ``check_mail()`` (the configured mailbox, through the real watcher).
 - Sending, each returns a ``requests.Response``:
@@ -66,9 +67,11 @@ from bot.clock import Clock, ManualClock
 from bot.config import Config, TeamConfig, parse_config
 from bot.intake import take_in
 from bot.mailbox.base import RawMessage
+from bot.monitor import Monitor
+from bot.status import CachedProbe
 from handlers.slack.app import SlackBot
 from handlers.slack.chat import METADATA_TYPE
-from handlers.slack.server import build, http_server, stop_http_server
+from handlers.slack.server import build, http_server, slack_probe, stop_http_server
 from storage.db import Database
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_signing import (
@@ -149,8 +152,13 @@ class SlackHarness:
         self.bot.start(with_mailboxes=self._with_mailboxes)
         self.slack: SlackBot
         self.slack, self.runner = build(self.config, self.bot, pace_seconds=self._pace)
-        self._server = http_server(self.slack, lambda: {"ok": True}, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self._server.effective_port}/slack/events"
+        # /healthz and /metrics as `dutybot run` serves them (the Slack check is cached)
+        self.monitor = Monitor.of(self.bot, CachedProbe(slack_probe(self.config)))
+        self._server = http_server(
+            self.slack, self.monitor.healthz, "127.0.0.1", 0, self.monitor.metrics
+        )
+        self.base = f"http://127.0.0.1:{self._server.effective_port}"
+        self.url = f"{self.base}/slack/events"
         self._thread = threading.Thread(target=self._serve, name="harness-http", daemon=True)
         self._thread.start()
         return self

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -15,8 +14,10 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.app import DutyBot
 from bot.config import Config, secret
 from bot.runner import Runner
+from bot.status import Check
 from handlers.slack.app import SlackBot
 from handlers.slack.chat import SlackChat, make_clients
+from handlers.status_http import MetricsFn, StatusApp, StatusFn, stop_server
 
 log = logging.getLogger(__name__)
 
@@ -85,45 +86,69 @@ def _group_lookup(client: Any) -> Callable[[str], set[str]]:
     return lookup
 
 
-class WsgiApp:
-    """/slack/events for bolt, /healthz for load balancers and monitoring."""
+def slack_probe(config: Config) -> Callable[[], Check]:
+    """Is Slack there, and does it take our token? (auth.test with a short timeout: `dutybot
+    status` waits for it; /healthz asks through bot.status.CachedProbe, in the background)."""
+    token = secret(config.slack.bot_token_env)
+    client = WebClient(token=token, base_url=config.slack.api_url, timeout=5)
 
-    def __init__(self, slack: SlackBot, status: Callable[[], dict[str, Any]]) -> None:
+    def probe() -> Check:
+        if not token:
+            return Check(False, f"the {config.slack.bot_token_env} environment variable is not set")
+        try:
+            client.auth_test()
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "")) if exc.response else "an error"
+            if error in REFUSED_TOKEN:
+                return Check(False, f"Slack refused the bot token ({error})")
+            return Check(False, f"Slack answered {error}")
+        except (SlackClientError, OSError) as exc:
+            return Check(False, f"Slack can't be reached ({type(exc).__name__})")
+        return Check(True, "auth.test answered ok")
+
+    return probe
+
+
+class WsgiApp:
+    """/slack/events for bolt; /healthz and /metrics for load balancers and monitoring."""
+
+    def __init__(self, slack: SlackBot, status: StatusFn, metrics: MetricsFn | None = None) -> None:
         self.handler = SlackRequestHandler(slack.app)
-        self.status = status
+        self.status = StatusApp(status, metrics)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if path == "/healthz":
-            body = json.dumps(self.status()).encode()
-            start_response("200 OK", [("Content-Type", "application/json")])
-            return [body]
+        if path in StatusApp.PATHS:
+            return self.status(environ, start_response)
         if path == "/slack/events":
             return self.handler(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found"]
 
 
-def http_server(slack: SlackBot, status: Callable[[], dict[str, Any]], host: str, port: int) -> Any:
+def http_server(
+    slack: SlackBot, status: StatusFn, host: str, port: int, metrics: MetricsFn | None = None
+) -> Any:
     """A waitress server (production-grade, threaded) for /slack/events; port 0 picks one."""
     from waitress import create_server
 
-    return create_server(WsgiApp(slack, status), host=host, port=port, threads=8)
+    return create_server(WsgiApp(slack, status, metrics), host=host, port=port, threads=8)
 
 
 def stop_http_server(server: Any) -> None:
     """Let requests in hand finish, then close every connection so ``run()`` returns
     (``close()`` alone leaves keep-alive connections holding the loop open)."""
-    from waitress import wasyncore
-
-    server.task_dispatcher.shutdown(timeout=5)
-    wasyncore.close_all(getattr(server, "_map", None) or server.map, ignore_all=True)
+    stop_server(server)
 
 
 def serve_http(
-    config: Config, slack: SlackBot, status: Callable[[], dict[str, Any]], stop: threading.Event
+    config: Config,
+    slack: SlackBot,
+    status: StatusFn,
+    stop: threading.Event,
+    metrics: MetricsFn | None = None,
 ) -> None:
-    server = http_server(slack, status, config.slack.host, config.slack.port)
+    server = http_server(slack, status, config.slack.host, config.slack.port, metrics)
     threading.Thread(target=lambda: (stop.wait(), stop_http_server(server)), daemon=True).start()
     log.info("serving /slack/events on %s:%s", config.slack.host, config.slack.port)
     try:

@@ -1,0 +1,102 @@
+"""Queries for the bot's health: the mailbox checkpoints, cards waiting, task counts, nudges
+sent and the scheduler lease. A handful of grouped reads, cheap enough for every scrape."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from storage.db import Database
+from storage.models import MailboxState, Nudge, SchedulerLease, Task
+
+WAITING_CARD_STATES = ("pending", "posting")
+TASK_STATES = ("open", "claimed", "resolved")
+
+
+@dataclass
+class TeamFacts:
+    team: str
+    synced_at: datetime | None = None  # the last mailbox check, whether it worked or not
+    last_error: str | None = None  # what went wrong then; None when it worked
+    pending_cards: int = 0  # tasks whose card is not posted yet
+    oldest_pending: datetime | None = None  # when the longest-waiting of them came in
+    tasks: dict[str, int] = field(default_factory=dict)  # state -> count
+    nudges: dict[str, int] = field(default_factory=dict)  # kind -> how many were ever sent
+
+
+@dataclass(frozen=True)
+class LeaseFacts:
+    holder: str
+    acquired_at: datetime
+    expires_at: datetime
+
+
+def ping(s: Session) -> None:
+    """Raises if the database can't answer."""
+    s.execute(text("select 1"))
+
+
+def sqlite_file_missing(db: Database) -> str | None:
+    """The SQLite file's path if it is gone from disk. An open connection keeps working on a
+    deleted file, so `select 1` alone would say all is well while every write is lost."""
+    url = make_url(db.url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    path = Path(url.database)  # type: ignore[arg-type]
+    return None if path.exists() else str(path)
+
+
+def team_facts(s: Session, teams: Sequence[str]) -> dict[str, TeamFacts]:
+    """One TeamFacts per team, in the order given."""
+    facts = {name: TeamFacts(name) for name in teams}
+    for row in s.scalars(select(MailboxState).where(MailboxState.team.in_(teams))):
+        facts[row.team].synced_at = row.synced_at
+        facts[row.team].last_error = row.last_error
+    waiting = (
+        select(Task.team, func.count(), func.min(Task.received_at))
+        .where(Task.card_state.in_(WAITING_CARD_STATES), Task.team.in_(teams))
+        .group_by(Task.team)
+    )
+    for team, count, oldest in s.execute(waiting):
+        facts[team].pending_cards = int(count)
+        # min() comes back as a plain value, without the column type's UTC handling
+        facts[team].oldest_pending = _utc(oldest)
+    by_state = (
+        select(Task.team, Task.state, func.count())
+        .where(Task.team.in_(teams))
+        .group_by(Task.team, Task.state)
+    )
+    for team, state, count in s.execute(by_state):
+        facts[team].tasks[state] = int(count)
+    nudges = (
+        select(Nudge.team, Nudge.kind, func.sum(Nudge.count))
+        .where(Nudge.team.in_(teams))
+        .group_by(Nudge.team, Nudge.kind)
+    )
+    for team, kind, total in s.execute(nudges):
+        facts[team].nudges[kind] = int(total or 0)
+    return facts
+
+
+def lease(s: Session, name: str) -> LeaseFacts | None:
+    """The lease row as it stands (it may have run out)."""
+    row = s.get(SchedulerLease, name)
+    if row is None:
+        return None
+    return LeaseFacts(row.holder, row.acquired_at, row.expires_at)
+
+
+def _utc(value: object) -> datetime | None:
+    """An aggregate's datetime as aware UTC (SQLite hands back text or a naive value)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
