@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot import metrics
 from bot.cards import CardView, card_view
 from bot.clock import Clock
 from bot.config import TeamConfig
@@ -70,7 +71,7 @@ def deliver(db: Database, team: TeamConfig, chat: Chat, clock: Clock, limit: int
     """Send whatever is waiting, oldest first. Safe to run twice."""
     out = Delivered()
     try:
-        out.posted = _post_cards(db, team, chat, limit)
+        out.posted = _post_cards(db, team, chat, limit, clock)
         out.updated = _update_cards(db, team, chat, limit)
         out.messages = _send_messages(db, team, chat, clock, limit)
     except ChatUnavailable as exc:
@@ -88,7 +89,7 @@ def deliver(db: Database, team: TeamConfig, chat: Chat, clock: Clock, limit: int
     return out
 
 
-def _post_cards(db: Database, team: TeamConfig, chat: Chat, limit: int) -> int:
+def _post_cards(db: Database, team: TeamConfig, chat: Chat, limit: int, clock: Clock) -> int:
     with db.session() as s:
         waiting = q.cards_to_post(s, team.name, limit)
     for task in waiting:
@@ -101,6 +102,7 @@ def _post_cards(db: Database, team: TeamConfig, chat: Chat, limit: int) -> int:
             view = card_view(task, team.tz)
             ref = chat.post_card(team, view)
             shown = task.card_version
+            metrics.card_posted(team.name, task.received_at, clock.now())
         with db.session() as s:
             q.set_card(
                 s,

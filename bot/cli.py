@@ -43,11 +43,9 @@ def _load(path: str | None) -> Config:
 
 
 def _setup_logging(cfg: Config) -> None:
-    logging.basicConfig(
-        level=cfg.log.level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from bot.logs import setup_logging
+
+    setup_logging(cfg.log)  # plain lines, or JSON lines with log.json_lines = true
 
 
 @click.group()
@@ -170,13 +168,33 @@ def run(config_path: str) -> None:
         raise click.ClickException(
             'run needs chat = "slack" in the config; for this terminal use: dutybot shell'
         )
-    from handlers.slack.server import SetupError, build, serve_http, serve_socket_mode
+    from bot.monitor import Monitor
+    from bot.status import CachedProbe
+    from handlers.slack.server import (
+        SetupError,
+        build,
+        serve_http,
+        serve_socket_mode,
+        slack_probe,
+    )
+    from handlers.status_http import StatusUnavailable, serve_in_background, status_server
 
     try:
         bot = DutyBot(cfg).start()
         slack, runner = build(cfg, bot)
     except (StartupError, SetupError) as exc:
         raise click.ClickException(str(exc)) from None
+    monitor = Monitor.of(bot, CachedProbe(slack_probe(cfg)))  # /healthz and /metrics
+    status_http = None
+    if cfg.slack.mode == "socket" and cfg.status.enabled:  # HTTP mode serves them itself
+        try:
+            status_http = status_server(
+                monitor.healthz, monitor.metrics, cfg.status.host, cfg.status.port
+            )
+        except StatusUnavailable as exc:
+            slack.close()
+            bot.close()
+            raise click.ClickException(str(exc)) from None
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -189,8 +207,13 @@ def run(config_path: str) -> None:
     bot.start_scheduler()  # the handover, nudges and follow-ups
     try:
         if cfg.slack.mode == "http":
-            serve_http(cfg, slack, lambda: {"ok": True}, stop)
+            serve_http(cfg, slack, monitor.healthz, stop, monitor.metrics)
         else:
+            if status_http is not None:
+                serve_in_background(status_http, stop)
+                logging.getLogger("dutybot").info(
+                    "serving /healthz and /metrics on %s:%s", cfg.status.host, cfg.status.port
+                )
             serve_socket_mode(cfg, slack, stop)
     except SetupError as exc:
         raise click.ClickException(str(exc)) from None
@@ -198,6 +221,38 @@ def run(config_path: str) -> None:
         runner.shutdown()
         slack.close()
         bot.close()
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print what /healthz answers instead.")
+def status(config_path: str | None, as_json: bool) -> None:
+    """Say how the bot is doing: each mailbox's last sync, cards waiting, who runs the
+    clocks, and whether the database and Slack answer. Exits 1 if anything is wrong."""
+    import json
+
+    from bot.clock import SystemClock
+    from bot.status import build_status
+    from storage.db import Database
+
+    cfg = _load(config_path)
+    probe = None
+    if cfg.chat == "slack":
+        from handlers.slack.server import slack_probe
+
+        probe = slack_probe(cfg)
+    database = Database(cfg.database.url)
+    try:
+        found = build_status(cfg, database, SystemClock().now(), probe)
+    finally:
+        database.dispose()
+    if as_json:
+        click.echo(json.dumps(found.to_json(), indent=2))
+    else:
+        for line in found.lines():
+            click.echo(line)
+    if found.problems():
+        sys.exit(1)
 
 
 @main.group()

@@ -389,6 +389,15 @@ class LogConfig(_Strict):
     json_lines: bool = False
 
 
+class StatusConfig(_Strict):
+    """Socket Mode only: a small HTTP server for /healthz and /metrics (HTTP mode serves
+    them beside /slack/events). On by default, on loopback, so nothing is exposed."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=3001, ge=1, le=65535)
+
+
 class HandoverConfig(_Strict):
     time: dt.time = dt.time(16, 30)
     late: Literal["post", "skip"] = "post"  # a handover missed beyond the grace (bot was down)
@@ -442,6 +451,7 @@ class Config(_Strict):
     slack: SlackConfig = Field(default_factory=SlackConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    status: StatusConfig = Field(default_factory=StatusConfig)
     handover: HandoverConfig = Field(default_factory=HandoverConfig)
     office_hours: OfficeHoursConfig = Field(default_factory=OfficeHoursConfig)
     nudges: NudgesConfig = Field(default_factory=NudgesConfig)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from bot.app import DutyBot
 from bot.chat import Chat, Delivered
+from bot.logs import for_team
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +56,10 @@ class Runner:
 
     def start(self) -> None:
         for name, desk in self.bot.teams.items():
-            self._spawn(f"deliver-{name}", lambda n=name: self._deliver_loop(n))
+            self._spawn(f"deliver-{name}", for_team(name, lambda n=name: self._deliver_loop(n)))
             if desk.mailbox is not None:
-                self._spawn(f"mailbox-{name}", lambda n=name: self._mail_loop(n))
-                self._spawn(f"move-{name}", lambda n=name: self._move_loop(n))
+                self._spawn(f"mailbox-{name}", for_team(name, lambda n=name: self._mail_loop(n)))
+                self._spawn(f"move-{name}", for_team(name, lambda n=name: self._move_loop(n)))
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.clock import Clock, SystemClock
 from bot.config import SchedulerConfig
 from bot.jobs import JobReport, TeamJobs
+from bot.logs import team_context
 from storage import clocks as cq
 from storage.db import Database
 
@@ -118,7 +119,8 @@ class DutyScheduler:
             reports: dict[str, JobReport] = {}
             for name in names:
                 try:
-                    reports[name] = self.teams[name].run_due(now)
+                    with team_context(name):
+                        reports[name] = self.teams[name].run_due(now)
                 except Exception:
                     log.exception("scheduled jobs for %s failed; will try again", name)
             return reports
