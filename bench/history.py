@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, func, insert, select, text
 
+from bot.retention import placeholder
 from storage.db import Database
 from storage.models import Event, FollowUp, Task, Team
 
@@ -146,12 +147,14 @@ def fill(
     day: DutyDay | None = None,
     people: tuple[str, ...] = ("sam", "alex", "priya"),
     per_day: int = 400,
+    retention_days: int = 30,
     seed: int = 1,
     quiet: bool = False,
 ) -> DutyDay:
     """Insert ``total`` tasks for ``team`` ending at ``now`` (the team row is made if missing).
 
-    Numbers 1..(total - live) are history, resolved long ago; the rest are today's duty day.
+    Numbers 1..(total - live) are history, resolved long ago (and, past ``retention_days``,
+    with their email content purged); the rest are today's duty day.
     """
     day = day or DutyDay()
     rng = random.Random(seed)
@@ -167,12 +170,18 @@ def fill(
             received = first_day + timedelta(seconds=n * 86_400 / per_day)
             resolved = received + timedelta(hours=rng.uniform(0.2, 30))
             who = rng.choice(people)
-            yield _task(
+            row = _task(
                 team, n, received, "resolved", rng,
                 claimed_by=who, claimed_at=received + timedelta(minutes=10),
                 resolved_by=who, resolved_at=resolved, resolve_note=rng.choice(NOTES),
                 last_event_at=resolved,
             )  # fmt: skip
+            if received < now - timedelta(days=retention_days):
+                # The daily purge has long since cleared these, as it would have in a live bot.
+                row.update(placeholder(retention_days))
+                row.update(content_purged_at=received + timedelta(days=retention_days))
+                row.update(card_version=2, card_shown_version=2)
+            yield row
         n = history
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         for i in range(day.open):
