@@ -44,16 +44,17 @@ Probe = Callable[[], Check]
 
 
 class CachedProbe:
-    """Ask at most every ``seconds``, in the background: /healthz (polled by a load balancer)
-    and a metrics scrape answer at once with the last answer while a fresh one is fetched.
-    Only the very first call waits, for up to ``first_wait`` seconds."""
+    """Ask at most every ``seconds``, in the background: /healthz (polled by a load balancer
+    with a short timeout) and a metrics scrape answer at once with the last answer while a
+    fresh one is fetched. The first call may wait up to ``first_wait`` seconds for an answer;
+    before any, the check says there is none yet."""
 
     def __init__(
         self,
         probe: Probe,
         seconds: float = SLACK_CHECK_SECONDS,
         *,
-        first_wait: float = 3.0,
+        first_wait: float = 0.0,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self.probe = probe
