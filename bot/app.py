@@ -29,6 +29,7 @@ from bot.jobs import JobReport, TeamJobs
 from bot.logsafe import guard_library_logs
 from bot.mailbox.base import Mailbox, MailboxError
 from bot.mailbox.folder import FolderMailbox
+from bot.outage import DatabaseWatch
 from bot.roles import GroupLookup, Roster
 from bot.rota import Rota
 from bot.scheduler import AfterTick, DutyScheduler
@@ -139,6 +140,7 @@ class DutyBot:
     db: Database | None = None
     teams: dict[str, TeamDesk] = field(default_factory=dict)
     scheduler: DutyScheduler | None = None
+    db_watch: DatabaseWatch = field(default_factory=DatabaseWatch)  # says once it's away
 
     def start(self, *, with_mailboxes: bool = True) -> DutyBot:
         guard_library_logs()  # before any client exists: email content never goes to logs
@@ -195,14 +197,17 @@ class DutyBot:
             return next(iter(self.teams.values()))
         return self.teams[name]
 
-    def check_mail(self, name: str) -> SyncResult:
+    def check_mail(self, name: str, stop: threading.Event | None = None) -> SyncResult:
+        """Take in new mail; once ``stop`` is set, only the email in hand is finished."""
         desk = self.teams[name]
         assert self.db is not None
         if desk.mailbox is None:
             return SyncResult()
         categorise = bool(getattr(desk.cfg.mailbox, "categorise", False))
         preview = self.config.privacy.preview
-        result = sync_once(self.db, name, desk.mailbox, self.clock, preview, categorise=categorise)
+        result = sync_once(
+            self.db, name, desk.mailbox, self.clock, preview, categorise=categorise, stop=stop
+        )
         self.move_done(name)
         return result
 
@@ -238,14 +243,20 @@ class DutyBot:
         assert self.db is not None
         jobs = {name: t.jobs for name, t in self.teams.items() if t.jobs is not None}
         self.scheduler = DutyScheduler(
-            self.db, self.clock, self.config.scheduler, jobs, holder, after_tick=after_tick
+            self.db,
+            self.clock,
+            self.config.scheduler,
+            jobs,
+            holder,
+            after_tick=after_tick,
+            db_watch=self.db_watch,
         )
         self.scheduler.start(catch_up=catch_up)
         return self.scheduler
 
-    def deliver(self, name: str, chat: Chat) -> Delivered:
+    def deliver(self, name: str, chat: Chat, stop: threading.Event | None = None) -> Delivered:
         assert self.db is not None
-        return deliver(self.db, self.teams[name].cfg, chat, self.clock)
+        return deliver(self.db, self.teams[name].cfg, chat, self.clock, stop=stop)
 
     def close(self) -> None:
         if self.scheduler is not None:

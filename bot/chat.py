@@ -4,6 +4,7 @@ cards, thread replies and DMs. Crash-safe: a card left mid-post is looked for be
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -67,13 +68,22 @@ class Delivered:
     waiting: bool = False  # the chat was down; some things still wait
 
 
-def deliver(db: Database, team: TeamConfig, chat: Chat, clock: Clock, limit: int = 50) -> Delivered:
-    """Send whatever is waiting, oldest first. Safe to run twice."""
+def deliver(
+    db: Database,
+    team: TeamConfig,
+    chat: Chat,
+    clock: Clock,
+    limit: int = 50,
+    stop: threading.Event | None = None,
+) -> Delivered:
+    """Send whatever is waiting, oldest first. Safe to run twice. Once ``stop`` is set, the
+    card or message in hand is finished and recorded, and the rest waits for the next run."""
     out = Delivered()
+    stopping = stop or threading.Event()
     try:
-        out.posted = _post_cards(db, team, chat, limit, clock)
-        out.updated = _update_cards(db, team, chat, limit)
-        out.messages = _send_messages(db, team, chat, clock, limit)
+        out.posted = _post_cards(db, team, chat, limit, clock, stopping)
+        out.updated = _update_cards(db, team, chat, limit, stopping)
+        out.messages = _send_messages(db, team, chat, clock, limit, stopping)
     except ChatUnavailable as exc:
         log.warning("chat unavailable for %s, will retry: %s", team.name, exc)
         out.waiting = True
@@ -89,10 +99,15 @@ def deliver(db: Database, team: TeamConfig, chat: Chat, clock: Clock, limit: int
     return out
 
 
-def _post_cards(db: Database, team: TeamConfig, chat: Chat, limit: int, clock: Clock) -> int:
+def _post_cards(
+    db: Database, team: TeamConfig, chat: Chat, limit: int, clock: Clock, stop: threading.Event
+) -> int:
     with db.session() as s:
         waiting = q.cards_to_post(s, team.name, limit)
+    posted = 0
     for task in waiting:
+        if stop.is_set():
+            break
         # "posting" means a crash may have come after Slack took it: look before posting again.
         ref = chat.find_card(team, task.id) if task.card_state == "posting" else None
         shown = 0  # a card found after a crash is refreshed by the next update pass
@@ -112,13 +127,19 @@ def _post_cards(db: Database, team: TeamConfig, chat: Chat, limit: int, clock: C
                 card_ts=ref.ts,
                 card_shown_version=shown,
             )
-    return len(waiting)
+        posted += 1
+    return posted
 
 
-def _update_cards(db: Database, team: TeamConfig, chat: Chat, limit: int) -> int:
+def _update_cards(
+    db: Database, team: TeamConfig, chat: Chat, limit: int, stop: threading.Event
+) -> int:
     with db.session() as s:
         changed = q.cards_to_update(s, team.name, limit)
+    updated = 0
     for task in changed:
+        if stop.is_set():
+            break
         assert task.card_channel and task.card_ts
         try:
             chat.update_card(
@@ -126,10 +147,12 @@ def _update_cards(db: Database, team: TeamConfig, chat: Chat, limit: int) -> int
             )
         except ChatRefused as exc:
             _card_refused(db, team, task.id, task.card_version, exc)
+            updated += 1  # handled: posted again or let go
             continue
         with db.session() as s:
             q.mark_card_shown(s, task.id, task.card_version)
-    return len(changed)
+        updated += 1
+    return updated
 
 
 def _card_refused(
@@ -163,12 +186,16 @@ def _send_one(
         chat.post_to_channel(team, target or team.channel, msg)
 
 
-def _send_messages(db: Database, team: TeamConfig, chat: Chat, clock: Clock, limit: int) -> int:
+def _send_messages(
+    db: Database, team: TeamConfig, chat: Chat, clock: Clock, limit: int, stop: threading.Event
+) -> int:
     with db.session() as s:
         waiting = q.pending_messages(s, team.name, limit)
         refs = q.card_refs(s, (m.task_id for m in waiting if m.task_id))
     sent = 0
     for item in waiting:
+        if stop.is_set():
+            break
         ref = CardRef(*refs[item.task_id]) if item.task_id in refs else None
         msg = Message.from_json(item.body)
         if item.kind == "thread" and ref is None:

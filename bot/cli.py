@@ -181,7 +181,7 @@ def run(config_path: str) -> None:
 
     try:
         bot = DutyBot(cfg).start()
-        slack, runner = build(cfg, bot)
+        slack, runner = build(cfg, bot, pace_seconds=cfg.slack.pace_seconds)
     except (StartupError, SetupError) as exc:
         raise click.ClickException(str(exc)) from None
     monitor = Monitor.of(bot, CachedProbe(slack_probe(cfg)))  # /healthz and /metrics
@@ -218,9 +218,15 @@ def run(config_path: str) -> None:
     except SetupError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
-        runner.shutdown()
+        busy = runner.shutdown()
         slack.close()
         bot.close()
+        if busy:
+            logging.getLogger("dutybot").warning(
+                "stopped; %s did not finish in time and will be redone", ", ".join(busy)
+            )
+        else:
+            logging.getLogger("dutybot").info("stopped cleanly")
 
 
 @main.command()

@@ -378,6 +378,8 @@ class SlackConfig(_Strict):
     bot_token_env: str = "SLACK_BOT_TOKEN"
     app_token_env: str = "SLACK_APP_TOKEN"
     signing_secret_env: str = "SLACK_SIGNING_SECRET"
+    # Seconds between posts to one channel: Slack allows about one a second per channel.
+    pace_seconds: float = Field(default=1.0, ge=0, le=60)
 
 
 class RetentionConfig(_Strict):

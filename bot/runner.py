@@ -4,7 +4,11 @@ One delivery at a time per team (a lock), so a card is never posted by two threa
 Poke a team to deliver straight away; otherwise it delivers every few seconds anyway.
 Emails of resolved tasks move to Done from their own loop: soon after a card changes (a
 resolve), and every poll interval anyway, so a move that failed while Exchange was down is
-tried again even when no new mail arrives to wake the (streaming) mail watcher.
+tried again even when no new mail arrives to wake the (streaming) mail watcher. The same loop
+retries a mail check that failed (say the database was away while the stream told of new mail).
+
+A database that can't be reached is said once in the log (bot.outage), not on every round.
+Stopping (``shutdown``) lets each loop finish the email or card in hand, then return.
 """
 
 from __future__ import annotations
@@ -13,12 +17,16 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from bot.app import DutyBot
 from bot.chat import Chat, Delivered
 from bot.logs import for_team
+from bot.outage import database_unreachable
+from bot.watcher import SyncResult
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -30,18 +38,21 @@ class Runner:
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _pokes: dict[str, threading.Event] = field(default_factory=dict)
     _move_pokes: dict[str, threading.Event] = field(default_factory=dict)
+    _mail_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _mail_failed: set[str] = field(default_factory=set)  # teams whose last mail check failed
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name in self.bot.teams:
             self._locks[name] = threading.Lock()
+            self._mail_locks[name] = threading.Lock()
             self._pokes[name] = threading.Event()
             self._move_pokes[name] = threading.Event()
 
     def deliver(self, team: str) -> Delivered:
         """Deliver now, in this thread (used by chat handlers after an action)."""
         with self._locks[team]:
-            done = self.bot.deliver(team, self.chat)
+            done = self.bot.deliver(team, self.chat, stop=self.stop)
         if done.updated:  # a card changed: perhaps resolved, so its email may go to Done
             self._move_pokes[team].set()
         return done
@@ -49,10 +60,12 @@ class Runner:
     def poke(self, team: str) -> None:
         self._pokes[team].set()
 
-    def check_mail(self, team: str) -> None:
-        result = self.bot.check_mail(team)
+    def check_mail(self, team: str) -> SyncResult:
+        with self._mail_locks[team]:  # the watcher and the retry in the move loop
+            result = self.bot.check_mail(team, stop=self.stop)
         if result.new or result.replies:
             self.poke(team)
+        return result
 
     def start(self) -> None:
         for name, desk in self.bot.teams.items():
@@ -72,17 +85,16 @@ class Runner:
             self._pokes[team].clear()
             if self.stop.is_set():
                 break
-            try:
-                self.deliver(team)
-            except Exception:
-                log.exception("delivery for %s failed; will try again", team)
+            done = self._guard(team, "delivering cards", lambda: self.deliver(team))
+            if done and (done.posted or done.updated or done.messages) and not done.waiting:
+                self._pokes[team].set()  # perhaps more than one batch waits: go on at once
 
     def _mail_loop(self, team: str) -> None:
         desk = self.bot.teams[team]
         interval = float(getattr(desk.cfg.mailbox, "poll_seconds", 30.0))
         watch = getattr(desk.mailbox, "watch", None)
         if callable(watch) and getattr(desk.cfg.mailbox, "streaming", False):
-            self.check_mail(team)  # catch up first, then let the stream tell us
+            self._safe_check(team)  # catch up first, then let the stream tell us
             watch(self.stop, lambda: self._safe_check(team), poll_interval=interval)
             return
         while not self.stop.is_set():
@@ -96,21 +108,36 @@ class Runner:
             self._move_pokes[team].clear()
             if self.stop.is_set():
                 break
-            try:
-                self.bot.move_done(team)
-            except Exception:
-                log.exception("moving resolved emails for %s failed; will try again", team)
+            if team in self._mail_failed:
+                self._safe_check(team)
+            self._guard(team, "moving resolved emails", lambda: self.bot.move_done(team))
 
     def _safe_check(self, team: str) -> None:
-        try:
-            self.check_mail(team)
-        except Exception:
-            log.exception("checking the %s mailbox failed; will try again", team)
+        result = self._guard(team, "checking the mailbox", lambda: self.check_mail(team))
+        if result is None or result.error:  # a streamed "new mail" must not be forgotten
+            self._mail_failed.add(team)
+        else:
+            self._mail_failed.discard(team)
 
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Finish what is in hand, then stop."""
+    def _guard(self, team: str, doing: str, work: Callable[[], T]) -> T | None:
+        """Run one round of a loop; None if it failed (to be tried again next round)."""
+        try:
+            done = work()
+        except Exception as exc:
+            if database_unreachable(exc):
+                self.bot.db_watch.failed(exc, doing)
+            else:
+                log.exception("%s for %s failed; will try again", doing, team)
+            return None
+        self.bot.db_watch.worked()
+        return done
+
+    def shutdown(self, timeout: float = 10.0) -> list[str]:
+        """Finish what is in hand, then stop. Returns the loops still busy after ``timeout``
+        (say a Slack call hanging); what they held is redone safely after a restart."""
         self.stop.set()
         for ev in (*self._pokes.values(), *self._move_pokes.values()):
             ev.set()
         for t in self._threads:
             t.join(timeout)
+        return [t.name for t in self._threads if t.is_alive()]

@@ -34,6 +34,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import SchedulerConfig
 from bot.jobs import JobReport, TeamJobs
 from bot.logs import team_context
+from bot.outage import DatabaseWatch, database_unreachable
 from storage import clocks as cq
 from storage.db import Database
 
@@ -96,6 +97,7 @@ class DutyScheduler:
         *,
         lease_clock: Clock | None = None,
         after_tick: AfterTick | None = None,
+        db_watch: DatabaseWatch | None = None,
     ) -> None:
         self.clock = clock
         self.settings = settings
@@ -103,6 +105,7 @@ class DutyScheduler:
         ttl = timedelta(seconds=settings.lease_seconds)
         self.lease = Lease(db, lease_clock or SystemClock(), ttl, holder)
         self.after_tick = after_tick  # told after each scheduled pass (the shell prints then)
+        self.db_watch = db_watch or DatabaseWatch()
         self._aps: BackgroundScheduler | None = None
         self._lock = threading.Lock()  # one pass at a time in this process
 
@@ -121,13 +124,23 @@ class DutyScheduler:
                 try:
                     with team_context(name):
                         reports[name] = self.teams[name].run_due(now)
-                except Exception:
+                except Exception as exc:
+                    if database_unreachable(exc):
+                        raise  # the other teams would fail the same way; _scheduled says so once
                     log.exception("scheduled jobs for %s failed; will try again", name)
             return reports
 
     def _scheduled(self, team: str | None = None) -> None:
-        """What APScheduler calls: one pass, then tell whoever wants to know."""
-        reports = self.tick(team)
+        """What APScheduler calls: one pass, then tell whoever wants to know. While the
+        database is away the pass is skipped (said once); the next tick catches up."""
+        try:
+            reports = self.tick(team)
+        except Exception as exc:
+            if not database_unreachable(exc):
+                raise
+            self.db_watch.failed(exc, "running the scheduled jobs")
+            return
+        self.db_watch.worked()
         if self.after_tick is not None:
             try:
                 self.after_tick(team, reports)

@@ -4,6 +4,7 @@ and move resolved emails to Done (retrying later if the mailbox is down)."""
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 
 from bot.clock import Clock
@@ -32,13 +33,19 @@ def sync_once(
     preview: PreviewMode = "redacted",
     max_batches: int = 20,
     categorise: bool = False,
+    stop: threading.Event | None = None,
 ) -> SyncResult:
     """Fetch and store everything new. Never raises for mailbox trouble; see ``error``.
-    With ``categorise``, each new task's email gets the Outlook category "Duty #N"."""
+    With ``categorise``, each new task's email gets the Outlook category "Duty #N".
+    Once ``stop`` is set it stops after the email in hand: the checkpoint stays where it
+    was, so the next run reads that batch again and skips what is already stored."""
     result = SyncResult()
+    stopping = stop or threading.Event()
     with db.session() as s:
         checkpoint = q.mailbox_checkpoint(s, team)
     for _ in range(max_batches):
+        if stopping.is_set():
+            break
         try:
             batch = mailbox.poll(checkpoint)
         except CheckpointExpired:
@@ -50,6 +57,8 @@ def sync_once(
             _note_error(db, team, checkpoint, clock, str(exc))
             return result
         for raw in batch.messages:
+            if stopping.is_set():
+                return result
             with db.session() as s:
                 if raw.item_id and q.known_item(s, team, raw.item_id):
                     result.duplicates += 1

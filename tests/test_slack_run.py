@@ -7,165 +7,19 @@ Runs on SQLite and PostgreSQL: the process and the test share the ``db`` fixture
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 import requests
-from sqlalchemy import text
 
 from storage import clocks as cq
-from storage import tasks as q
 from storage.db import Database
+from tests.bot_process import CHANNEL, BotProcess, cards, tasks, until
 from tests.fakes.slack_api import FakeSlack
-from tests.fakes.slack_signing import signed_headers, slash_command_body
-from tests.mail import make_email
-
-ROOT = Path(__file__).resolve().parent.parent
-TEAM = "care-experienced"
-CHANNEL = "C0DUTY"
-SAM, JO = "USAM00001", "UJO000001"
-SECRET = "run-test-signing-secret"
-T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def database_url(db: Database) -> str:
-    """The fixture's database as a URL another process can open (PG: its test schema)."""
-    url = db.engine.url.render_as_string(hide_password=False)
-    if db.is_sqlite:
-        return url
-    with db.engine.connect() as conn:
-        schema = conn.execute(text("select current_schema()")).scalar_one()
-    return f"{url}?options=-csearch_path%3D{schema}"
-
-
-def until(check: Callable[[], T], timeout: float = 30.0, what: str = "it") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout:.0f} s for {what}")
-        time.sleep(0.1)
-
-
-class BotProcess:
-    """`dutybot run --config FILE` in a child process, and what it needs around it."""
-
-    def __init__(self, db: Database, fake: FakeSlack, tmp: Path) -> None:
-        self.db, self.fake, self.tmp = db, fake, tmp
-        self.inbox = tmp / "inbox"
-        self.inbox.mkdir(exist_ok=True)
-        self.port = free_port()
-        self.config = tmp / "dutybot.toml"
-        self.config.write_text(self._toml(), encoding="utf-8")
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = tmp / "dutybot.log"
-        self._mails = 0
-
-    def _toml(self) -> str:
-        return f"""
-chat = "slack"
-[database]
-url = "{database_url(self.db)}"
-[slack]
-mode = "http"
-api_url = "{self.fake.url}"
-host = "127.0.0.1"
-port = {self.port}
-[scheduler]
-tick_seconds = 5
-lease_seconds = 15
-[[teams]]
-name = "{TEAM}"
-channel = "{CHANNEL}"
-members = ["{SAM}"]
-managers = ["{JO}"]
-names = {{ {SAM} = "Sam", {JO} = "Jo" }}
-[teams.mailbox]
-kind = "folder"
-path = "{self.inbox.as_posix()}"
-poll_seconds = 0.3
-"""
-
-    def start(self) -> BotProcess:
-        exe = Path(sys.executable).parent / "dutybot"
-        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "bot.cli"]
-        env = {
-            **os.environ,
-            "SLACK_BOT_TOKEN": "xoxb-run-test",
-            "SLACK_SIGNING_SECRET": SECRET,
-        }
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [*cmd, "run", "--config", str(self.config)],
-                cwd=self.tmp,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        until(self._healthy, 30, "the bot to serve /healthz")
-        return self
-
-    def _healthy(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"dutybot run exited {self.proc.returncode}:\n{self.output()}")
-        try:
-            return requests.get(f"{self.base}/healthz", timeout=1).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-            raise AssertionError(f"dutybot run did not stop:\n{self.output()}") from None
-
-    def mail(self, subject: str) -> None:
-        """Drop an email into the inbox folder (written aside, then renamed: atomic)."""
-        self._mails += 1
-        mime = make_email(subject, message_id=f"<run-{self._mails}@example.org>")
-        part = self.inbox / f".{self._mails}.part"
-        part.write_bytes(mime)
-        part.rename(self.inbox / f"{self._mails:04d}.eml")
-
-    def duty(self, text_: str, user: str = SAM) -> requests.Response:
-        body = slash_command_body(
-            "/duty", text_, user_id=user, channel_id=CHANNEL, response_url=self.fake.response_url()
-        )
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            **signed_headers(SECRET, body),
-        }
-        return requests.post(f"{self.base}/slack/events", data=body, headers=headers, timeout=10)
 
 
 @pytest.fixture
@@ -180,18 +34,7 @@ def bots(db: Database, fake: FakeSlack, tmp_path: Path) -> Iterator[list[BotProc
     started: list[BotProcess] = []
     yield started
     for bot in started:
-        if bot.proc is not None and bot.proc.poll() is None:
-            bot.proc.kill()
-            bot.proc.wait(10)
-
-
-def cards(fake: FakeSlack) -> list[dict[str, Any]]:
-    return [m for m in fake.messages(CHANNEL) if (m.get("metadata") or {}).get("event_payload")]
-
-
-def tasks(db: Database) -> list[Any]:
-    with db.session() as s:
-        return q.list_tasks(s, TEAM, ["open", "claimed", "resolved"])
+        bot.kill()
 
 
 def test_run_serves_slack_watches_the_mailbox_and_runs_the_clocks(
