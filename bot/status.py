@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.config import Config
 from bot.scheduler import LEASE
 from storage import status as sq
-from storage.db import Database, pending_migrations
+from storage.db import Database
 from storage.status import TASK_STATES
 
 # A card not posted after this long means Slack (or the channel) has been failing for a while.
@@ -272,7 +272,7 @@ def build_status(config: Config, db: Database, now: datetime, slack: Probe | Non
                 sq.ping(s)
                 facts = sq.team_facts(s, names)
                 lease = sq.lease(s, LEASE)
-            schema_current = not pending_migrations(db.engine)
+                schema_current = sq.schema_current(s)
             database = Check(True, "reachable")
         except SQLAlchemyError as exc:
             database = Check(False, database_error(exc))
