@@ -1,5 +1,8 @@
 """The Chat port, and delivery of what the database says is waiting: new cards, changed
-cards, thread replies and DMs. Crash-safe: a card left mid-post is looked for before re-posting."""
+cards, thread replies and DMs. Crash-safe: a card left mid-post is looked for before re-posting,
+and so is a thread reply or channel post tried before (the try may have reached the chat even
+though its answer never came back). A DM tried before is sent again when the chat can't say:
+twice is better than never for an alert."""
 
 from __future__ import annotations
 
@@ -51,13 +54,31 @@ class Chat(Protocol):
 
     def update_card(self, team: TeamConfig, ref: CardRef, card: CardView) -> None: ...
 
-    def reply_in_thread(self, team: TeamConfig, ref: CardRef, message: Message) -> None: ...
+    # ``key`` identifies one queued message, so that find_message can spot it after a failure.
 
-    def send_dm(
-        self, team: TeamConfig, user_id: str, message: Message, card: CardRef | None
+    def reply_in_thread(
+        self, team: TeamConfig, ref: CardRef, message: Message, key: int | None = None
     ) -> None: ...
 
-    def post_to_channel(self, team: TeamConfig, channel: str, message: Message) -> None: ...
+    def send_dm(
+        self,
+        team: TeamConfig,
+        user_id: str,
+        message: Message,
+        card: CardRef | None,
+        key: int | None = None,
+    ) -> None: ...
+
+    def post_to_channel(
+        self, team: TeamConfig, channel: str, message: Message, key: int | None = None
+    ) -> None: ...
+
+    def find_message(
+        self, team: TeamConfig, channel: str, thread: CardRef | None, key: int
+    ) -> bool | None:
+        """Is the message ``key`` already in ``thread`` (or in ``channel`` if no thread)?
+        None when the chat can't tell (e.g. it may not read DMs)."""
+        ...
 
 
 @dataclass
@@ -175,15 +196,32 @@ def _card_refused(
 
 
 def _send_one(
-    team: TeamConfig, chat: Chat, kind: str, target: str, msg: Message, ref: CardRef | None
+    team: TeamConfig,
+    chat: Chat,
+    kind: str,
+    target: str,
+    msg: Message,
+    ref: CardRef | None,
+    key: int,
 ) -> None:
     if kind == "thread":
         assert ref is not None
-        chat.reply_in_thread(team, ref, msg)
+        chat.reply_in_thread(team, ref, msg, key=key)
     elif kind == "dm":
-        chat.send_dm(team, target, msg, ref)
+        chat.send_dm(team, target, msg, ref, key=key)
     else:
-        chat.post_to_channel(team, target or team.channel, msg)
+        chat.post_to_channel(team, target or team.channel, msg, key=key)
+
+
+def _already_sent(
+    team: TeamConfig, chat: Chat, kind: str, target: str, ref: CardRef | None, key: int
+) -> bool:
+    """After an earlier try whose answer never came: did that try reach the chat?"""
+    if kind == "thread":
+        return chat.find_message(team, ref.channel if ref else team.channel, ref, key) is True
+    if kind == "channel":
+        return chat.find_message(team, target or team.channel, None, key) is True
+    return False  # a DM: the chat can't look, so it goes again
 
 
 def _send_messages(
@@ -201,7 +239,12 @@ def _send_messages(
         if item.kind == "thread" and ref is None:
             break  # its card isn't posted yet; keep the order and wait
         try:
-            _send_one(team, chat, item.kind, item.target, msg, ref)
+            if not (
+                item.attempts and _already_sent(team, chat, item.kind, item.target, ref, item.id)
+            ):
+                with db.session() as s:
+                    q.note_send_attempt(s, item.id)  # before: the try may land, its answer not
+                _send_one(team, chat, item.kind, item.target, msg, ref, item.id)
         except ChatRefused as exc:
             if item.kind == "thread" and exc.gone and item.task_id is not None:
                 _card_refused(db, team, item.task_id, 0, exc)  # post the card again, then reply

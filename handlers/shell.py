@@ -56,18 +56,32 @@ class ShellChat:
         flags = "".join(f" [{f.upper()}]" for f in card.flags)
         self._print(f"  ~ card #{card.number} now:{flags} {self._plain(card.state_line)}")
 
-    def reply_in_thread(self, team: TeamConfig, ref: CardRef, message: Message) -> None:
+    def reply_in_thread(
+        self, team: TeamConfig, ref: CardRef, message: Message, key: int | None = None
+    ) -> None:
         number = self._numbers.get(ref.ts, "?")
         self._print(f"  > thread #{number}: {self._plain(message)}")
 
     def send_dm(
-        self, team: TeamConfig, user_id: str, message: Message, card: CardRef | None
+        self,
+        team: TeamConfig,
+        user_id: str,
+        message: Message,
+        card: CardRef | None,
+        key: int | None = None,
     ) -> None:
         who = self.names.get(user_id, user_id)
         self._print(f"  @ DM to @{who}: {self._plain(message)}")
 
-    def post_to_channel(self, team: TeamConfig, channel: str, message: Message) -> None:
+    def post_to_channel(
+        self, team: TeamConfig, channel: str, message: Message, key: int | None = None
+    ) -> None:
         self._print(self._plain(message))
+
+    def find_message(
+        self, team: TeamConfig, channel: str, thread: CardRef | None, key: int
+    ) -> bool | None:
+        return False  # printing can't fail half-way: a message tried before was not shown
 
 
 def render_card(card: CardView, names: dict[str, str]) -> str:

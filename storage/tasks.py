@@ -358,6 +358,16 @@ def card_refs(s: Session, task_ids: Iterable[int]) -> dict[int, tuple[str, str]]
     return {tid: (ch, ts) for tid, ch, ts in rows if ch and ts}
 
 
+def note_send_attempt(s: Session, message_id: int) -> None:
+    """Count a try at sending before it is made: a message tried before may be in Slack."""
+    s.execute(
+        update(Outbox)
+        .where(Outbox.id == message_id)
+        .values(attempts=Outbox.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def mark_message_sent(s: Session, message_id: int, at: datetime) -> None:
     s.execute(
         update(Outbox)

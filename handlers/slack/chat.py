@@ -2,7 +2,9 @@
 
 Posting is not idempotent, so posts only retry on 429 (Slack did nothing then). A post that
 fails any other way leaves the card "posting"; next time ``find_card`` looks for it by its
-metadata before posting again. Idempotent calls also retry on server and connection errors.
+metadata before posting again. Thread replies and channel posts carry metadata too (the
+queued message's key), so ``find_message`` can tell whether a failed try got through.
+Idempotent calls also retry on server and connection errors.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from handlers.slack.render import card_blocks, message_blocks, mrkdwn, permalink
 log = logging.getLogger(__name__)
 
 METADATA_TYPE = "duty_task"
+MESSAGE_METADATA_TYPE = "duty_message"  # thread replies, DMs, channel posts
 DM_FALLBACK = "A message from dutybot about duty work"
 CHANNEL_FALLBACK = "A message from dutybot"
 TRANSIENT = (
@@ -166,7 +169,9 @@ class SlackChat:
             blocks=card_blocks(team.name, card, self.name_of(team)),
         )
 
-    def reply_in_thread(self, team: TeamConfig, ref: CardRef, message: Message) -> None:
+    def reply_in_thread(
+        self, team: TeamConfig, ref: CardRef, message: Message, key: int | None = None
+    ) -> None:
         name_of = self.name_of(team)
         self._call(
             self.posting,
@@ -176,10 +181,48 @@ class SlackChat:
             text=mrkdwn(message, name_of),
             unfurl_links=False,
             unfurl_media=False,
+            **_message_metadata(team, key),
         )
 
+    def find_message(
+        self, team: TeamConfig, channel: str, thread: CardRef | None, key: int
+    ) -> bool | None:
+        """Look for a thread reply (conversations.replies) or channel post (history) by its
+        metadata. DMs aren't looked for: that would need the im:history scope."""
+        cursor = None
+        for _ in range(HISTORY_PAGES):
+            kwargs: dict[str, Any] = {
+                "channel": channel,
+                "limit": 200,
+                "include_all_metadata": True,
+            }
+            if cursor:
+                kwargs["cursor"] = cursor
+            if thread is not None:
+                resp = self._call(self.safe, "conversations.replies", ts=thread.ts, **kwargs)
+            else:
+                resp = self._call(self.safe, "conversations.history", **kwargs)
+            for msg in resp.get("messages", []):
+                meta = msg.get("metadata") or {}
+                payload = meta.get("event_payload") or {}
+                if (
+                    meta.get("event_type") == MESSAGE_METADATA_TYPE
+                    and payload.get("team") == team.name
+                    and str(payload.get("key")) == str(key)
+                ):
+                    return True
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        return False
+
     def send_dm(
-        self, team: TeamConfig, user_id: str, message: Message, card: CardRef | None
+        self,
+        team: TeamConfig,
+        user_id: str,
+        message: Message,
+        card: CardRef | None,
+        key: int | None = None,
     ) -> None:
         blocks = message_blocks(message, self.name_of(team))
         if card is not None:
@@ -198,6 +241,7 @@ class SlackChat:
             blocks=blocks,
             unfurl_links=False,
             unfurl_media=False,
+            **_message_metadata(team, key),
         )
 
     def dm_channel(self, user_id: str) -> str:
@@ -209,7 +253,9 @@ class SlackChat:
             self._dm[user_id] = channel
         return channel
 
-    def post_to_channel(self, team: TeamConfig, channel: str, message: Message) -> None:
+    def post_to_channel(
+        self, team: TeamConfig, channel: str, message: Message, key: int | None = None
+    ) -> None:
         name_of = self.name_of(team)
         self.pacer.wait(channel)
         self._call(
@@ -220,4 +266,13 @@ class SlackChat:
             blocks=message_blocks(message, name_of),
             unfurl_links=False,
             unfurl_media=False,
+            **_message_metadata(team, key),
         )
+
+
+def _message_metadata(team: TeamConfig, key: int | None) -> dict[str, Any]:
+    """Slack message metadata naming the queued message (no content: team and a number)."""
+    if key is None:
+        return {}
+    payload = {"team": team.name, "key": key}
+    return {"metadata": {"event_type": MESSAGE_METADATA_TYPE, "event_payload": payload}}

@@ -19,6 +19,7 @@ API_SCOPES: Final[dict[str, tuple[str, ...]]] = {
     "chat.getPermalink": (),  # the link to the card in an alert DM
     "conversations.open": ("im:write",),  # the DM with a person
     "conversations.history": ("channels:history", "groups:history"),  # a card left mid-post
+    "conversations.replies": ("channels:history", "groups:history"),  # a reply tried before
     "views.open": (),  # the Resolve and Alert forms
     "views.publish": (),  # App Home
     "usergroups.users.list": ("usergroups:read",),  # team members from a user group
