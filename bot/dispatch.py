@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from bot import commands as c
 from bot.message import Message, text
+from bot.outage import database_unreachable
 from bot.tasks import Duty, Refused
 
 log = logging.getLogger(__name__)
@@ -15,6 +16,10 @@ log = logging.getLogger(__name__)
 SORRY = (
     "Something went wrong on my side. Check the task with /duty show N before trying again, "
     "and tell the duty manager if it keeps happening."
+)
+DATABASE_AWAY = (
+    "I can't reach my database just now, so that may not have gone through. Try again in a "
+    "few minutes, and check it with /duty show N."
 )
 
 Extra = Callable[[str, c.Command], Message]  # (actor, command) -> reply
@@ -35,9 +40,8 @@ class Desk:
             return self.run(actor, command)
         except Refused as no:
             return no.reply
-        except Exception:
-            log.exception("command %s failed", type(command).__name__)  # not the text: privacy
-            return text(SORRY)
+        except Exception as exc:
+            return text(failed(exc, f"command {type(command).__name__}"))  # not the text: privacy
 
     def run(self, actor: str, cmd: c.Command) -> Message:
         d = self.duty
@@ -70,3 +74,13 @@ class Desk:
         if extra is not None:
             return extra(actor, cmd)
         return text("That command isn't available yet. Type /duty help to see what works.")
+
+
+def failed(exc: Exception, what: str) -> str:
+    """Log a failed command or button (one line if the database is away, else the trace) and
+    give the sentence to answer with."""
+    if database_unreachable(exc):
+        log.error("%s failed: the database can't be reached", what)
+        return DATABASE_AWAY
+    log.exception("%s failed", what)
+    return SORRY

@@ -93,19 +93,34 @@ def bots() -> Iterator[list[BotProcess]]:
         bot.kill()
 
 
-def in_hand(db: Database, delivered: int) -> tuple[int, int]:
-    """(emails in the inbox not yet taken in, tasks whose card is not posted yet)."""
+def progress(db: Database) -> tuple[int, int, int]:
+    """(tasks stored, cards posted, cards caught in the middle of posting)."""
     with db.session() as s:
-        stored = s.scalar(select(func.count()).select_from(Task).where(Task.team == TEAM)) or 0
-        unposted = (
-            s.scalar(
-                select(func.count())
-                .select_from(Task)
-                .where(Task.team == TEAM, Task.card_state != "posted")
-            )
-            or 0
+        rows = dict(
+            s.execute(
+                select(Task.card_state, func.count())
+                .where(Task.team == TEAM)
+                .group_by(Task.card_state)
+            ).all()
         )
-    return delivered - int(stored), int(unposted)
+    return sum(rows.values()), rows.get("posted", 0), rows.get("posting", 0)
+
+
+def kill_at_a_random_moment(
+    bot: BotProcess, db: Database, rng: random.Random, before: tuple[int, int], batch: int
+) -> None:
+    """SIGKILL now and then after a random time, mostly at a random point of the batch's
+    progress: once a random number of its emails are stored, or of its cards posted."""
+    mode = rng.choice(["time", "intake", "cards", "cards"])
+    if mode == "time":
+        time.sleep(rng.uniform(0.1, 3.0))
+    else:
+        which = 0 if mode == "intake" else 1
+        target = before[which] + rng.randint(1, max(1, batch - 1))
+        deadline = time.monotonic() + 30
+        while progress(db)[which] < target and time.monotonic() < deadline:
+            time.sleep(0.02)
+    bot.stop(signal.SIGKILL)
 
 
 def settled(db: Database, fake: FakeSlack, wanted: set[str]) -> Tally | None:
@@ -128,19 +143,25 @@ def test_1000_emails_through_20_sigkills_leave_exactly_1000_tasks_and_cards(
     )
     bots.append(bot)
     delivered = 0
-    busy_kills = 0  # kills that caught the bot with work in hand
+    busy_kills = 0  # kills that left emails not yet taken in, or cards not yet posted
+    mid_post = 0  # kills with a card marked "posting": Slack may have it, the database not
     began = time.monotonic()
     for kill in range(KILLS):
-        early = kill > 0 and rng.random() < 0.2  # now and then, kill it while it starts up
+        early = kill > 0 and rng.random() < 0.15  # now and then, kill it while it starts up
         bot.start(wait=not early)
+        stored, posted, _ = progress(crash_db)
         batch = min(EMAILS - delivered, rng.randint(30, 70))
         for n in range(delivered, delivered + batch):
             ews.deliver(email(n))
         delivered += batch
-        time.sleep(rng.uniform(1.5, 3.5) if early else rng.uniform(0.2, 3.0))
-        bot.stop(signal.SIGKILL)
-        unread, unposted = in_hand(crash_db, delivered)
-        busy_kills += bool(unread or unposted)
+        if early:
+            time.sleep(rng.uniform(1.0, 3.0))
+            bot.stop(signal.SIGKILL)
+        else:
+            kill_at_a_random_moment(bot, crash_db, rng, (stored, posted), batch)
+        stored, posted, posting = progress(crash_db)
+        busy_kills += stored < delivered or posted < stored
+        mid_post += posting > 0
     for n in range(delivered, EMAILS):  # whatever the kills left undelivered
         ews.deliver(email(n))
     bot.start()
@@ -156,7 +177,8 @@ def test_1000_emails_through_20_sigkills_leave_exactly_1000_tasks_and_cards(
     assert len(final.tasks) == EMAILS and sum(final.cards.values()) == EMAILS
     assert busy_kills >= KILLS // 2, f"only {busy_kills} of {KILLS} kills caught work in hand"
     print(
-        f"\n{EMAILS} emails, {KILLS} SIGKILLs ({busy_kills} with work in hand), "
+        f"\n{EMAILS} emails, {KILLS} SIGKILLs ({busy_kills} with work in hand, {mid_post} "
+        "with a card mid-post), "
         f"{len(final.tasks)} tasks, {sum(final.cards.values())} cards, "
         f"{time.monotonic() - began:.0f} s on {crash_db.engine.dialect.name}"
     )

@@ -273,17 +273,21 @@ def test_database_away_for_a_while_is_said_once_shown_in_healthz_and_nothing_is_
             ews.deliver(email(n))
         until(lambda: "The database can't be reached" in bot.output(), 30, "the log to say so")
         time.sleep(12)  # several rounds of every loop (delivery, mail, clocks) while away
-        down_log = bot.output()
         status = health(bot)
+        meanwhile = bot.duty("claim 1")  # someone on duty carries on meanwhile
+        down_log = bot.output()
 
         proxy.restore()  # it is back
         exactly_once(pg, fake, 40)
         until(lambda: "The database is reachable again" in bot.output(), 30, "the log to say so")
         assert db_ok(bot) is True
+        assert bot.duty("claim 1").json()["text"] == "You've claimed #1."
         assert bot.stop(signal.SIGTERM) == 0
 
     assert status["database"]["ok"] is False
     assert status["status"] == "down"
+    assert meanwhile.status_code == 200
+    assert meanwhile.json()["text"].startswith("I can't reach my database just now")
     said = [line for line in down_log.splitlines() if re.search(SAID, line)]
     assert len(said) == 1, said  # once, however many rounds failed
     assert " ERROR " in said[0] and "Connection refused" in said[0]

@@ -22,7 +22,7 @@ from slack_sdk import WebClient
 
 from bot import nudges
 from bot.app import DutyBot, TeamDesk
-from bot.dispatch import SORRY
+from bot.dispatch import failed
 from bot.home import home
 from bot.message import Message
 from bot.tasks import Refused
@@ -213,9 +213,8 @@ class SlackBot:
                 context[REPLY] = self._reply(desk, said)
         except Refused as no:
             context[REPLY] = self._reply(desk, no.reply)
-        except Exception:
-            log.exception("button %s failed", action_id)  # not the body: privacy
-            context[REPLY] = SORRY
+        except Exception as exc:
+            context[REPLY] = failed(exc, f"button {action_id}")  # not the body: privacy
 
     def _ephemeral(self, client: WebClient, body: dict[str, Any], message: str) -> None:
         """A reply only the person who acted sees, where they acted (or in our DM)."""
