@@ -10,6 +10,7 @@ counted from the card metadata in the fake Slack.
 
 from __future__ import annotations
 
+import logging
 import re
 import signal
 import time
@@ -21,7 +22,9 @@ import pytest
 import requests
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
 
+from bot.outage import DatabaseWatch, database_unreachable
 from storage.db import Database
 from storage.models import Task
 from tests.bot_process import (
@@ -292,3 +295,28 @@ def test_database_away_for_a_while_is_said_once_shown_in_healthz_and_nothing_is_
     assert len(said) == 1, said  # once, however many rounds failed
     assert " ERROR " in said[0] and "Connection refused" in said[0]
     assert "Traceback" not in down_log
+
+
+def test_a_database_outage_is_said_once_and_its_end_once(caplog: pytest.LogCaptureFixture) -> None:
+    now = [100.0]
+    watch = DatabaseWatch(timer=lambda: now[0])
+    refused = OperationalError("SELECT 1", {}, ConnectionRefusedError("Connection refused"))
+    with caplog.at_level(logging.DEBUG, logger="bot.outage"):
+        for doing in ("delivering cards", "checking the mailbox", "delivering cards"):
+            watch.failed(refused, doing)
+        assert not watch.reachable
+        now[0] += 42
+        watch.worked()
+        watch.worked()
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.INFO]
+    assert said == [
+        (
+            "ERROR",
+            "The database can't be reached (Connection refused) while delivering cards. Emails "
+            "and cards wait; the bot carries on by itself when the database is back.",
+        ),
+        ("WARNING", "The database is reachable again after 42 s; carrying on."),
+    ]
+    assert watch.reachable
+    assert database_unreachable(refused)
+    assert not database_unreachable(IntegrityError("INSERT", {}, ValueError("duplicate")))
