@@ -147,10 +147,12 @@ _WORD: Final = re.compile(r"\S+")
 _ANY_DIGIT: Final = re.compile(r"\d")
 # A UK number as dialled, 10 or 11 digits from the 0 (or +44 or 0044). The library skips numbers
 # that are not allocated, such as Ofcom's drama ranges (07700 900xxx); to a reader they are
-# still someone's number, so whatever is left in that shape is masked too.
+# still someone's number, so whatever is left in that shape is masked too. A "+" starts a
+# number even straight after other digits.
 _UK_DIALLED: Final = re.compile(
-    r"(?<![\d+])(?:(?:\+|00)44[ \t]?(?:\(0\)[ \t]?)?|\(?0)\d(?:\)?[ \t-]?\d){8,9}"
-    r"(?![ \t-]?\d)"
+    r"(?:(?<!\+)\+44|(?<![\d+])00[ \t]?44|(?<![\d+])\(?(?=0))"
+    r"(?:[ \t]?\(0\)[ \t]?|0|[ \t])?\d(?:\)?[ \t-]?\d){8,9}"
+    r"(?!\d)"
 )
 
 # Everything masked except email addresses contains a digit and reaches less than _REACH
@@ -218,12 +220,19 @@ def _mask_phones(text: str, budget: _Budget) -> str:
 
 def _mask_phones_in_zone(text: str, budget: _Budget) -> str:
     try:
-        text = _mask_found_phones(text)
-        # The matcher judges a whole run of digit groups as one candidate, so numbers
-        # separated only by spaces ("07911 123456 0121 496 0000") can all go unseen. Runs
-        # too long for one number are searched again in windows of words.
-        text = _replace_in(text, _long_digit_runs(text), lambda run: _split_run(run, budget))
-        return _UK_DIALLED.sub(PHONE_MASK, text)
+        # Masking one number can uncover its neighbour to the matcher, so repeat until the
+        # text stops changing.
+        for _ in range(_PHONE_PASSES):
+            before = text
+            text = _mask_found_phones(text)
+            # The matcher judges a whole run of digit groups as one candidate, so numbers
+            # separated only by spaces ("07911 123456 0121 496 0000") can all go unseen.
+            # Runs too long for one number are searched again in windows of words.
+            text = _replace_in(text, _long_digit_runs(text), lambda run: _split_run(run, budget))
+            text = _UK_DIALLED.sub(PHONE_MASK, text)
+            if text == before:
+                break
+        return text
     except Exception:
         # Fail closed: better an unreadable preview than a leaked phone number.
         return _ANY_DIGIT.sub("#", text)

@@ -395,6 +395,10 @@ def test_redact_never_raises(text: str) -> None:
         "Ring (01632) 960123 today.",
         "Ring 07911 123456)0044 7911 123456 today.",
         "Ring +44 (0) 7700 900123 today.",
+        "Ring +4407911 123456 today.",
+        "Ring 07911 123456-07911 123456 today.",
+        "Ring 07911 123456)0800 1111 today.",
+        "Ring 07911 123456+44 7911 123456 today.",
     ],
 )
 def test_numbers_dialled_the_uk_way_are_masked_even_if_unallocated(text: str) -> None:
