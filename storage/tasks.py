@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, select, true, update
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -299,10 +299,12 @@ def cards_to_post(s: Session, team: str, limit: int = 50) -> list[Task]:
 
 
 def cards_to_update(s: Session, team: str, limit: int = 50) -> list[Task]:
+    # "= true" on purpose: an index on the expression (team, card_state, (card_version >
+    # card_shown_version), id) serves it on SQLite and PostgreSQL; the bare comparison, never.
     q = select(Task).where(
         Task.team == team,
         Task.card_state == "posted",
-        Task.card_version > Task.card_shown_version,
+        (Task.card_version > Task.card_shown_version) == true(),
     )
     return list(s.scalars(q.order_by(Task.id).limit(limit)))
 
