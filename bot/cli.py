@@ -157,6 +157,7 @@ def _check_mailbox(team: TeamConfig) -> bool:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), required=True)
 def run(config_path: str) -> None:
     """Run the bot: the chat adapter, the mailbox watchers and the clocks."""
+    import gc
     import signal
     import threading
 
@@ -184,6 +185,10 @@ def run(config_path: str) -> None:
         slack, runner = build(cfg, bot, pace_seconds=cfg.slack.pace_seconds)
     except (StartupError, SetupError) as exc:
         raise click.ClickException(str(exc)) from None
+    # What start-up built (modules, mappers, the bolt app) lives for good; frozen, the
+    # collector's full passes stop walking it, which took ~60 ms out of some handovers.
+    gc.collect()
+    gc.freeze()
     monitor = Monitor.of(bot, CachedProbe(slack_probe(cfg)))  # /healthz and /metrics
     status_http = None
     if cfg.slack.mode == "socket" and cfg.status.enabled:  # HTTP mode serves them itself
