@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from bot import commands, day
 from bot.calendar import WorkingCalendar
 from bot.cases import CaseDesk
-from bot.chat import Chat, Delivered, deliver
+from bot.chat import Chat, Delivered, StopSignal, deliver
 from bot.clock import Clock, SystemClock
 from bot.config import (
     Config,
@@ -254,7 +254,7 @@ class DutyBot:
         self.scheduler.start(catch_up=catch_up)
         return self.scheduler
 
-    def deliver(self, name: str, chat: Chat, stop: threading.Event | None = None) -> Delivered:
+    def deliver(self, name: str, chat: Chat, stop: StopSignal | None = None) -> Delivered:
         assert self.db is not None
         return deliver(self.db, self.teams[name].cfg, chat, self.clock, stop=stop)
 

@@ -81,6 +81,13 @@ class Chat(Protocol):
         ...
 
 
+class StopSignal(Protocol):
+    """Asked before each card or message: True means finish the one in hand and stop (the
+    process is stopping, or another process now does the delivering)."""
+
+    def is_set(self) -> bool: ...
+
+
 @dataclass
 class Delivered:
     posted: int = 0
@@ -95,7 +102,7 @@ def deliver(
     chat: Chat,
     clock: Clock,
     limit: int = 50,
-    stop: threading.Event | None = None,
+    stop: StopSignal | None = None,
 ) -> Delivered:
     """Send whatever is waiting, oldest first. Safe to run twice. Once ``stop`` is set, the
     card or message in hand is finished and recorded, and the rest waits for the next run."""
@@ -121,7 +128,7 @@ def deliver(
 
 
 def _post_cards(
-    db: Database, team: TeamConfig, chat: Chat, limit: int, clock: Clock, stop: threading.Event
+    db: Database, team: TeamConfig, chat: Chat, limit: int, clock: Clock, stop: StopSignal
 ) -> int:
     with db.session() as s:
         waiting = q.cards_to_post(s, team.name, limit)
@@ -153,7 +160,7 @@ def _post_cards(
 
 
 def _update_cards(
-    db: Database, team: TeamConfig, chat: Chat, limit: int, stop: threading.Event
+    db: Database, team: TeamConfig, chat: Chat, limit: int, stop: StopSignal
 ) -> int:
     with db.session() as s:
         changed = q.cards_to_update(s, team.name, limit)
@@ -225,7 +232,7 @@ def _already_sent(
 
 
 def _send_messages(
-    db: Database, team: TeamConfig, chat: Chat, clock: Clock, limit: int, stop: threading.Event
+    db: Database, team: TeamConfig, chat: Chat, clock: Clock, limit: int, stop: StopSignal
 ) -> int:
     with db.session() as s:
         waiting = q.pending_messages(s, team.name, limit)

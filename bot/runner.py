@@ -9,18 +9,26 @@ retries a mail check that failed (say the database was away while the stream tol
 
 A database that can't be reached is said once in the log (bot.outage), not on every round.
 Stopping (``shutdown``) lets each loop finish the email or card in hand, then return.
+
+Two processes may share one database (two replicas, or a restart overlapping the old one).
+Only the holder of the "delivery" lease posts cards, takes in mail and moves it, so no card
+is posted twice; the other stands by, answering Slack, and takes over if the holder dies.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TypeVar
 
 from bot.app import DutyBot
 from bot.chat import Chat, Delivered
+from bot.clock import SystemClock
+from bot.lease import Lease
 from bot.logs import for_team
 from bot.outage import database_unreachable
 from bot.watcher import SyncResult
@@ -28,12 +36,28 @@ from bot.watcher import SyncResult
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+DELIVERY_LEASE = "delivery"
+
+
+class _StopOrLost:
+    """Stop after the card in hand when the process stops or the delivery lease is lost."""
+
+    def __init__(self, stop: threading.Event, holding: Callable[[], bool]) -> None:
+        self.stop = stop
+        self.holding = holding
+
+    def is_set(self) -> bool:
+        return self.stop.is_set() or not self.holding()
+
 
 @dataclass
 class Runner:
     bot: DutyBot
     chat: Chat
     deliver_every: float = 2.0
+    # Longer than a Slack call can take (10 s timeout), so a slow post is never redone by
+    # another process while its answer is still on the way.
+    lease_seconds: float = 30.0
     stop: threading.Event = field(default_factory=threading.Event)
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _pokes: dict[str, threading.Event] = field(default_factory=dict)
@@ -41,18 +65,39 @@ class Runner:
     _mail_locks: dict[str, threading.Lock] = field(default_factory=dict)
     _mail_failed: set[str] = field(default_factory=set)  # teams whose last mail check failed
     _threads: list[threading.Thread] = field(default_factory=list)
+    _lease: Lease | None = None
+    _lease_lock: threading.Lock = field(default_factory=threading.Lock)
+    _renewed: float = float("-inf")
 
     def __post_init__(self) -> None:
+        assert self.bot.db is not None
+        ttl = timedelta(seconds=self.lease_seconds)
+        self._lease = Lease(self.bot.db, SystemClock(), ttl, name=DELIVERY_LEASE)
         for name in self.bot.teams:
             self._locks[name] = threading.Lock()
             self._mail_locks[name] = threading.Lock()
             self._pokes[name] = threading.Event()
             self._move_pokes[name] = threading.Event()
 
+    def holding(self) -> bool:
+        """True while this process holds the delivery lease (renewed every few seconds)."""
+        assert self._lease is not None
+        with self._lease_lock:
+            fresh = time.monotonic() - self._renewed < self.lease_seconds / 3
+            if self._lease.held and fresh:
+                return True
+            held = self._lease.hold()
+            self._renewed = time.monotonic()
+            return held
+
     def deliver(self, team: str) -> Delivered:
-        """Deliver now, in this thread (used by chat handlers after an action)."""
+        """Deliver now, in this thread (used by chat handlers after an action). Does nothing
+        while another process holds the delivery lease: that one delivers within seconds."""
+        if not self.holding():
+            return Delivered()
         with self._locks[team]:
-            done = self.bot.deliver(team, self.chat, stop=self.stop)
+            stop = _StopOrLost(self.stop, self.holding)
+            done = self.bot.deliver(team, self.chat, stop=stop)
         if done.updated:  # a card changed: perhaps resolved, so its email may go to Done
             self._move_pokes[team].set()
         return done
@@ -61,6 +106,8 @@ class Runner:
         self._pokes[team].set()
 
     def check_mail(self, team: str) -> SyncResult:
+        if not self.holding():  # the holder takes the mail in; this one catches up on taking over
+            return SyncResult(error="another process holds the delivery lease")
         with self._mail_locks[team]:  # the watcher and the retry in the move loop
             result = self.bot.check_mail(team, stop=self.stop)
         if result.new or result.replies:
@@ -110,7 +157,10 @@ class Runner:
                 break
             if team in self._mail_failed:
                 self._safe_check(team)
-            self._guard(team, "moving resolved emails", lambda: self.bot.move_done(team))
+            self._guard(team, "moving resolved emails", lambda: self._move_done(team))
+
+    def _move_done(self, team: str) -> int:
+        return self.bot.move_done(team) if self.holding() else 0
 
     def _safe_check(self, team: str) -> None:
         result = self._guard(team, "checking the mailbox", lambda: self.check_mail(team))
@@ -140,4 +190,8 @@ class Runner:
             ev.set()
         for t in self._threads:
             t.join(timeout)
-        return [t.name for t in self._threads if t.is_alive()]
+        busy = [t.name for t in self._threads if t.is_alive()]
+        if not busy and self._lease is not None and self._lease.held:
+            # A standby process can take over at once rather than wait for the lease to expire.
+            self._guard("all", "giving up the delivery lease", self._lease.release)
+        return busy

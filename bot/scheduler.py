@@ -17,10 +17,7 @@ decides *what*.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -28,14 +25,13 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock, SystemClock
 from bot.config import SchedulerConfig
 from bot.jobs import JobReport, TeamJobs
+from bot.lease import Lease
 from bot.logs import team_context
 from bot.outage import DatabaseWatch, database_unreachable
-from storage import clocks as cq
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -47,43 +43,9 @@ Reports = dict[str, JobReport] | None
 AfterTick = Callable[[str | None, Reports], None]
 
 
-def new_holder_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
 def handover_trigger(at: time, tz: ZoneInfo) -> CronTrigger:
     """Weekdays at ``at`` local time, wherever the clocks have gone."""
     return CronTrigger(day_of_week="mon-fri", hour=at.hour, minute=at.minute, timezone=tz)
-
-
-class Lease:
-    """The scheduler lease, held by one process at a time."""
-
-    def __init__(
-        self, db: Database, clock: Clock, ttl: timedelta, holder: str | None = None
-    ) -> None:
-        self.db = db
-        self.clock = clock
-        self.ttl = ttl
-        self.holder = holder or new_holder_id()
-        self.held = False
-
-    def hold(self) -> bool:
-        """Take or renew the lease; True while we hold it."""
-        try:
-            with self.db.session() as s:
-                held = cq.take_lease(s, LEASE, self.holder, self.clock.now(), self.ttl)
-        except IntegrityError:
-            held = False  # another process took it first, just now
-        if held != self.held:
-            log.info("%s the scheduler lease (%s)", "took" if held else "lost", self.holder)
-        self.held = held
-        return held
-
-    def release(self) -> None:
-        with self.db.session() as s:
-            cq.drop_lease(s, LEASE, self.holder, self.clock.now())
-        self.held = False
 
 
 class DutyScheduler:
@@ -103,7 +65,7 @@ class DutyScheduler:
         self.settings = settings
         self.teams = teams
         ttl = timedelta(seconds=settings.lease_seconds)
-        self.lease = Lease(db, lease_clock or SystemClock(), ttl, holder)
+        self.lease = Lease(db, lease_clock or SystemClock(), ttl, holder, LEASE)
         self.after_tick = after_tick  # told after each scheduled pass (the shell prints then)
         self.db_watch = db_watch or DatabaseWatch()
         self._aps: BackgroundScheduler | None = None

@@ -186,19 +186,26 @@ def mark_follow_up_notified(s: Session, follow_up_id: int, at: datetime) -> bool
 # ---- the scheduler lease -----------------------------------------------------------------
 
 
-def take_lease(s: Session, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
+def take_lease(
+    s: Session,
+    name: str,
+    holder: str,
+    now: datetime,
+    ttl: timedelta,
+    dead_holder: str | None = None,
+) -> bool:
     """Take or renew the lease: True if ``holder`` now holds it until now + ttl.
 
-    A conditional UPDATE (held by us, or expired) works the same on SQLite and PostgreSQL.
-    The first taker ever INSERTs; a racing insert raises IntegrityError (the caller's
-    transaction rolls back and it does not hold the lease).
+    A conditional UPDATE (held by us, expired, or held by ``dead_holder``, a process known to
+    have died) works the same on SQLite and PostgreSQL. The first taker ever INSERTs; a racing
+    insert raises IntegrityError (the caller's transaction rolls back and it does not hold it).
     """
+    takeable = (SchedulerLease.holder == holder) | (SchedulerLease.expires_at <= now)
+    if dead_holder is not None:
+        takeable = takeable | (SchedulerLease.holder == dead_holder)
     stmt = (
         update(SchedulerLease)
-        .where(
-            SchedulerLease.name == name,
-            (SchedulerLease.holder == holder) | (SchedulerLease.expires_at <= now),
-        )
+        .where(SchedulerLease.name == name, takeable)
         .values(
             holder=holder,
             expires_at=now + ttl,
@@ -220,6 +227,11 @@ def take_lease(s: Session, name: str, holder: str, now: datetime, ttl: timedelta
 def lease_holder(s: Session, name: str, now: datetime) -> str | None:
     row = s.get(SchedulerLease, name)
     return row.holder if row is not None and row.expires_at > now else None
+
+
+def lease_row_holder(s: Session, name: str) -> str | None:
+    """Who the lease row names, expired or not."""
+    return s.scalar(select(SchedulerLease.holder).where(SchedulerLease.name == name))
 
 
 def drop_lease(s: Session, name: str, holder: str, now: datetime) -> None:

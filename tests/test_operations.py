@@ -30,8 +30,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.cli import main
 from bot.clock import ManualClock, SystemClock
+from bot.lease import Lease
 from bot.monitor import Monitor
-from bot.scheduler import Lease
 from bot.status import CachedProbe, Check, how_long, local
 from handlers.status_http import serve_in_background, status_server
 from storage import tasks as q
