@@ -159,9 +159,7 @@ def _post_cards(
     return posted
 
 
-def _update_cards(
-    db: Database, team: TeamConfig, chat: Chat, limit: int, stop: StopSignal
-) -> int:
+def _update_cards(db: Database, team: TeamConfig, chat: Chat, limit: int, stop: StopSignal) -> int:
     with db.session() as s:
         changed = q.cards_to_update(s, team.name, limit)
     updated = 0
