@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -78,6 +79,14 @@ class Task(Base):
         Index("ix_tasks_team_resolved", "team", "resolved_at"),
         Index("ix_tasks_team_last_event", "team", "state", "last_event_at"),
         Index("ix_tasks_card", "card_state"),
+        # Serves the delivery passes (storage.tasks.cards_to_post and cards_to_update).
+        Index(
+            "ix_tasks_team_card",
+            "team",
+            "card_state",
+            text("(card_version > card_shown_version)"),
+            "id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)

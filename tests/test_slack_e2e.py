@@ -498,6 +498,22 @@ def test_cards_to_one_channel_are_paced_a_second_apart(db: Database) -> None:
         assert all(b - a >= 0.95 for a, b in zip(times, times[1:], strict=False))
 
 
+def test_a_channel_at_slacks_posting_limit_takes_cards_and_replies_without_429s(
+    db: Database,
+) -> None:
+    with SlackHarness(db, pace_seconds=1.0) as h:
+        h.fake.rate_limit_per_channel = 1.0  # Slack: about one message a second a channel
+        numbers = [h.email(subject=f"Email {i}") for i in range(4)]
+        h.drain()
+        for n in numbers[:2]:
+            h.click("duty_claim", n)
+        h.drain()
+        limited = [c for c in h.fake.calls_to("chat.postMessage") if c.fault == "ratelimited"]
+        assert limited == []
+        assert [len(h.cards_of(n)) for n in numbers] == [1, 1, 1, 1]
+        assert [len(h.thread(n)) for n in numbers] == [1, 1, 0, 0]
+
+
 # ---- Slack says no -----------------------------------------------------------------------
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from slack_sdk import WebClient
@@ -59,7 +61,9 @@ def make_clients(token: str, base_url: str, timeout: int = 10) -> tuple[WebClien
 
 
 class Pacer:
-    """At most one card per ``interval`` seconds per channel (Slack's posting limit)."""
+    """At most one message per ``interval`` seconds per channel (Slack's posting limit),
+    cards and thread replies alike. The gap counts from when a post went through: a post
+    that waited out a 429 must not let the next one go straight after it."""
 
     def __init__(self, interval: float = 1.0) -> None:
         self.interval = interval
@@ -74,6 +78,18 @@ class Pacer:
             self._last[channel] = max(now, ready)
         if delay:
             time.sleep(delay)
+
+    def posted(self, channel: str) -> None:
+        with self._lock:
+            self._last[channel] = max(self._last.get(channel, 0.0), time.monotonic())
+
+    @contextmanager
+    def paced(self, channel: str) -> Iterator[None]:
+        self.wait(channel)
+        try:
+            yield
+        finally:
+            self.posted(channel)
 
 
 class SlackChat:
@@ -118,20 +134,21 @@ class SlackChat:
     # ---- the Chat port ----------------------------------------------------------------
 
     def post_card(self, team: TeamConfig, card: CardView) -> CardRef:
-        self.pacer.wait(team.channel)
-        resp = self._call(
-            self.posting,
-            "chat.postMessage",
-            channel=team.channel,
-            text=card.fallback,  # lock screens show only this: no personal data
-            blocks=card_blocks(team.name, card, self.name_of(team)),
-            metadata={
-                "event_type": METADATA_TYPE,
-                "event_payload": {"team": team.name, "task_id": card.task_id},
-            },
-            unfurl_links=False,
-            unfurl_media=False,
-        )
+        blocks = card_blocks(team.name, card, self.name_of(team))
+        with self.pacer.paced(team.channel):
+            resp = self._call(
+                self.posting,
+                "chat.postMessage",
+                channel=team.channel,
+                text=card.fallback,  # lock screens show only this: no personal data
+                blocks=blocks,
+                metadata={
+                    "event_type": METADATA_TYPE,
+                    "event_payload": {"team": team.name, "task_id": card.task_id},
+                },
+                unfurl_links=False,
+                unfurl_media=False,
+            )
         return CardRef(resp["channel"], resp["ts"])
 
     def find_card(self, team: TeamConfig, task_id: int) -> CardRef | None:
@@ -172,17 +189,18 @@ class SlackChat:
     def reply_in_thread(
         self, team: TeamConfig, ref: CardRef, message: Message, key: int | None = None
     ) -> None:
-        name_of = self.name_of(team)
-        self._call(
-            self.posting,
-            "chat.postMessage",
-            channel=ref.channel,
-            thread_ts=ref.ts,
-            text=mrkdwn(message, name_of),
-            unfurl_links=False,
-            unfurl_media=False,
-            **_message_metadata(team, key),
-        )
+        text = mrkdwn(message, self.name_of(team))
+        with self.pacer.paced(ref.channel):
+            self._call(
+                self.posting,
+                "chat.postMessage",
+                channel=ref.channel,
+                thread_ts=ref.ts,
+                text=text,
+                unfurl_links=False,
+                unfurl_media=False,
+                **_message_metadata(team, key),
+            )
 
     def find_message(
         self, team: TeamConfig, channel: str, thread: CardRef | None, key: int
@@ -256,18 +274,18 @@ class SlackChat:
     def post_to_channel(
         self, team: TeamConfig, channel: str, message: Message, key: int | None = None
     ) -> None:
-        name_of = self.name_of(team)
-        self.pacer.wait(channel)
-        self._call(
-            self.posting,
-            "chat.postMessage",
-            channel=channel,
-            text=CHANNEL_FALLBACK,  # notifications show only this: no personal data
-            blocks=message_blocks(message, name_of),
-            unfurl_links=False,
-            unfurl_media=False,
-            **_message_metadata(team, key),
-        )
+        blocks = message_blocks(message, self.name_of(team))
+        with self.pacer.paced(channel):
+            self._call(
+                self.posting,
+                "chat.postMessage",
+                channel=channel,
+                text=CHANNEL_FALLBACK,  # notifications show only this: no personal data
+                blocks=blocks,
+                unfurl_links=False,
+                unfurl_media=False,
+                **_message_metadata(team, key),
+            )
 
 
 def _message_metadata(team: TeamConfig, key: int | None) -> dict[str, Any]:
