@@ -200,8 +200,8 @@ class CaseClocks:
                         previous=None,
                     )  # fmt: skip
                     to = self._write_escalation(s, case, rules, role, days, today, now)
-                    caseq.add_case_event(
-                        s, team=self.name, case_id=case.id, actor="scheduler",
+                    q.add_event(
+                        s, team=self.name, task_id=None, case_id=case.id, actor="scheduler",
                         kind="case_escalated", at=now,
                         data={"role": role, "to": to, "days": days},
                     )  # fmt: skip

@@ -34,6 +34,7 @@ from bot.message import Message, lines, say, text, user
 from bot.roles import Roster
 from bot.tasks import Refused
 from storage import cases as cq
+from storage import tasks as tq
 from storage.db import Database
 from storage.models import Case, Event
 
@@ -341,9 +342,9 @@ class CaseDesk:
     def _event(
         self, s: Session, case: Case, actor: str, kind: str, note: str = "", **data: object
     ) -> None:
-        cq.add_case_event(
-            s, team=self.name, case_id=case.id, actor=actor, kind=kind, at=self.clock.now(),
-            note=note, data=dict(data),
+        tq.add_event(
+            s, team=self.name, task_id=None, case_id=case.id, actor=actor, kind=kind,
+            at=self.clock.now(), note=note, data=dict(data),
         )  # fmt: skip
 
     def _change(self, s: Session, case: Case, values: dict[str, object]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, select, update
@@ -55,30 +54,6 @@ def open_cases_of_manager(s: Session, team: str, manager: str) -> list[Case]:
 def has_cases(s: Session, team: str) -> bool:
     """True once the team has put any case on the register."""
     return s.scalar(select(Case.id).where(Case.team == team).limit(1)) is not None
-
-
-def add_case_event(
-    s: Session,
-    *,
-    team: str,
-    case_id: int,
-    actor: str,
-    kind: str,
-    at: datetime,
-    note: str = "",
-    data: dict[str, Any] | None = None,
-) -> Event:
-    ev = Event(
-        team=team, case_id=case_id, actor=actor, kind=kind, at=at, note=note, data=data or {}
-    )
-    s.add(ev)
-    s.execute(
-        update(Case)
-        .where(Case.id == case_id)
-        .values(last_event_at=at)
-        .execution_options(synchronize_session=False)
-    )
-    return ev
 
 
 def events_of_case(s: Session, case_id: int, limit: int = 100) -> list[Event]:

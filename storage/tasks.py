@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, func, select, true, update
 from sqlalchemy.orm import Session
 
 from storage.models import (
+    Case,
     Email,
     Event,
     FollowUp,
@@ -200,18 +201,28 @@ def add_event(
     at: datetime,
     note: str = "",
     data: dict[str, Any] | None = None,
+    case_id: int | None = None,
 ) -> Event:
+    """Append one event to the audit trail, and mark its task or case as touched ``at``."""
     ev = Event(
-        team=team, task_id=task_id, actor=actor, kind=kind, at=at, note=note, data=data or {}
+        team=team,
+        task_id=task_id,
+        case_id=case_id,
+        actor=actor,
+        kind=kind,
+        at=at,
+        note=note,
+        data=data or {},
     )
     s.add(ev)
-    if task_id is not None:
-        s.execute(
-            update(Task)
-            .where(Task.id == task_id)
-            .values(last_event_at=at)
-            .execution_options(synchronize_session=False)
-        )
+    for model, key in ((Task, task_id), (Case, case_id)):
+        if key is not None:
+            s.execute(
+                update(model)
+                .where(model.id == key)
+                .values(last_event_at=at)
+                .execution_options(synchronize_session=False)
+            )
     return ev
 
 

@@ -239,17 +239,28 @@ class SlackBot:
     def _open_resolve(
         self, ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
-        ack()
-        try:
-            desk, number = self._modal_target(body, context)
-        except Refused as no:
-            context[REPLY] = no.reply.plain()
-            return
-        view = resolve_modal(desk.cfg.name, number, desk.cfg.resolve_note_required, _where(body))
-        self._open(client, body, view, context)
+        self._open_modal(ack, body, client, context, self._resolve_view)
 
     def _open_alert(
         self, ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        self._open_modal(ack, body, client, context, self._alert_view)
+
+    @staticmethod
+    def _resolve_view(desk: TeamDesk, number: int, where: dict[str, Any]) -> dict[str, Any]:
+        return resolve_modal(desk.cfg.name, number, desk.cfg.resolve_note_required, where)
+
+    @staticmethod
+    def _alert_view(desk: TeamDesk, number: int, where: dict[str, Any]) -> dict[str, Any]:
+        return alert_modal(desk.cfg.name, number, where)
+
+    def _open_modal(
+        self,
+        ack: Ack,
+        body: dict[str, Any],
+        client: WebClient,
+        context: BoltContext,
+        view: Callable[[TeamDesk, int, dict[str, Any]], dict[str, Any]],
     ) -> None:
         ack()
         try:
@@ -257,7 +268,7 @@ class SlackBot:
         except Refused as no:
             context[REPLY] = no.reply.plain()
             return
-        self._open(client, body, alert_modal(desk.cfg.name, number, _where(body)), context)
+        self._open(client, body, view(desk, number, _where(body)), context)
 
     @staticmethod
     def _open(
