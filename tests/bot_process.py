@@ -90,7 +90,9 @@ class BotProcess:
 
     ``mailbox``: a [teams.mailbox] table (default: a folder inbox under ``tmp``);
     ``slack``: extra lines for the [slack] table (e.g. ``pace_seconds = 0``);
-    ``database_url``: where the child finds the database (default: the fixture's own).
+    ``database_url``: where the child finds the database (default: the fixture's own);
+    ``socket_mode``: connect to Slack in Socket Mode (``fake`` hands out the socket), with
+    /healthz on the status server, instead of serving /slack/events.
     """
 
     def __init__(
@@ -103,8 +105,10 @@ class BotProcess:
         slack: str = "",
         db_url: str | None = None,
         ews_password: str | None = None,
+        socket_mode: bool = False,
     ) -> None:
         self.db, self.fake, self.tmp = db, fake, tmp
+        self.socket_mode = socket_mode
         self.inbox = tmp / "inbox"
         self.inbox.mkdir(exist_ok=True)
         self.port = free_port()
@@ -124,16 +128,17 @@ kind = "folder"
 path = "{self.inbox.as_posix()}"
 poll_seconds = 0.3
 """
+        if self.socket_mode:
+            serving = f'mode = "socket"\n{slack}\n[status]\nport = {self.port}'
+        else:
+            serving = f'mode = "http"\nhost = "127.0.0.1"\nport = {self.port}\n{slack}'
         return f"""
 chat = "slack"
 [database]
 url = "{db_url}"
 [slack]
-mode = "http"
 api_url = "{self.fake.url}"
-host = "127.0.0.1"
-port = {self.port}
-{slack}
+{serving}
 [scheduler]
 tick_seconds = 5
 lease_seconds = 15
@@ -153,6 +158,7 @@ names = {{ {SAM} = "Sam", {JO} = "Jo" }}
         env = {
             **os.environ,
             "SLACK_BOT_TOKEN": "xoxb-run-test",
+            "SLACK_APP_TOKEN": "xapp-run-test",
             "SLACK_SIGNING_SECRET": SECRET,
         }
         if self.ews_password is not None:

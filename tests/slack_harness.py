@@ -75,7 +75,7 @@ from handlers.slack.server import build, http_server, slack_probe, stop_http_ser
 from storage.db import Database
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_signing import (
-    block_actions_body,
+    block_actions_payload,
     signed_headers,
     slash_command_body,
     view_submission_body,
@@ -276,20 +276,16 @@ class SlackHarness:
     ) -> requests.Response:
         """Press a card button; container="home" presses it in App Home."""
         card = self.card(number) if container == "message" else None
-        payload = json.loads(
-            _unform(
-                block_actions_body(
-                    action_id,
-                    value if value is not None else f"{self.team.name}:{number}",
-                    user_id=user,
-                    channel_id=channel or self.team.channel,
-                    message_ts=(card or {}).get("ts", "1700000000.000100"),
-                    team_id=self.fake.team_id,
-                    response_url=self.fake.response_url(),
-                    message=card,
-                    trigger_id=f"trigger-{uuid.uuid4().hex[:10]}",
-                )
-            )
+        payload = block_actions_payload(
+            action_id,
+            value if value is not None else f"{self.team.name}:{number}",
+            user_id=user,
+            channel_id=channel or self.team.channel,
+            message_ts=(card or {}).get("ts", "1700000000.000100"),
+            team_id=self.fake.team_id,
+            response_url=self.fake.response_url(),
+            message=card,
+            trigger_id=f"trigger-{uuid.uuid4().hex[:10]}",
         )
         if container == "home":
             payload["container"] = {"type": "view", "view_id": "VHOME"}
@@ -443,12 +439,6 @@ def buttons(card: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
         if isinstance(acc, dict) and acc.get("type") == "button":
             found[acc["text"]["text"]] = acc
     return found
-
-
-def _unform(body: str) -> str:
-    from urllib.parse import parse_qs
-
-    return parse_qs(body)["payload"][0]
 
 
 def _form(payload: dict[str, Any]) -> str:

@@ -158,12 +158,40 @@ def serve_http(
             raise
 
 
-def serve_socket_mode(config: Config, slack: SlackBot, stop: threading.Event) -> None:
+def serve_socket_mode(
+    config: Config, slack: SlackBot, stop: threading.Event, retry_seconds: float = 5.0
+) -> None:
+    """Hold the socket to Slack until ``stop``. While Slack can't be reached, keep trying
+    (mail is still taken in and cards wait); stop at once if Slack refuses the token."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    app_token = _need(config.slack.app_token_env, "The Slack app-level token (xapp-...)")
-    handler = SocketModeHandler(slack.app, app_token)
-    handler.connect()
+    env = config.slack.app_token_env
+    handler = SocketModeHandler(slack.app, _need(env, "The Slack app-level token (xapp-...)"))
+    wait = retry_seconds
+    while not _open_socket(handler, env):
+        log.warning("Slack can't be reached for Socket Mode; trying again in %.0f s", wait)
+        if stop.wait(wait):
+            return
+        wait = min(wait * 2, 60.0)
     log.info("connected to Slack in Socket Mode")
     stop.wait()
     handler.close()
+
+
+def _open_socket(handler: Any, env: str) -> bool:
+    """True once connected; False if Slack is unreachable or failing for now."""
+    try:
+        handler.client.connect_to_new_endpoint(force=True)  # a fresh URL on every try
+    except SlackApiError as exc:
+        status = exc.response.status_code if exc.response is not None else 0
+        error = str(exc.response.get("error", "")) if exc.response is not None else ""
+        if status >= 500 or error == "ratelimited":
+            return False
+        raise SetupError(
+            f"Slack refused the app-level token ({error}). Check the {env} environment "
+            "variable holds the app's xapp- token with connections:write, and that Socket "
+            "Mode is on in the app's settings."
+        ) from None
+    except (SlackClientError, OSError):
+        return False
+    return True

@@ -138,6 +138,7 @@ class FakeSlack:
         app_id: str = "ADUTYBOT",
         retry_after: int = 1,
         hang_seconds: float = 3.0,
+        socket_mode_url: str | None = None,
     ) -> None:
         self.team_id = team_id
         self.team = team
@@ -146,6 +147,8 @@ class FakeSlack:
         self.bot_id = bot_id
         self.bot_name = bot_name
         self.app_id = app_id
+        # What apps.connections.open hands out (a FakeSocketMode's url); None: no Socket Mode.
+        self.socket_mode_url = socket_mode_url
 
         # Configuration a test may change at any time.
         self.usergroups: dict[str, list[str]] = {}
@@ -172,6 +175,7 @@ class FakeSlack:
         self._thread: threading.Thread | None = None
         self._methods: dict[str, Callable[[Params], dict[str, Any]]] = {
             "auth.test": self._auth_test,
+            "apps.connections.open": self._apps_connections_open,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
             "chat.delete": self._chat_delete,
@@ -415,7 +419,9 @@ class FakeSlack:
         with self._changed:
             fault = self._take_fault(method)
             retry_after = max(0, int(self.retry_after))
-            authorised = _token(params, headers).startswith("xoxb-")
+            # Socket Mode's one call takes the app-level token; every other, the bot token.
+            wanted = "xapp-" if method == "apps.connections.open" else "xoxb-"
+            authorised = _token(params, headers).startswith(wanted)
             if (
                 fault is None
                 and method == "chat.postMessage"
@@ -471,6 +477,11 @@ class FakeSlack:
             "bot_id": self.bot_id,
             "is_enterprise_install": False,
         }
+
+    def _apps_connections_open(self, params: Params) -> dict[str, Any]:
+        if self.socket_mode_url is None:
+            raise _ApiError("not_allowed_token_type")  # Slack's answer when it is switched off
+        return {"url": self.socket_mode_url}
 
     def _next_ts(self) -> str:
         now_us = int(time.time() * 1_000_000)

@@ -16,8 +16,10 @@ from slack_sdk.signature import SignatureVerifier
 
 __all__ = [
     "block_actions_body",
+    "block_actions_payload",
     "signed_headers",
     "slash_command_body",
+    "slash_command_payload",
     "view_submission_body",
 ]
 
@@ -40,7 +42,12 @@ def signed_headers(
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature}
 
 
-def slash_command_body(
+def slash_command_body(*args: Any, **kwargs: Any) -> str:
+    """The form body Slack posts for a slash command (arguments as slash_command_payload)."""
+    return urlencode(slash_command_payload(*args, **kwargs))
+
+
+def slash_command_payload(
     command: str = "/duty",
     text: str = "",
     user_id: str = "U1",
@@ -51,28 +58,32 @@ def slash_command_body(
     *,
     user_name: str | None = None,
     channel_name: str = "duty",
-) -> str:
-    """The form body Slack posts for a slash command."""
-    return urlencode(
-        {
-            "token": "verification-token-unused",
-            "team_id": team_id,
-            "team_domain": DEFAULT_TEAM_DOMAIN,
-            "channel_id": channel_id,
-            "channel_name": channel_name,
-            "user_id": user_id,
-            "user_name": user_name or user_id.lower(),
-            "command": command,
-            "text": text,
-            "api_app_id": DEFAULT_APP_ID,
-            "is_enterprise_install": "false",
-            "response_url": response_url,
-            "trigger_id": trigger_id,
-        }
-    )
+) -> dict[str, str]:
+    """A slash command's fields: posted as a form in HTTP mode, a Socket Mode payload."""
+    return {
+        "token": "verification-token-unused",
+        "team_id": team_id,
+        "team_domain": DEFAULT_TEAM_DOMAIN,
+        "channel_id": channel_id,
+        "channel_name": channel_name,
+        "user_id": user_id,
+        "user_name": user_name or user_id.lower(),
+        "command": command,
+        "text": text,
+        "api_app_id": DEFAULT_APP_ID,
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": trigger_id,
+    }
 
 
-def block_actions_body(
+def block_actions_body(*args: Any, **kwargs: Any) -> str:
+    """The form body (payload=JSON) Slack posts when a button on a message is clicked
+    (arguments as block_actions_payload)."""
+    return urlencode({"payload": json.dumps(block_actions_payload(*args, **kwargs))})
+
+
+def block_actions_payload(
     action_id: str,
     value: str = "",
     user_id: str = "U1",
@@ -86,8 +97,8 @@ def block_actions_body(
     message: dict[str, Any] | None = None,
     action_type: str = "button",
     state_values: dict[str, Any] | None = None,
-) -> str:
-    """The form body (payload=JSON) Slack posts when a button on a message is clicked.
+) -> dict[str, Any]:
+    """What Slack sends when a button on a message is clicked (HTTP mode: as payload=JSON).
 
     message: the message the button sits on (e.g. from fake.message()); a bare one by default.
     """
@@ -102,7 +113,7 @@ def block_actions_body(
         action["text"] = {"type": "plain_text", "text": action_id, "emoji": True}
     else:
         action["selected_option"] = {"text": {"type": "plain_text", "text": value}, "value": value}
-    payload = {
+    return {
         "type": "block_actions",
         "user": _user(user_id, team_id),
         "api_app_id": DEFAULT_APP_ID,
@@ -123,7 +134,6 @@ def block_actions_body(
         "response_url": response_url,
         "actions": [action],
     }
-    return urlencode({"payload": json.dumps(payload)})
 
 
 def view_submission_body(
