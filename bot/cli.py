@@ -173,6 +173,7 @@ def run(config_path: str) -> None:
     from bot.status import CachedProbe
     from handlers.slack.server import (
         SetupError,
+        SocketLink,
         build,
         serve_http,
         serve_socket_mode,
@@ -183,13 +184,15 @@ def run(config_path: str) -> None:
     try:
         bot = DutyBot(cfg).start()
         slack, runner = build(cfg, bot, pace_seconds=cfg.slack.pace_seconds)
+        link = SocketLink(cfg, slack) if cfg.slack.mode == "socket" else None
     except (StartupError, SetupError) as exc:
         raise click.ClickException(str(exc)) from None
     # What start-up built (modules, mappers, the bolt app) lives for good; frozen, the
     # collector's full passes stop walking it, which took ~60 ms out of some handovers.
     gc.collect()
     gc.freeze()
-    monitor = Monitor.of(bot, CachedProbe(slack_probe(cfg)))  # /healthz and /metrics
+    probe = CachedProbe(slack_probe(cfg))
+    monitor = Monitor.of(bot, link.watch(probe) if link else probe)  # /healthz and /metrics
     status_http = None
     if cfg.slack.mode == "socket" and cfg.status.enabled:  # HTTP mode serves them itself
         try:
@@ -219,7 +222,8 @@ def run(config_path: str) -> None:
                 logging.getLogger("dutybot").info(
                     "serving /healthz and /metrics on %s:%s", cfg.status.host, cfg.status.port
                 )
-            serve_socket_mode(cfg, slack, stop)
+            assert link is not None
+            serve_socket_mode(link, stop)
     except SetupError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

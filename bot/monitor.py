@@ -13,7 +13,7 @@ from bot import metrics
 from bot.app import DutyBot
 from bot.clock import Clock
 from bot.config import Config
-from bot.status import CachedProbe, Probe, Status, build_status
+from bot.status import Probe, Status, build_status
 from storage.db import Database
 
 
@@ -32,8 +32,8 @@ class Monitor:
 
     def __post_init__(self) -> None:
         self.registry = metrics.registry(self.status, self.is_leader)
-        if isinstance(self.slack, CachedProbe):
-            self.slack()  # start the first Slack check now, so /healthz soon has its answer
+        if self.slack is not None:
+            self.slack()  # a CachedProbe starts its first check now, so /healthz soon knows
 
     @classmethod
     def of(cls, bot: DutyBot, slack: Probe | None = None) -> Monitor:

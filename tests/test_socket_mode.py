@@ -179,3 +179,22 @@ def test_while_slack_is_down_at_start_up_mail_is_taken_in_and_the_socket_opens_w
     until(lambda: cards(fake), what="the card")
     assert duty(socket, fake, "claim 1")["payload"]["text"] == "You've claimed #1."
     assert bot.stop() == 0
+
+
+def test_healthz_says_when_the_socket_is_down_though_slack_answers(
+    socket: FakeSocketMode, fake: FakeSlack, bot: BotProcess
+) -> None:
+    fake.failure_rate = 1.0  # only the socket fails: posting cards still works
+    fake.failure_kinds = ["503"]
+    fake.failure_methods = {"apps.connections.open"}
+    bot.start()
+    bot.mail("Rent arrears")
+    until(lambda: cards(fake), what="the card, posted without the socket")
+    down = {"ok": False, "detail": "Slack answers, but the Socket Mode connection is down"}
+    assert until(lambda: bot.health()["slack"] == down, what="/healthz to say the socket is down")
+
+    fake.failure_rate = 0.0
+    socket.wait_connected(timeout=60)
+    until(lambda: bot.health()["slack"]["ok"], what="/healthz to see the socket")
+    assert duty(socket, fake, "claim 1")["payload"]["text"] == "You've claimed #1."
+    assert bot.stop() == 0

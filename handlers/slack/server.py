@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.app import DutyBot
 from bot.config import Config, secret
 from bot.runner import Runner
-from bot.status import Check
+from bot.status import Check, Probe
 from handlers.slack.app import SlackBot
 from handlers.slack.chat import SlackChat, make_clients
 from handlers.status_http import MetricsFn, StatusApp, StatusFn, stop_server
@@ -158,24 +158,44 @@ def serve_http(
             raise
 
 
-def serve_socket_mode(
-    config: Config, slack: SlackBot, stop: threading.Event, retry_seconds: float = 5.0
-) -> None:
+class SocketLink:
+    """The Socket Mode connection to Slack: opened by serve_socket_mode, watched by /healthz."""
+
+    def __init__(self, config: Config, slack: SlackBot) -> None:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        self.env = config.slack.app_token_env
+        token = _need(self.env, "The Slack app-level token (xapp-...)")
+        self.handler = SocketModeHandler(slack.app, token)
+
+    def connected(self) -> bool:
+        return bool(self.handler.client.is_connected())
+
+    def watch(self, probe: Probe) -> Probe:
+        """``probe`` of Slack's Web API, failing too while the socket is down: without it
+        nobody can use /duty or the buttons."""
+
+        def check() -> Check:
+            found = probe()
+            if found.ok and not self.connected():
+                return Check(False, "Slack answers, but the Socket Mode connection is down")
+            return found
+
+        return check
+
+
+def serve_socket_mode(link: SocketLink, stop: threading.Event, retry_seconds: float = 5.0) -> None:
     """Hold the socket to Slack until ``stop``. While Slack can't be reached, keep trying
     (mail is still taken in and cards wait); stop at once if Slack refuses the token."""
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-    env = config.slack.app_token_env
-    handler = SocketModeHandler(slack.app, _need(env, "The Slack app-level token (xapp-...)"))
     wait = retry_seconds
-    while not _open_socket(handler, env):
+    while not _open_socket(link.handler, link.env):
         log.warning("Slack can't be reached for Socket Mode; trying again in %.0f s", wait)
         if stop.wait(wait):
             return
         wait = min(wait * 2, 60.0)
     log.info("connected to Slack in Socket Mode")
     stop.wait()
-    handler.close()
+    link.handler.close()
 
 
 def _open_socket(handler: Any, env: str) -> bool:
