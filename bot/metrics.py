@@ -76,7 +76,9 @@ class StatusCollector(Collector):
         leader.add_metric([], 1.0 if self.is_leader() else 0.0)
         yield leader
         if st.slack is not None:
-            slack = GaugeMetricFamily("dutybot_slack_up", "1 if Slack answered auth.test.")
+            slack = GaugeMetricFamily(
+                "dutybot_slack_up", "1 if Slack answered auth.test (Socket Mode: and it is linked)."
+            )
             slack.add_metric([], 1.0 if st.slack.ok else 0.0)
             yield slack
         if not st.database.ok:
