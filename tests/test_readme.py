@@ -23,3 +23,11 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     test_it = readme_commands()[1]
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert ci[-1] == test_it
+
+
+def test_the_readme_lists_every_duty_command_as_duty_help_does() -> None:
+    from bot.commands import help_text
+
+    text = (ROOT / "README.md").read_text()
+    listed = text.split("## Commands")[1].split("```\n")[1]
+    assert listed.splitlines() == help_text().splitlines()[2:]
