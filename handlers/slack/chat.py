@@ -47,6 +47,19 @@ GONE = ("message_not_found", "thread_not_found")  # the card was deleted
 HISTORY_PAGES = 5  # how far back to look for a card posted just before a crash
 
 
+def slack_answer(exc: SlackApiError) -> tuple[int, str]:
+    """(HTTP status, Slack's error code) of a failed call; (0, "") if no answer came."""
+    response = exc.response
+    if response is None:
+        return 0, ""
+    return response.status_code, str(response.get("error", ""))
+
+
+def is_transient(status: int, error: str) -> bool:
+    """Slack is busy or failing for now: worth trying again later."""
+    return status == 429 or status >= 500 or error in TRANSIENT
+
+
 def make_clients(token: str, base_url: str, timeout: int = 10) -> tuple[WebClient, WebClient]:
     """(safe, posting): the first retries everything, the second only rate limits."""
     safe = WebClient(token=token, base_url=base_url, timeout=timeout)
@@ -106,11 +119,11 @@ class SlackChat:
         try:
             return client.api_call(method, json=kwargs)
         except SlackApiError as exc:
-            error = exc.response.get("error", "error") if exc.response else "error"
-            status = exc.response.status_code if exc.response else 0
-            if status == 429 or status >= 500 or error in TRANSIENT:
+            status, error = slack_answer(exc)
+            error = error or "error"
+            if is_transient(status, error):
                 raise ChatUnavailable(f"Slack answered {status} ({error})") from None
-            raise ChatRefused(str(error), gone=error in GONE) from None
+            raise ChatRefused(error, gone=error in GONE) from None
         except (SlackClientError, OSError, TimeoutError) as exc:
             raise ChatUnavailable(f"Slack can't be reached ({type(exc).__name__})") from None
 

@@ -16,7 +16,7 @@ from bot.config import Config, secret
 from bot.runner import Runner
 from bot.status import Check, Probe
 from handlers.slack.app import SlackBot
-from handlers.slack.chat import SlackChat, make_clients
+from handlers.slack.chat import SlackChat, is_transient, make_clients, slack_answer
 from handlers.status_http import MetricsFn, StatusApp, StatusFn, stop_server
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def check_token(client: WebClient, env: str) -> None:
     try:
         client.auth_test()
     except SlackApiError as exc:
-        error = str(exc.response.get("error", "")) if exc.response else ""
+        error = slack_answer(exc)[1]
         if error in REFUSED_TOKEN:
             raise SetupError(
                 f"Slack refused the bot token ({error}). Check the {env} environment variable."
@@ -98,7 +98,7 @@ def slack_probe(config: Config) -> Callable[[], Check]:
         try:
             client.auth_test()
         except SlackApiError as exc:
-            error = str(exc.response.get("error", "")) if exc.response else "an error"
+            error = slack_answer(exc)[1] or "an error"
             if error in REFUSED_TOKEN:
                 return Check(False, f"Slack refused the bot token ({error})")
             return Check(False, f"Slack answered {error}")
@@ -171,6 +171,23 @@ class SocketLink:
     def connected(self) -> bool:
         return bool(self.handler.client.is_connected())
 
+    def open(self) -> bool:
+        """True once connected; False if Slack is unreachable or failing for now."""
+        try:
+            self.handler.client.connect_to_new_endpoint(force=True)  # a fresh URL each try
+        except SlackApiError as exc:
+            status, error = slack_answer(exc)
+            if is_transient(status, error):
+                return False
+            raise SetupError(
+                f"Slack refused the app-level token ({error}). Check the {self.env} environment "
+                "variable holds the app's xapp- token with connections:write, and that Socket "
+                "Mode is on in the app's settings."
+            ) from None
+        except (SlackClientError, OSError):
+            return False
+        return True
+
     def watch(self, probe: Probe) -> Probe:
         """``probe`` of Slack's Web API, failing too while the socket is down: without it
         nobody can use /duty or the buttons."""
@@ -187,31 +204,14 @@ class SocketLink:
 def serve_socket_mode(link: SocketLink, stop: threading.Event, retry_seconds: float = 5.0) -> None:
     """Hold the socket to Slack until ``stop``. While Slack can't be reached, keep trying
     (mail is still taken in and cards wait); stop at once if Slack refuses the token."""
-    wait = retry_seconds
-    while not _open_socket(link.handler, link.env):
-        log.warning("Slack can't be reached for Socket Mode; trying again in %.0f s", wait)
-        if stop.wait(wait):
-            return
-        wait = min(wait * 2, 60.0)
-    log.info("connected to Slack in Socket Mode")
-    stop.wait()
-    link.handler.close()
-
-
-def _open_socket(handler: Any, env: str) -> bool:
-    """True once connected; False if Slack is unreachable or failing for now."""
     try:
-        handler.client.connect_to_new_endpoint(force=True)  # a fresh URL on every try
-    except SlackApiError as exc:
-        status = exc.response.status_code if exc.response is not None else 0
-        error = str(exc.response.get("error", "")) if exc.response is not None else ""
-        if status >= 500 or error == "ratelimited":
-            return False
-        raise SetupError(
-            f"Slack refused the app-level token ({error}). Check the {env} environment "
-            "variable holds the app's xapp- token with connections:write, and that Socket "
-            "Mode is on in the app's settings."
-        ) from None
-    except (SlackClientError, OSError):
-        return False
-    return True
+        wait = retry_seconds
+        while not link.open():
+            log.warning("Slack can't be reached for Socket Mode; trying again in %.0f s", wait)
+            if stop.wait(wait):
+                return
+            wait = min(wait * 2, 60.0)
+        log.info("connected to Slack in Socket Mode")
+        stop.wait()
+    finally:
+        link.handler.close()
