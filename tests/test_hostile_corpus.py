@@ -189,7 +189,7 @@ def test_nothing_rendered_from_the_corpus_can_ping_or_link(
     assert "\u202e" not in joined and "\u200b" not in joined  # tidied away on the card
 
 
-def test_the_markup_scan_would_catch_an_unescaped_mention(db: Database, clock: ManualClock) -> None:
+def test_the_markup_scan_would_catch_an_unescaped_mention(clock: ManualClock) -> None:
     """The scan above is not vacuous: skip the escaping and it finds the ping."""
     assert markup_in(["From Casey <!channel>"]) == ["From Casey <!channel>"]
     assert markup_in(["hi <@U1>"], {"<@U1>"}) == []

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from bot.app import DutyBot
 from bot.clock import ManualClock
@@ -176,7 +177,10 @@ def test_no_email_content_reaches_any_log_record(tmp_path: Path, captured: Captu
 def test_database_errors_do_not_echo_the_values(tmp_path: Path, captured: Capture) -> None:
     """A failed statement's message (which code may log) names no bound values."""
     db = Database(f"sqlite:///{tmp_path / 'x.db'}")
-    with pytest.raises(Exception) as failed, db.engine.connect() as conn:
+    with (
+        pytest.raises(OperationalError, match="no such table") as failed,
+        db.engine.connect() as conn,
+    ):
         conn.execute(text("select * from no_such_table where x = :x"), {"x": "Zebracorn"})
     db.dispose()
     assert "Zebracorn" not in str(failed.value)

@@ -16,17 +16,23 @@ from tests.slack_harness import SlackHarness
 def deliver_together(*harnesses: SlackHarness, rounds: int = 5) -> None:
     """Each harness delivers from its own thread at the same moment, a few rounds."""
     start = threading.Barrier(len(harnesses))
+    failures: list[BaseException] = []
 
     def run(h: SlackHarness) -> None:
-        start.wait()
-        for _ in range(rounds):
-            h.runner.deliver(h.team.name)
+        try:
+            start.wait()
+            for _ in range(rounds):
+                h.runner.deliver(h.team.name)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test below
+            failures.append(exc)
 
     threads = [threading.Thread(target=run, args=(h,)) for h in harnesses]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
+    assert not any(t.is_alive() for t in threads)
+    assert failures == []
 
 
 def card_task_ids(h: SlackHarness) -> list[int]:

@@ -77,7 +77,10 @@ def test_socket_mode_posts_cards_and_takes_commands_and_clicks_down_the_socket(
     ack = duty(socket, fake, "claim 99")
     assert "#99" in ack["payload"]["text"]  # one plain sentence, on the socket
 
-    assert duty(socket, fake, "unclaim 1")["payload"]["text"]
+    assert (
+        duty(socket, fake, "unclaim 1")["payload"]["text"]
+        == "You've released #1. It is open again."
+    )
     click = block_actions_payload(
         "duty_claim",
         f"{TEAM}:1",
