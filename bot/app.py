@@ -27,7 +27,7 @@ from bot.config import (
 from bot.dispatch import Desk
 from bot.jobs import JobReport, TeamJobs
 from bot.logsafe import guard_library_logs
-from bot.mailbox.base import Mailbox, MailboxError
+from bot.mailbox.base import Mailbox
 from bot.mailbox.folder import FolderMailbox
 from bot.outage import DatabaseWatch
 from bot.roles import GroupLookup, Roster
@@ -39,18 +39,6 @@ from storage import tasks as q
 from storage.db import Database, pending_migrations
 
 log = logging.getLogger(__name__)
-
-
-CASE_COMMANDS = (
-    commands.CaseAdd, commands.CaseRate, commands.CaseReview, commands.CaseSummary,
-    commands.CaseAllocate, commands.CaseClose, commands.CaseList, commands.CaseShow,
-    commands.CaseSeen, commands.CaseLetter,
-)  # fmt: skip
-
-
-# One mover at a time (the mail watcher and the runner's move loop both move mail). Shared
-# by all teams: moves are rare, and a slow Exchange holds it for at most max_retry_seconds.
-_MOVING = threading.Lock()
 
 
 class StartupError(Exception):
@@ -67,7 +55,8 @@ class TeamDesk:
     mailbox: Mailbox | None = None
     rota: Rota | None = None
     jobs: TeamJobs | None = None
-    cases: CaseDesk | None = None
+    # One mover at a time for the team: the mail watcher and the runner's move loop both move.
+    moving: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def duty(self) -> Duty:
@@ -187,10 +176,8 @@ class DutyBot:
         desk.extras[commands.Rota] = lambda actor, cmd: day.rota(rota, actor, cmd)
         desk.extras[commands.RotaSet] = lambda actor, cmd: day.rota(rota, actor, cmd)
         desk.extras[commands.Clock] = day.clock_fixed  # the shell swaps in one that moves
-        cases = CaseDesk(self.db, team, roster, cal, self.clock)
-        for case_command in CASE_COMMANDS:
-            desk.extras[case_command] = cases.handle
-        return TeamDesk(team, desk, cal, mailbox, rota, jobs, cases)
+        desk.extras.update(CaseDesk(self.db, team, roster, cal, self.clock).actions())
+        return TeamDesk(team, desk, cal, mailbox, rota, jobs)
 
     def team(self, name: str | None = None) -> TeamDesk:
         if name is None:
@@ -212,18 +199,13 @@ class DutyBot:
         return result
 
     def move_done(self, name: str) -> int:
-        """Move the emails of resolved tasks to Done; while the mailbox is down they wait.
-        One mover at a time: the mail watcher and the runner both call this."""
+        """Move the emails of resolved tasks to Done; while the mailbox is down they wait."""
         desk = self.teams[name]
         assert self.db is not None
         if desk.mailbox is None:
             return 0
-        with _MOVING:
-            try:
-                return move_resolved(self.db, name, desk.mailbox)
-            except MailboxError as exc:  # pragma: no cover - move_resolved handles its own
-                log.warning("move to Done failed: %s", exc)
-                return 0
+        with desk.moving:
+            return move_resolved(self.db, name, desk.mailbox)
 
     def run_due(self, name: str) -> JobReport:
         """The handover, nudges and handover emails due now for one team (idempotent)."""

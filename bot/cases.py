@@ -20,7 +20,7 @@ import csv
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Final, TextIO
+from typing import Any, Final, TextIO
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -307,15 +307,14 @@ class CaseDesk:
     def today(self) -> date:
         return self.clock.now().astimezone(self.team.tz).date()
 
-    def handle(self, actor: str, cmd: c.Command) -> Message:
-        """Run one case command (the Desk hands these over)."""
-        action: dict[type, Callable[[str, c.Command], Message]] = {
+    def actions(self) -> dict[type, Callable[[str, Any], Message]]:
+        """Each case command and what runs it (the Desk hands these over)."""
+        return {
             c.CaseAdd: self.add, c.CaseRate: self.rate, c.CaseReview: self.review,
             c.CaseSummary: self.summary, c.CaseAllocate: self.allocate, c.CaseClose: self.close,
             c.CaseList: self.list_cases, c.CaseShow: self.show, c.CaseSeen: self.seen,
             c.CaseLetter: self.letter,
         }  # fmt: skip
-        return action[type(cmd)](actor, cmd)
 
     # ---- helpers --------------------------------------------------------------------------
 

@@ -90,14 +90,21 @@ class Runner:
             self._renewed = time.monotonic()
             return held
 
-    def deliver(self, team: str) -> Delivered:
-        """Deliver now, in this thread (used by chat handlers after an action). Does nothing
-        while another process holds the delivery lease: that one delivers within seconds."""
+    def deliver(self, team: str, *, wait: bool = True) -> Delivered:
+        """Deliver now, in this thread. Does nothing while another process holds the delivery
+        lease: that one delivers within seconds. Without ``wait`` (after a chat action), a
+        delivery already under way is not waited for, which may take a minute in a backlog
+        of paced cards: the delivery loop goes round again straight after it instead."""
         if not self.holding():
             return Delivered()
-        with self._locks[team]:
-            stop = _StopOrLost(self.stop, self.holding)
-            done = self.bot.deliver(team, self.chat, stop=stop)
+        lock = self._locks[team]
+        if not lock.acquire(blocking=wait):
+            self.poke(team)
+            return Delivered()
+        try:
+            done = self.bot.deliver(team, self.chat, stop=_StopOrLost(self.stop, self.holding))
+        finally:
+            lock.release()
         if done.updated:  # a card changed: perhaps resolved, so its email may go to Done
             self._move_pokes[team].set()
         return done
@@ -138,7 +145,7 @@ class Runner:
 
     def _mail_loop(self, team: str) -> None:
         desk = self.bot.teams[team]
-        interval = float(getattr(desk.cfg.mailbox, "poll_seconds", 30.0))
+        interval = desk.cfg.mailbox.poll_seconds
         watch = getattr(desk.mailbox, "watch", None)
         if callable(watch) and getattr(desk.cfg.mailbox, "streaming", False):
             self._safe_check(team)  # catch up first, then let the stream tell us
@@ -149,7 +156,10 @@ class Runner:
             self.stop.wait(interval)
 
     def _move_loop(self, team: str) -> None:
-        interval = float(getattr(self.bot.teams[team].cfg.mailbox, "poll_seconds", 30.0))
+        # A polled mailbox moves mail on each poll already (DutyBot.check_mail): this loop
+        # then only answers pokes. A streamed one may go quiet for hours: retry on a timer.
+        mailbox = self.bot.teams[team].cfg.mailbox
+        interval = mailbox.poll_seconds if getattr(mailbox, "streaming", False) else None
         while not self.stop.is_set():
             self._move_pokes[team].wait(interval)
             self._move_pokes[team].clear()

@@ -588,3 +588,15 @@ def test_the_stale_claim_buttons_in_a_dm_work(db: Database) -> None:
         assert "Open: nobody has claimed this yet" in card_text(h.card(n))
         h.click("duty_still_on_it", n, user=ALEX, channel=f"D{ALEX}", value=str(n))
         assert "isn't claimed by you" in wait_ephemeral(h, ALEX)
+
+
+def test_a_click_during_a_long_delivery_pass_is_not_held_up_by_it(db: Database) -> None:
+    with SlackHarness(db) as h:
+        n = h.email(subject="Rent arrears")
+        h.drain()
+        # A delivery pass under way, as while a backlog of cards goes out at 1 a second.
+        with h.runner._locks[h.team.name]:  # noqa: SLF001
+            assert h.click("duty_claim", n, container="home").status_code == 200
+            h.fake.wait_for(lambda: h.fake.views_published(SAM), timeout=10)  # App Home redrawn
+        h.drain()  # the pass after it takes the change
+        assert "Claimed by @Sam" in card_text(h.card(n))

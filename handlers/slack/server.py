@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -55,7 +56,7 @@ def build(
         signing_secret=signing or "socket-mode-has-no-signing-secret",
         client=safe,
         token_verification=False,  # checked above; bolt checks again on the first request
-        deliver=runner.deliver,
+        deliver=functools.partial(runner.deliver, wait=False),
     )
     return slack, runner
 
