@@ -75,9 +75,8 @@ class Chat(Protocol):
 
     def find_message(
         self, team: TeamConfig, channel: str, thread: CardRef | None, key: int
-    ) -> bool | None:
-        """Is the message ``key`` already in ``thread`` (or in ``channel`` if no thread)?
-        None when the chat can't tell (e.g. it may not read DMs)."""
+    ) -> bool:
+        """Is the message ``key`` already in ``thread`` (or in ``channel`` if no thread)?"""
         ...
 
 
@@ -223,9 +222,9 @@ def _already_sent(
 ) -> bool:
     """After an earlier try whose answer never came: did that try reach the chat?"""
     if kind == "thread":
-        return chat.find_message(team, ref.channel if ref else team.channel, ref, key) is True
+        return chat.find_message(team, ref.channel if ref else team.channel, ref, key)
     if kind == "channel":
-        return chat.find_message(team, target or team.channel, None, key) is True
+        return chat.find_message(team, target or team.channel, None, key)
     return False  # a DM: the chat can't look, so it goes again
 
 

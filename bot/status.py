@@ -38,6 +38,7 @@ class Check:
 
     ok: bool
     detail: str
+    refused: bool = False  # told no (a wrong token), rather than not reached: retrying won't help
 
 
 Probe = Callable[[], Check]

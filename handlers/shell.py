@@ -80,7 +80,7 @@ class ShellChat:
 
     def find_message(
         self, team: TeamConfig, channel: str, thread: CardRef | None, key: int
-    ) -> bool | None:
+    ) -> bool:
         return False  # printing can't fail half-way: a message tried before was not shown
 
 

@@ -24,8 +24,6 @@ class StatusUnavailable(Exception):
 class StatusApp:
     """A WSGI app answering /healthz and /metrics; anything else is 404."""
 
-    PATHS = ("/healthz", "/metrics")
-
     def __init__(self, status: StatusFn, metrics: MetricsFn | None = None) -> None:
         self.status = status
         self.metrics = metrics
@@ -73,17 +71,19 @@ def stop_server(server: Any) -> None:
     wasyncore.close_all(getattr(server, "_map", None) or server.map, ignore_all=True)
 
 
+def run_until(server: Any, stop: threading.Event) -> None:
+    """Serve in this thread until ``stop`` is set."""
+    threading.Thread(target=lambda: (stop.wait(), stop_server(server)), daemon=True).start()
+    try:
+        server.run()
+    except OSError:  # closed by stop
+        if not stop.is_set():
+            raise
+
+
 def serve_in_background(server: Any, stop: threading.Event) -> threading.Thread:
     """Run ``server`` on its own thread until ``stop`` is set."""
-
-    def run() -> None:
-        try:
-            server.run()
-        except OSError:  # closed by stop
-            if not stop.is_set():
-                raise
-
-    threading.Thread(target=lambda: (stop.wait(), stop_server(server)), daemon=True).start()
-    thread = threading.Thread(target=run, name="status-http", daemon=True)
+    thread = threading.Thread(target=run_until, args=(server, stop), name="status-http")
+    thread.daemon = True
     thread.start()
     return thread

@@ -71,7 +71,8 @@ from bot.monitor import Monitor
 from bot.status import CachedProbe
 from handlers.slack.app import SlackBot
 from handlers.slack.chat import METADATA_TYPE
-from handlers.slack.server import build, http_server, slack_probe, stop_http_server
+from handlers.slack.server import build, http_server, slack_probe
+from handlers.status_http import stop_server
 from storage.db import Database
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_signing import (
@@ -170,7 +171,7 @@ class SlackHarness:
     def stop(self) -> None:
         self.runner.shutdown(timeout=5)
         if self._server is not None:
-            stop_http_server(self._server)
+            stop_server(self._server)
         if self._thread is not None:
             self._thread.join(5)
         self.slack.close()

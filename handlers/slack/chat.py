@@ -162,37 +162,44 @@ class SlackChat:
                 channel=team.channel,
                 text=card.fallback,  # lock screens show only this: no personal data
                 blocks=blocks,
-                metadata={
-                    "event_type": METADATA_TYPE,
-                    "event_payload": {"team": team.name, "task_id": card.task_id},
-                },
+                metadata=_metadata(METADATA_TYPE, team.name, "task_id", card.task_id),
                 unfurl_links=False,
                 unfurl_media=False,
             )
         return CardRef(resp["channel"], resp["ts"])
 
     def find_card(self, team: TeamConfig, task_id: int) -> CardRef | None:
-        cursor = None
+        msg = self._find_tagged(team.channel, None, METADATA_TYPE, team.name, "task_id", task_id)
+        return CardRef(team.channel, msg["ts"]) if msg else None
+
+    def _find_tagged(
+        self,
+        channel: str,
+        thread: CardRef | None,
+        event_type: str,
+        team: str,
+        field: str,
+        value: int,
+    ) -> dict[str, Any] | None:
+        """The newest message (in the channel, or a card's thread) whose metadata names
+        ``team`` and ``field`` = ``value``; a few pages back, no further."""
+        kwargs: dict[str, Any] = {"channel": channel, "limit": 200, "include_all_metadata": True}
+        if thread is not None:
+            kwargs["ts"] = thread.ts
+        method = "conversations.replies" if thread is not None else "conversations.history"
         for _ in range(HISTORY_PAGES):
-            kwargs: dict[str, Any] = {
-                "channel": team.channel,
-                "limit": 200,
-                "include_all_metadata": True,
-            }
-            if cursor:
-                kwargs["cursor"] = cursor
-            resp = self._call(self.safe, "conversations.history", **kwargs)
+            resp = self._call(self.safe, method, **kwargs)
             for msg in resp.get("messages", []):
                 meta = msg.get("metadata") or {}
                 payload = meta.get("event_payload") or {}
                 if (
-                    meta.get("event_type") == METADATA_TYPE
-                    and payload.get("team") == team.name
-                    and str(payload.get("task_id")) == str(task_id)
+                    meta.get("event_type") == event_type
+                    and payload.get("team") == team
+                    and str(payload.get(field)) == str(value)
                 ):
-                    return CardRef(team.channel, msg["ts"])
-            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
+                    return dict(msg)
+            kwargs["cursor"] = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not kwargs["cursor"]:
                 break
         return None
 
@@ -224,35 +231,11 @@ class SlackChat:
 
     def find_message(
         self, team: TeamConfig, channel: str, thread: CardRef | None, key: int
-    ) -> bool | None:
-        """Look for a thread reply (conversations.replies) or channel post (history) by its
-        metadata. DMs aren't looked for: that would need the im:history scope."""
-        cursor = None
-        for _ in range(HISTORY_PAGES):
-            kwargs: dict[str, Any] = {
-                "channel": channel,
-                "limit": 200,
-                "include_all_metadata": True,
-            }
-            if cursor:
-                kwargs["cursor"] = cursor
-            if thread is not None:
-                resp = self._call(self.safe, "conversations.replies", ts=thread.ts, **kwargs)
-            else:
-                resp = self._call(self.safe, "conversations.history", **kwargs)
-            for msg in resp.get("messages", []):
-                meta = msg.get("metadata") or {}
-                payload = meta.get("event_payload") or {}
-                if (
-                    meta.get("event_type") == MESSAGE_METADATA_TYPE
-                    and payload.get("team") == team.name
-                    and str(payload.get("key")) == str(key)
-                ):
-                    return True
-            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                break
-        return False
+    ) -> bool:
+        """Look for a thread reply or channel post by its metadata. DMs aren't looked for:
+        that would need the im:history scope."""
+        tagged = self._find_tagged(channel, thread, MESSAGE_METADATA_TYPE, team.name, "key", key)
+        return tagged is not None
 
     def send_dm(
         self,
@@ -308,9 +291,12 @@ class SlackChat:
             )
 
 
+def _metadata(event_type: str, team: str, field: str, value: int) -> dict[str, Any]:
+    """Slack message metadata naming a card or queued message: a team and a number, no content."""
+    return {"event_type": event_type, "event_payload": {"team": team, field: value}}
+
+
 def _message_metadata(team: TeamConfig, key: int | None) -> dict[str, Any]:
-    """Slack message metadata naming the queued message (no content: team and a number)."""
     if key is None:
         return {}
-    payload = {"team": team.name, "key": key}
-    return {"metadata": {"event_type": MESSAGE_METADATA_TYPE, "event_payload": payload}}
+    return {"metadata": _metadata(MESSAGE_METADATA_TYPE, team.name, "key", key)}

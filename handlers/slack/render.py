@@ -37,8 +37,11 @@ def cut(text: str, limit: int) -> str:
 def cut_escaped(text: str, limit: int) -> str:
     """Escape, then cut without splitting an entity like ``&amp;``."""
     out = escape(text)
-    if len(out) <= limit:
-        return out
+    return out if len(out) <= limit else cut_mrkdwn(out, limit)
+
+
+def cut_mrkdwn(out: str, limit: int) -> str:
+    """Cut escaped text to ``limit`` with an ellipsis, never splitting an entity."""
     out = out[: limit - 1]
     amp = out.rfind("&")
     if amp != -1 and ";" not in out[amp:]:
@@ -85,7 +88,7 @@ def chunks(text: str, limit: int = SECTION_LIMIT) -> list[str]:
     current = ""
     for line in text.split("\n"):
         if len(line) > limit:
-            line = _cut_mrkdwn(line, limit)
+            line = cut_mrkdwn(line, limit)
         if current and len(current) + 1 + len(line) > limit:
             out.append(current)
             current = line
@@ -93,14 +96,6 @@ def chunks(text: str, limit: int = SECTION_LIMIT) -> list[str]:
             current = f"{current}\n{line}" if current else line
     out.append(current)
     return out
-
-
-def _cut_mrkdwn(text: str, limit: int) -> str:
-    out = text[: limit - 1]
-    amp = out.rfind("&")
-    if amp != -1 and ";" not in out[amp:]:
-        out = out[:amp]
-    return out + ELLIPSIS
 
 
 def message_blocks(message: Message, name_of: NameOf) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from bot.runner import Runner
 from bot.status import Check, Probe
 from handlers.slack.app import SlackBot
 from handlers.slack.chat import SlackChat, is_transient, make_clients, slack_answer
-from handlers.status_http import MetricsFn, StatusApp, StatusFn, stop_server
+from handlers.status_http import MetricsFn, StatusApp, StatusFn, run_until
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def build(
         desk.duty.roster._groups = _group_lookup(safe)  # noqa: SLF001 - wiring, one place
     runner = Runner(bot, chat)
     if token_verification:
-        check_token(safe, config.slack.bot_token_env)
+        check_token(config)
     slack = SlackBot(
         bot,
         chat,
@@ -64,20 +64,15 @@ def build(
 REFUSED_TOKEN = ("invalid_auth", "not_authed", "account_inactive", "token_revoked")
 
 
-def check_token(client: WebClient, env: str) -> None:
+def check_token(config: Config) -> None:
     """Fail at start-up on a wrong token; carry on if Slack is only unreachable for now
     (tasks then wait as pending and are posted when Slack is back)."""
-    try:
-        client.auth_test()
-    except SlackApiError as exc:
-        error = slack_answer(exc)[1]
-        if error in REFUSED_TOKEN:
-            raise SetupError(
-                f"Slack refused the bot token ({error}). Check the {env} environment variable."
-            ) from None
-        log.warning("Slack answered %s at start-up; carrying on, cards will wait", error)
-    except (SlackClientError, OSError):
-        log.warning("Slack can't be reached at start-up; carrying on, cards will wait")
+    found = slack_probe(config)()
+    if found.refused:
+        env = config.slack.bot_token_env
+        raise SetupError(f"{found.detail}. Check the {env} environment variable.")
+    if not found.ok:
+        log.warning("%s at start-up; carrying on, cards will wait", found.detail)
 
 
 def _group_lookup(client: Any) -> Callable[[str], set[str]]:
@@ -101,7 +96,7 @@ def slack_probe(config: Config) -> Callable[[], Check]:
         except SlackApiError as exc:
             error = slack_answer(exc)[1] or "an error"
             if error in REFUSED_TOKEN:
-                return Check(False, f"Slack refused the bot token ({error})")
+                return Check(False, f"Slack refused the bot token ({error})", refused=True)
             return Check(False, f"Slack answered {error}")
         except (SlackClientError, OSError) as exc:
             return Check(False, f"Slack can't be reached ({type(exc).__name__})")
@@ -118,13 +113,9 @@ class WsgiApp:
         self.status = StatusApp(status, metrics)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
-        if path in StatusApp.PATHS:
-            return self.status(environ, start_response)
-        if path == "/slack/events":
+        if environ.get("PATH_INFO", "") == "/slack/events":
             return self.handler(environ, start_response)
-        start_response("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"not found"]
+        return self.status(environ, start_response)  # /healthz, /metrics, else 404
 
 
 def http_server(
@@ -136,12 +127,6 @@ def http_server(
     return create_server(WsgiApp(slack, status, metrics), host=host, port=port, threads=8)
 
 
-def stop_http_server(server: Any) -> None:
-    """Let requests in hand finish, then close every connection so ``run()`` returns
-    (``close()`` alone leaves keep-alive connections holding the loop open)."""
-    stop_server(server)
-
-
 def serve_http(
     config: Config,
     slack: SlackBot,
@@ -150,13 +135,8 @@ def serve_http(
     metrics: MetricsFn | None = None,
 ) -> None:
     server = http_server(slack, status, config.slack.host, config.slack.port, metrics)
-    threading.Thread(target=lambda: (stop.wait(), stop_http_server(server)), daemon=True).start()
     log.info("serving /slack/events on %s:%s", config.slack.host, config.slack.port)
-    try:
-        server.run()
-    except OSError:  # closed by stop
-        if not stop.is_set():
-            raise
+    run_until(server, stop)
 
 
 class SocketLink:

@@ -167,6 +167,7 @@ class FakeSlack:
         # users it can't DM, such as deactivated accounts (conversations.open: user_disabled).
         self.not_in_channels: set[str] = set()
         self.undmable_users: set[str] = set()
+        self.refused_tokens: set[str] = set()  # answered invalid_auth, as a revoked token is
 
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -421,7 +422,8 @@ class FakeSlack:
             retry_after = max(0, int(self.retry_after))
             # Socket Mode's one call takes the app-level token; every other, the bot token.
             wanted = "xapp-" if method == "apps.connections.open" else "xoxb-"
-            authorised = _token(params, headers).startswith(wanted)
+            token = _token(params, headers)
+            authorised = token.startswith(wanted) and token not in self.refused_tokens
             if (
                 fault is None
                 and method == "chat.postMessage"
