@@ -36,7 +36,7 @@ from bot.scheduler import AfterTick, DutyScheduler
 from bot.tasks import Duty
 from bot.watcher import SyncResult, move_resolved, sync_once
 from storage import tasks as q
-from storage.db import Database, pending_migrations
+from storage.db import Database, SchemaBehind
 
 log = logging.getLogger(__name__)
 
@@ -142,12 +142,10 @@ class DutyBot:
 
     def _migrate(self) -> None:
         assert self.db is not None
-        if self.db.is_sqlite:
-            self.db.upgrade()
-        elif pending_migrations(self.db.engine):
-            raise StartupError(
-                "The database needs upgrading first. Run: dutybot db upgrade --config FILE"
-            )
+        try:
+            self.db.ensure_current(upgrade_sqlite=True)
+        except SchemaBehind as exc:
+            raise StartupError(str(exc)) from None
 
     def _wire(self, team: TeamConfig, with_mailbox: bool) -> TeamDesk:
         assert self.db is not None

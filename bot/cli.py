@@ -292,14 +292,14 @@ def db_upgrade(config_path: str | None) -> None:
 
 def _open_database(cfg: Config) -> Database:
     """The configured database, refusing one behind the code's migrations."""
-    from storage.db import Database, pending_migrations
+    from storage.db import Database, SchemaBehind
 
     database = Database(cfg.database.url)
-    if pending_migrations(database.engine):
+    try:
+        database.ensure_current(upgrade_sqlite=False)
+    except SchemaBehind as exc:
         database.dispose()
-        raise click.ClickException(
-            "The database needs upgrading first. Run: dutybot db upgrade --config FILE"
-        )
+        raise click.ClickException(str(exc)) from None
     return database
 
 
@@ -377,20 +377,13 @@ def report_unallocated(
     """Every open unallocated case: red first, then the longest waiting; counts by RAY."""
     from bot.cases import unallocated_reports, write_csv
     from bot.clock import SystemClock
-    from storage.db import Database, pending_migrations
 
     cfg = _load(config_path)
     teams = [t for t in cfg.teams if team_name in (None, t.name)]
     if not teams:
         raise click.ClickException(f"There is no team called {team_name} in the config.")
-    database = Database(cfg.database.url)
+    database = _open_database(cfg)
     try:
-        if database.is_sqlite:
-            database.upgrade()
-        elif pending_migrations(database.engine):
-            raise click.ClickException(
-                "The database needs upgrading first. Run: dutybot db upgrade --config FILE"
-            )
         reports = unallocated_reports(database, teams, SystemClock().now())
     finally:
         database.dispose()

@@ -23,6 +23,7 @@ from bot.config import Config
 from bot.scheduler import LEASE
 from storage import status as sq
 from storage.db import Database
+from storage.db import schema_current as db_schema_current
 from storage.status import TASK_STATES
 
 # A card not posted after this long means Slack (or the channel) has been failing for a while.
@@ -273,7 +274,7 @@ def build_status(config: Config, db: Database, now: datetime, slack: Probe | Non
                 sq.ping(s)
                 facts = sq.team_facts(s, names)
                 lease = sq.lease(s, LEASE)
-                schema_current = sq.schema_current(s)
+                schema_current = db_schema_current(s.connection())
             database = Check(True, "reachable")
         except SQLAlchemyError as exc:
             database = Check(False, database_error(exc))

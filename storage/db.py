@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -80,6 +81,14 @@ class Database:
     def upgrade(self) -> None:
         upgrade(self.engine)
 
+    def ensure_current(self, *, upgrade_sqlite: bool) -> None:
+        """Bring a SQLite file up to date (when asked); refuse any other database that is
+        behind the code, with SchemaBehind (it is upgraded on purpose, by one command)."""
+        if upgrade_sqlite and self.is_sqlite:
+            self.upgrade()
+        elif pending_migrations(self.engine):
+            raise SchemaBehind(UPGRADE_FIRST)
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A transaction: commits on success, rolls back on any error."""
@@ -90,14 +99,31 @@ class Database:
         self.engine.dispose()
 
 
-def pending_migrations(engine: Engine) -> bool:
-    """True when the database is behind the code's newest migration."""
-    from alembic.runtime.migration import MigrationContext
+UPGRADE_FIRST = "The database needs upgrading first. Run: dutybot db upgrade --config FILE"
+
+
+class SchemaBehind(Exception):
+    """The database lacks migrations the code has; the message says what to run."""
+
+
+@functools.cache
+def newest_migration() -> str | None:
+    """The code's newest migration (reading the scripts costs ~20 ms: once per process)."""
     from alembic.script import ScriptDirectory
 
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(cfg).get_current_head()
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def schema_current(conn: Connection) -> bool:
+    """True when the database has every migration the code has."""
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision() == newest_migration()
+
+
+def pending_migrations(engine: Engine) -> bool:
+    """True when the database is behind the code's newest migration."""
     with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    return current != head
+        return not schema_current(conn)

@@ -3,20 +3,16 @@ sent and the scheduler lease. A handful of grouped reads, cheap enough for every
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from storage.db import MIGRATIONS, Database
+from storage.db import Database
 from storage.models import MailboxState, Nudge, SchedulerLease, Task, Team
 
 WAITING_CARD_STATES = ("pending", "posting")
@@ -97,20 +93,6 @@ def team_facts(s: Session, teams: Sequence[str]) -> dict[str, TeamFacts]:
     for team, kind, total in s.execute(nudges):
         facts[team].nudges[kind] = int(total or 0)
     return facts
-
-
-@functools.cache
-def _newest_migration() -> str | None:
-    """The code's newest migration (reading the scripts costs ~20 ms: once per process)."""
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    return ScriptDirectory.from_config(cfg).get_current_head()
-
-
-def schema_current(s: Session) -> bool:
-    """True when the database has every migration the code has."""
-    current = MigrationContext.configure(s.connection()).get_current_revision()
-    return current == _newest_migration()
 
 
 def lease(s: Session, name: str) -> LeaseFacts | None:
