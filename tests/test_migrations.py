@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import warnings
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from storage.db import MIGRATIONS, Database
+from storage.db import MIGRATIONS, Database, SchemaBehind
 from storage.models import Base
 
 
@@ -47,3 +48,22 @@ def test_every_migration_steps_down_and_up_again(db: Database) -> None:
     assert "tasks" not in inspect(db.engine).get_table_names()
     db.upgrade()
     assert differences(db) == []
+
+
+def test_a_database_behind_the_code_is_refused_with_the_command_to_run(db: Database) -> None:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "-1")  # as after installing a newer dutybot
+    with pytest.raises(SchemaBehind) as refused:
+        db.ensure_current(upgrade_sqlite=False)
+    assert str(refused.value) == (
+        "The database needs upgrading first. Run: dutybot db upgrade --config FILE"
+    )
+    if db.is_sqlite:
+        db.ensure_current(upgrade_sqlite=True)  # the bot brings its own SQLite file up to date
+        assert differences(db) == []
+    else:  # PostgreSQL is upgraded on purpose, by `dutybot db upgrade`, never at start-up
+        with pytest.raises(SchemaBehind):
+            db.ensure_current(upgrade_sqlite=True)
