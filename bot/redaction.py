@@ -243,16 +243,12 @@ def _matched_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _mask_found_phones(text: str) -> str:
-    # Two numbers split only by a space can hide the first from the matcher until the
-    # second is masked, so look again while numbers are being found.
-    for _ in range(_PHONE_PASSES):
-        if sum(c.isdigit() for c in text) < _PHONE_MIN_DIGITS:
-            break
-        spans = _matched_spans(text)
-        if not spans:
-            break
-        for start, end in reversed(spans):
-            text = text[:start] + PHONE_MASK + text[end:]
+    """One pass of the matcher (the caller repeats while the text changes: two numbers split
+    only by a space can hide the first from the matcher until the second is masked)."""
+    if sum(c.isdigit() for c in text) < _PHONE_MIN_DIGITS:
+        return text
+    for start, end in reversed(_matched_spans(text)):
+        text = text[:start] + PHONE_MASK + text[end:]
     return text
 
 
