@@ -8,15 +8,16 @@
 #     -p 3000:3000 dutybot
 #
 # In config.toml: database.url = "sqlite:////var/lib/dutybot/dutybot.db" (or PostgreSQL), and
-# for HTTP mode slack.host = "0.0.0.0" so Slack's requests reach the bot. Secrets only in the
-# environment (the env file), never in the image or the config.
+# for HTTP mode slack.host = "0.0.0.0" so Slack's requests reach the bot, plus
+# -e DUTYBOT_HEALTH_URL=http://127.0.0.1:3000/healthz (slack.port) for the health check.
+# Secrets only in the environment (the env file), never in the image or the config.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    DUTYBOT_HEALTH_URL=http://127.0.0.1:3000/healthz
+    DUTYBOT_HEALTH_URL=http://127.0.0.1:3001/healthz
 
 # A user of its own: the bot never runs as root.
 RUN groupadd --system dutybot \
@@ -39,9 +40,10 @@ WORKDIR /var/lib/dutybot
 USER dutybot
 EXPOSE 3000
 
-# /healthz answers 503 when the database can't be reached. HTTP mode serves it on
-# slack.port; in Socket Mode set DUTYBOT_HEALTH_URL to the status server
-# (http://127.0.0.1:3001/healthz by default).
+# /healthz answers 503 when the database can't be reached. In Socket Mode (the default) the
+# status server serves it ([status] host:port, 127.0.0.1:3001 unless changed): the default
+# DUTYBOT_HEALTH_URL. HTTP mode serves it on slack.port instead and runs no status server:
+# set DUTYBOT_HEALTH_URL=http://127.0.0.1:3000/healthz (or your slack.port).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ['DUTYBOT_HEALTH_URL'], timeout=8)"]
 

@@ -16,55 +16,24 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import func, select  # noqa: E402
-
-from bench.common import exit_code, header, verdict  # noqa: E402
+from bench.common import bench_config, drop_emails, exit_code, header, verdict  # noqa: E402
+from bench.history import Backlog, backlog_left  # noqa: E402
 from bench.intake import make_emails  # noqa: E402
 from bot.app import DutyBot  # noqa: E402
-from bot.config import parse_config  # noqa: E402
 from handlers.slack.chat import METADATA_TYPE  # noqa: E402
 from handlers.slack.server import build  # noqa: E402
-from storage.models import Outbox, Task  # noqa: E402
 from tests.fakes.slack_api import Call, FakeSlack  # noqa: E402
 
 GOAL_RATE = 0.9  # posts per second: "near 1/s" under a limit of exactly 1/s
-CHANNEL = "C0DUTY"
-ENV = f"DUTYBOT_BENCH_{uuid.uuid4().hex[:8].upper()}"
-
-
-def config(fake: FakeSlack, db: Path, inbox: Path) -> Any:
-    return parse_config(
-        {
-            "chat": "slack",
-            "database": {"url": f"sqlite:///{db}"},
-            "slack": {
-                "mode": "http",
-                "api_url": fake.url,
-                "bot_token_env": f"{ENV}_BOT",
-                "signing_secret_env": f"{ENV}_SIGNING",
-            },
-            "teams": [
-                {
-                    "name": "care-experienced",
-                    "channel": CHANNEL,
-                    "members": ["USAM00001"],
-                    "managers": ["UJO000001"],
-                    "mailbox": {"kind": "folder", "path": str(inbox), "poll_seconds": 1},
-                }
-            ],
-        }
-    )
+CHANNEL = "C0DUTY"  # bench_config's team channel
 
 
 def channel_posts(fake: FakeSlack) -> list[Call]:
@@ -81,18 +50,9 @@ def is_card(call: Call) -> bool:
     return meta.get("event_type") == METADATA_TYPE and not call.params.get("thread_ts")
 
 
-def waiting(bot: DutyBot) -> tuple[int, int, int]:
-    """(tasks, cards not yet posted, thread notes not yet sent) in the database."""
+def left(bot: DutyBot) -> Backlog:
     assert bot.db is not None
-    with bot.db.engine.connect() as conn:
-        tasks = conn.scalar(select(func.count()).select_from(Task))
-        cards = conn.scalar(
-            select(func.count()).select_from(Task).where(Task.card_state != "posted")
-        )
-        notes = conn.scalar(
-            select(func.count()).select_from(Outbox).where(Outbox.sent_at.is_(None))
-        )
-    return int(tasks or 0), int(cards or 0), int(notes or 0)
+    return backlog_left(bot.db)
 
 
 def main() -> int:
@@ -100,17 +60,15 @@ def main() -> int:
     ap.add_argument("--emails", type=int, default=600)
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    os.environ[f"{ENV}_BOT"] = "xoxb-bench"
-    os.environ[f"{ENV}_SIGNING"] = "bench-signing-secret"
 
     header(f"a {args.emails}-email backlog, fake Slack limited to 1 message/s per channel")
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as fake:
         fake.rate_limit_per_channel = 1.0
         inbox = Path(tmp) / "inbox"
         inbox.mkdir()
-        for i, (_, raw) in enumerate(make_emails(args.emails)):
-            (inbox / f"{i:05d}.eml").write_bytes(raw.mime)
-        cfg = config(fake, Path(tmp) / "duty.db", inbox)
+        drop_emails(inbox, (raw.mime for _, raw in make_emails(args.emails)))
+        mailbox = {"kind": "folder", "path": str(inbox), "poll_seconds": 1}
+        cfg = bench_config(fake.url, Path(tmp) / "duty.db", mailbox)
         bot = DutyBot(cfg).start()
         _, runner = build(cfg, bot)  # pace_seconds=1.0, as in production
         t0 = time.monotonic()
@@ -119,12 +77,13 @@ def main() -> int:
             last_report = t0
             while True:
                 time.sleep(1)
-                tasks, cards, notes = waiting(bot)
-                if tasks and not cards and not notes and took_in_all(bot, args.emails):
+                counts = left(bot)
+                if counts.tasks and counts.drained(args.emails):
                     break
                 if time.monotonic() - last_report >= 60:
                     last_report = time.monotonic()
-                    print(f"  ... {len(channel_posts(fake))} posts, {cards} cards waiting")
+                    waiting = counts.cards_waiting
+                    print(f"  ... {len(channel_posts(fake))} posts, {waiting} cards waiting")
                 if time.monotonic() - t0 > args.emails * 3 + 120:
                     print("gave up waiting: the backlog did not drain")
                     break
@@ -134,21 +93,14 @@ def main() -> int:
         return report(fake, bot, args.emails, time.monotonic() - t0)
 
 
-def took_in_all(bot: DutyBot, emails: int) -> bool:
-    from storage.models import Email
-
-    assert bot.db is not None
-    with bot.db.engine.connect() as conn:
-        return conn.scalar(select(func.count()).select_from(Email)) == emails
-
-
 def report(fake: FakeSlack, bot: DutyBot, emails: int, took: float) -> int:
     posts = channel_posts(fake)
     cards = [c for c in posts if is_card(c)]
     notes = [c for c in posts if c.params.get("thread_ts")]
     limited = [c for c in fake.calls_to("chat.postMessage") if c.fault == "ratelimited"]
     per_task = Counter(str((c.json("metadata") or {})["event_payload"]["task_id"]) for c in cards)
-    tasks, left, unsent = waiting(bot)
+    end = left(bot)
+    tasks, waiting, unsent = end.tasks, end.cards_waiting, end.notes_unsent
     span = posts[-1].at - posts[0].at if len(posts) > 1 else float("nan")
     rate = (len(posts) - 1) / span
     card_rate = (len(cards) - 1) / (cards[-1].at - cards[0].at) if len(cards) > 1 else rate
@@ -157,10 +109,10 @@ def report(fake: FakeSlack, bot: DutyBot, emails: int, took: float) -> int:
     print(f"drain rate: {rate:.3f} posts/s (cards only: {card_rate:.3f} cards/s)")
     print(f"429s from the fake: {len(limited)}")
     doubled = [t for t, n in per_task.items() if n > 1]
-    once = len(per_task) == tasks and not doubled and left == 0 and unsent == 0
+    once = len(per_task) == tasks and not doubled and waiting == 0 and unsent == 0
     print(
         f"every card exactly once: {'yes' if once else 'NO'} "
-        f"({len(per_task)} tasks with a card, {len(doubled)} doubled, {left} waiting, "
+        f"({len(per_task)} tasks with a card, {len(doubled)} doubled, {waiting} waiting, "
         f"{unsent} thread notes unsent)"
     )
     met = verdict(

@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import os
 import platform
-import resource
 import statistics
 import sys
-from collections.abc import Sequence
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
+# The prefix of the environment variables the in-process benchmarks' configs name for their
+# secrets (the Slack bot token and signing secret, an EWS password): one of its own per run.
+BENCH_ENV = f"DUTYBOT_BENCH_{uuid.uuid4().hex[:8].upper()}"
 
 
-def _first(path: str, key: str) -> str | None:
+def proc_field(path: str, key: str) -> str | None:
     """The value of the first ``key: value`` line in a /proc file, if there is one."""
     try:
         with open(path, encoding="utf-8") as f:
@@ -31,11 +39,11 @@ def _first(path: str, key: str) -> str | None:
 
 
 def cpu_model() -> str:
-    return _first("/proc/cpuinfo", "model name") or platform.processor() or "unknown CPU"
+    return proc_field("/proc/cpuinfo", "model name") or platform.processor() or "unknown CPU"
 
 
 def ram_gb() -> float | None:
-    total = _first("/proc/meminfo", "MemTotal")  # "16318712 kB"
+    total = proc_field("/proc/meminfo", "MemTotal")  # "16318712 kB"
     return int(total.split()[0]) / 1024 / 1024 if total else None
 
 
@@ -49,16 +57,68 @@ def machine_line() -> str:
     )
 
 
-def rss_mb() -> float:
-    """This process's resident memory now (VmRSS), else its peak (ru_maxrss), in MB."""
-    now = _first("/proc/self/status", "VmRSS")  # "123456 kB"
-    if now:
-        return int(now.split()[0]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def proc_mb(pid: int | str, key: str) -> float | None:
+    """A ``kB`` figure from /proc/PID/status (e.g. VmRSS, VmHWM) in MB; None if not there."""
+    value = proc_field(f"/proc/{pid}/status", key)  # "123456 kB"
+    return int(value.split()[0]) / 1024 if value else None
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+def bench_config(api_url: str, db: str | Path, mailbox: dict[str, Any]) -> Config:
+    """The config of an in-process benchmark bot: Slack in HTTP mode at ``api_url`` (a fake),
+    one team ("care-experienced" in C0DUTY) reading ``mailbox`` (a [teams.mailbox] table),
+    and the database ``db`` (a URL, or a Path to a SQLite file). Its Slack secrets are read
+    from ``BENCH_ENV``-prefixed variables, set here unless already set."""
+    from bot.config import parse_config
+
+    os.environ.setdefault(f"{BENCH_ENV}_BOT", "xoxb-bench")
+    os.environ.setdefault(f"{BENCH_ENV}_SIGNING", "bench-signing-secret")
+    return parse_config(
+        {
+            "chat": "slack",
+            "database": {"url": f"sqlite:///{db}" if isinstance(db, Path) else db},
+            "slack": {
+                "mode": "http",
+                "api_url": api_url,
+                "bot_token_env": f"{BENCH_ENV}_BOT",
+                "signing_secret_env": f"{BENCH_ENV}_SIGNING",
+            },
+            "teams": [
+                {
+                    "name": "care-experienced",
+                    "channel": "C0DUTY",
+                    "members": ["USAM00001"],
+                    "managers": ["UJO000001"],
+                    "mailbox": mailbox,
+                }
+            ],
+        }
+    )
+
+
+def drop_emails(inbox: Path, raws: Iterable[bytes]) -> int:
+    """Put emails into a folder mailbox a running bot may be polling: each is written aside
+    (``.N.part``, which the folder mailbox skips) and then renamed to ``NNNNN.eml``, so the bot
+    never reads half an email. Returns how many were dropped."""
+    count = 0
+    for i, raw in enumerate(raws):
+        part = inbox / f".{i}.part"
+        part.write_bytes(raw)
+        part.rename(inbox / f"{i:05d}.eml")  # atomic on one filesystem
+        count += 1
+    return count
+
+
+def timed(work: Callable[[], object], runs: int, *, warm: bool = True) -> list[float]:
+    """Seconds each of ``runs`` calls of ``work`` took; with ``warm``, after one untimed call
+    (imports, statement cache, the database's page cache)."""
+    if warm:
+        work()
+    out: list[float] = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        work()
+        out.append(time.perf_counter() - t0)
+    return out
 
 
 def header(title: str) -> None:

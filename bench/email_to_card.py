@@ -24,56 +24,41 @@ import random
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import exit_code, header, print_latencies, verdict  # noqa: E402
+from bench.common import (  # noqa: E402
+    BENCH_ENV,
+    bench_config,
+    exit_code,
+    header,
+    print_latencies,
+    verdict,
+)
 from bot.app import DutyBot  # noqa: E402
-from bot.config import parse_config  # noqa: E402
+from bot.config import Config  # noqa: E402
 from handlers.slack.server import build  # noqa: E402
 from tests.fakes.ews_server import FakeEws  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402
 from tests.mail import make_email  # noqa: E402
 
 GOAL_P95_S = 5.0  # streaming
-CHANNEL = "C0DUTY"
-ENV = f"DUTYBOT_BENCH_{uuid.uuid4().hex[:8].upper()}"
 
 
-def config(fake_slack: FakeSlack, ews: FakeEws, db: Path, streaming: bool, poll: float) -> Any:
-    return parse_config(
-        {
-            "chat": "slack",
-            "database": {"url": f"sqlite:///{db}"},
-            "slack": {
-                "mode": "http",
-                "api_url": fake_slack.url,
-                "bot_token_env": f"{ENV}_BOT",
-                "signing_secret_env": f"{ENV}_SIGNING",
-            },
-            "teams": [
-                {
-                    "name": "care-experienced",
-                    "channel": CHANNEL,
-                    "members": ["USAM00001"],
-                    "managers": ["UJO000001"],
-                    "mailbox": {
-                        "kind": "ews",
-                        "address": ews.address,
-                        "endpoint": ews.endpoint,
-                        "auth": "basic",
-                        "username": ews.username,
-                        "password_env": f"{ENV}_EWS",
-                        "streaming": streaming,
-                        "poll_seconds": poll,
-                    },
-                }
-            ],
-        }
-    )
+def config(fake_slack: FakeSlack, ews: FakeEws, db: Path, streaming: bool, poll: float) -> Config:
+    mailbox = {
+        "kind": "ews",
+        "address": ews.address,
+        "endpoint": ews.endpoint,
+        "auth": "basic",
+        "username": ews.username,
+        "password_env": f"{BENCH_ENV}_EWS",
+        "streaming": streaming,
+        "poll_seconds": poll,
+    }
+    return bench_config(fake_slack.url, db, mailbox)
 
 
 def posts(fake: FakeSlack) -> list[Any]:
@@ -84,7 +69,7 @@ def run_mode(streaming: bool, emails: int, poll: float) -> list[float]:
     """Seconds from each email landing to its card reaching Slack."""
     latencies: list[float] = []
     with tempfile.TemporaryDirectory() as tmp, FakeEws() as ews, FakeSlack() as slack:
-        os.environ[f"{ENV}_EWS"] = ews.password
+        os.environ[f"{BENCH_ENV}_EWS"] = ews.password  # this fake's, for this mode
         cfg = config(slack, ews, Path(tmp) / "duty.db", streaming, poll)
         bot = DutyBot(cfg).start()
         _, runner = build(cfg, bot)  # pace_seconds=1.0, as in production
@@ -117,8 +102,6 @@ def main() -> int:
     ap.add_argument("--mode", choices=("both", "streaming", "polling"), default="both")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    os.environ[f"{ENV}_BOT"] = "xoxb-bench"
-    os.environ[f"{ENV}_SIGNING"] = "bench-signing-secret"
 
     header("email -> card: fake EWS inbox to fake Slack, through the running bot (SQLite)")
     met = True

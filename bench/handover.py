@@ -4,9 +4,11 @@ Fills a fresh SQLite file (or, with --pg, a throwaway PostgreSQL schema) with a 
 nearly all resolved long ago, plus a busy duty day (a few hundred open or claimed, today's
 arrivals, resolutions, notes, alerts, follow-ups): see bench/history.py. Then times the
 handover preview path (`/duty handover`: bot.jobs.TeamJobs.preview -> bot.handover) many
-times, and prints the query plans of its queries. Goal: at most 100 ms.
+times. With --explain, prints the plans of the statements one preview sends to the database
+(caught with a SQLAlchemy cursor event, so they are the real ones). Goal: at most 100 ms.
 
     .venv/bin/python bench/handover.py [--tasks 1000000] [--runs 30] [--pg] [--db FILE]
+        [--explain]
 
 --db FILE keeps the filled SQLite file to reuse on the next run (it is filled only once).
 """
@@ -15,21 +17,24 @@ from __future__ import annotations
 
 import argparse
 import gc
+import re
 import sys
 import tempfile
-import time
-from datetime import UTC, datetime, timedelta
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import event  # noqa: E402
 
-from bench.common import exit_code, header, print_latencies, verdict  # noqa: E402
-from bench.history import count_tasks, fill, open_db  # noqa: E402
+from bench.common import exit_code, header, print_latencies, timed, verdict  # noqa: E402
+from bench.history import ensure_filled, open_db  # noqa: E402
 from bot.app import DutyBot  # noqa: E402
 from bot.clock import ManualClock  # noqa: E402
 from bot.config import parse_config  # noqa: E402
+from bot.jobs import TeamJobs  # noqa: E402
 from storage.db import Database  # noqa: E402
 
 GOAL_MS = 100.0
@@ -38,33 +43,47 @@ TEAM = "care-experienced"
 NOW = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
 
 
-def explain(db: Database, team: str) -> None:
-    """The plans of the handover's queries, to see which index each one uses."""
-    start = NOW.replace(hour=0, minute=0)
-    end = start + timedelta(days=1)
-    queries = {
-        "came in today": "SELECT * FROM tasks WHERE team = :team AND received_at >= :start "
-        "AND received_at < :end ORDER BY number",
-        "resolved today": "SELECT * FROM tasks WHERE team = :team AND state = 'resolved' "
-        "AND resolved_at >= :start AND resolved_at < :end ORDER BY number",
-        "open": "SELECT * FROM tasks WHERE team = :team AND state IN ('open') "
-        "ORDER BY safeguarding DESC, urgent DESC, number LIMIT 500",
-        "last note": "SELECT * FROM events WHERE task_id = :task AND note != '' "
-        "ORDER BY at DESC, id DESC LIMIT 1",
-        "alerts today": "SELECT * FROM events WHERE team = :team AND kind IN ('alerted') "
-        "AND at >= :start AND at < :end ORDER BY at, id",
-    }
+def explain(db: Database, jobs: TeamJobs) -> None:
+    """The plans of the queries one handover preview really runs (caught as they go to the
+    driver), to see which index each one uses. A statement run many times (once per task) is
+    explained once, with its first parameters."""
+    caught: list[tuple[str, Any]] = []
+    runs: Counter[str] = Counter()
+
+    def catch(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if not runs[statement]:
+            caught.append((statement, parameters))
+        runs[statement] += 1
+
+    event.listen(db.engine, "before_cursor_execute", catch)
+    try:
+        jobs.preview(NOW)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", catch)
+    prefix = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN "
     with db.engine.connect() as conn:
-        task = conn.scalar(text("SELECT max(id) FROM tasks WHERE state = 'claimed'"))
-        params = {"team": team, "start": start, "end": end, "task": task}
-        if db.is_sqlite:
-            params["start"] = start.strftime("%Y-%m-%d %H:%M:%S.%f")
-            params["end"] = end.strftime("%Y-%m-%d %H:%M:%S.%f")
-        for name, sql in queries.items():
-            prefix = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN "
-            rows = conn.execute(text(prefix + sql), params).all()
+        for statement, parameters in caught:
+            rows = conn.exec_driver_sql(prefix + statement, parameters).all()
             plan = " | ".join(str(r[-1]) for r in rows)
-            print(f"  plan, {name}: {plan}")
+            times = f" (x{runs[statement]})" if runs[statement] > 1 else ""
+            print(f"  plan, {_what(statement)}{times}: {plan}")
+
+
+def _what(statement: str) -> str:
+    """A short name for a statement: its SQL on one line, without the column list, with "?"
+    for each parameter and a long IN list cut to its size."""
+    sql = " ".join(statement.split())
+    # PostgreSQL's named parameters and their casts, as "?" (SQLite's placeholder)
+    sql = re.sub(r"%\(\w+\)s(::[A-Z]+(?: WITH(?:OUT)? TIME ZONE)?)?", "?", sql)
+    head, sep, rest = sql.partition(" FROM ")
+    if sep and head.upper().startswith("SELECT"):
+        sql = f"SELECT ... FROM {rest}"
+    sql = re.sub(
+        r"IN \(([^()]*(?:\([^()]*\)[^()]*)*)\)",
+        lambda m: f"IN ({m[1].count(',') + 1} values)" if m[1].count(",") >= 3 else m[0],
+        sql,
+    )
+    return sql if len(sql) <= 200 else sql[:197] + "..."
 
 
 def main() -> int:
@@ -81,17 +100,12 @@ def main() -> int:
         path = args.db or Path(tmp) / "bench.db"
         db, drop = open_db(args.pg, path)
         try:
-            have = count_tasks(db, TEAM)
-            if have == 0:
-                fill(db, TEAM, args.tasks, NOW)
-            elif have != args.tasks:
-                print(f"{path} holds {have:,} tasks, not {args.tasks:,}; use another --db")
+            if not ensure_filled(db, TEAM, args.tasks, NOW, name=str(path)):
                 return 2
-            else:
-                print(f"reusing {path} ({have:,} tasks)")
-            timings = run(db, args.runs)
+            jobs = handover_jobs(db)
+            timings = run(jobs, args.runs)
             if args.explain:
-                explain(db, TEAM)
+                explain(db, jobs)
         finally:
             drop()
     p = print_latencies("handover preview", timings)
@@ -99,7 +113,8 @@ def main() -> int:
     return exit_code(met)
 
 
-def run(db: Database, runs: int) -> list[float]:
+def handover_jobs(db: Database) -> TeamJobs:
+    """The team's jobs in a bot on ``db`` whose clock stands at NOW (no mailboxes)."""
     config = parse_config(
         {
             "database": {"url": db.url},
@@ -119,15 +134,14 @@ def run(db: Database, runs: int) -> list[float]:
     gc.freeze()  # as `dutybot run` does once started (bot/cli.py)
     jobs = bot.team().jobs
     assert jobs is not None
+    return jobs
+
+
+def run(jobs: TeamJobs, runs: int) -> list[float]:
     first = jobs.preview(NOW)  # warm: imports, statement cache, the database's page cache
-    lines = first.view.message.plain(bot.team().cfg.names).count("\n") + 1
+    lines = first.view.message.plain(jobs.duty.team.names).count("\n") + 1
     print(f"the handover: {lines} lines, quiet={first.view.quiet}")
-    timings: list[float] = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        jobs.preview(NOW)
-        timings.append(time.perf_counter() - t0)
-    return timings
+    return timed(lambda: jobs.preview(NOW), runs, warm=False)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, func, insert, select, text
 
 from bot.retention import placeholder
 from storage.db import Database
-from storage.models import Event, FollowUp, Task, Team
+from storage.models import Email, Event, FollowUp, Outbox, Task, Team
 
 BATCH = 20_000
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"  # as tests/conftest.py
@@ -136,6 +136,57 @@ def _batches(rows: Iterator[dict[str, Any]], size: int = BATCH) -> Iterator[list
 def count_tasks(db: Database, team: str) -> int:
     with db.engine.connect() as conn:
         return int(conn.scalar(select(func.count()).select_from(Task).where(Task.team == team)))
+
+
+def ensure_filled(
+    db: Database,
+    team: str,
+    total: int,
+    now: datetime,
+    *,
+    name: str = "the database",
+    say_reuse: bool = True,
+) -> bool:
+    """Fill an empty database with ``total`` tasks (``fill``), or reuse one that holds exactly
+    that many (a kept --db file). False, after saying so, when it holds some other number."""
+    have = count_tasks(db, team)
+    if have == 0:
+        fill(db, team, total, now)
+    elif have != total:
+        print(f"{name} holds {have:,} tasks, not {total:,}; use another --db")
+        return False
+    elif say_reuse:
+        print(f"reusing {name} ({have:,} tasks)")
+    return True
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What the database holds of the mail taken in and what is still to go to the chat."""
+
+    emails: int  # emails taken in
+    tasks: int
+    cards_waiting: int  # tasks whose card is not posted yet
+    notes_unsent: int  # thread notes (outbox) not sent yet
+
+    def drained(self, emails: int) -> bool:
+        """All ``emails`` taken in, and every card and thread note gone out."""
+        return self.emails == emails and not self.cards_waiting and not self.notes_unsent
+
+
+def backlog_left(db: Database) -> Backlog:
+    """Count emails, tasks, cards not yet posted and thread notes not yet sent (all teams)."""
+    with db.engine.connect() as conn:
+
+        def count(model: Any, *where: Any) -> int:
+            return int(conn.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+        return Backlog(
+            emails=count(Email),
+            tasks=count(Task),
+            cards_waiting=count(Task, Task.card_state != "posted"),
+            notes_unsent=count(Outbox, Outbox.sent_at.is_(None)),
+        )
 
 
 def fill(

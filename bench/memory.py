@@ -14,24 +14,23 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
 
-from bench.common import ROOT, exit_code, header, verdict  # noqa: E402
-from bench.history import count_tasks, fill  # noqa: E402
+from bench.common import ROOT, drop_emails, exit_code, header, proc_mb, verdict  # noqa: E402
+from bench.history import backlog_left, count_tasks, fill  # noqa: E402
 from bench.intake import make_emails  # noqa: E402
 from storage.db import Database  # noqa: E402
-from storage.models import Email, Task  # noqa: E402
+from tests.bot_process import free_port, until  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402
 from tests.fakes.slack_signing import signed_headers, slash_command_body  # noqa: E402
 
@@ -40,12 +39,6 @@ TEAM = "care-experienced"
 CHANNEL = "C0DUTY"
 SAM = "USAM00001"
 SECRET = "bench-signing-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def config_text(db_url: str, inbox: Path, api_url: str, port: int) -> str:
@@ -80,34 +73,32 @@ poll_seconds = 1
 
 def memory_of(pid: int) -> tuple[float, float]:
     """(VmRSS, VmHWM) of a process in MB."""
-    found: dict[str, float] = {}
-    with open(f"/proc/{pid}/status", encoding="utf-8") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                found[key] = int(value.split()[0]) / 1024
-    return found["VmRSS"], found["VmHWM"]
+    rss, peak = proc_mb(pid, "VmRSS"), proc_mb(pid, "VmHWM")
+    if rss is None or peak is None:
+        raise SystemExit(f"no memory figures for process {pid} in /proc")
+    return rss, peak
 
 
-def wait_for(what: str, check: object, timeout: float, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_for(
+    what: str, check: Callable[[], bool], timeout: float, proc: subprocess.Popen[bytes]
+) -> None:
+    """``until`` ``check`` holds, giving up at once if the bot exits."""
+
+    def probe() -> bool:
         if proc.poll() is not None:
             raise SystemExit(f"the bot exited ({proc.returncode}) while waiting for {what}")
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"timed out waiting for {what}")
+        return check()
+
+    try:
+        until(probe, timeout, what)
+    except AssertionError as exc:  # until's "waited N s for ..."
+        raise SystemExit(f"timed out: {exc}") from None
 
 
 def delivered(db: Database, emails: int) -> bool:
     """Every email taken in, and no card still waiting to be posted."""
-    with db.engine.connect() as conn:
-        taken = conn.scalar(select(func.count()).select_from(Email))
-        waiting = conn.scalar(
-            select(func.count()).select_from(Task).where(Task.card_state != "posted")
-        )
-    return taken == emails and waiting == 0
+    left = backlog_left(db)
+    return left.emails == emails and left.cards_waiting == 0
 
 
 def command(url: str, fake: FakeSlack, text: str) -> int:
@@ -158,8 +149,7 @@ def main() -> int:
             wait_for("/healthz", healthy, 60, proc)
             rss, _ = memory_of(proc.pid)
             print(f"started: RSS {rss:.1f} MB")
-            for i, (_, raw) in enumerate(make_emails(args.emails)):
-                (inbox / f"{i:05d}.eml").write_bytes(raw.mime)
+            drop_emails(inbox, (raw.mime for _, raw in make_emails(args.emails)))
             t0 = time.monotonic()
             wait_for("the emails and cards", lambda: delivered(db, args.emails), 600, proc)
             new_tasks = count_tasks(db, TEAM) - args.tasks

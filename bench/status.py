@@ -14,15 +14,13 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import exit_code, header, print_latencies, verdict  # noqa: E402
-from bench.history import count_tasks, fill, open_db  # noqa: E402
+from bench.common import exit_code, header, print_latencies, timed, verdict  # noqa: E402
+from bench.history import ensure_filled, open_db  # noqa: E402
 from bot.clock import ManualClock  # noqa: E402
 from bot.config import parse_config  # noqa: E402
 from bot.monitor import Monitor  # noqa: E402
@@ -31,16 +29,6 @@ from storage.db import Database  # noqa: E402
 GOAL_MS = 100.0
 TEAM = "care-experienced"
 NOW = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
-
-
-def timed(work: Callable[[], object], runs: int) -> list[float]:
-    work()  # warm: imports, statement cache, the database's page cache
-    out: list[float] = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        work()
-        out.append(time.perf_counter() - t0)
-    return out
 
 
 def monitor(db: Database) -> Monitor:
@@ -66,11 +54,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         db, drop = open_db(args.pg, args.db or Path(tmp) / "bench.db")
         try:
-            have = count_tasks(db, TEAM)
-            if have == 0:
-                fill(db, TEAM, args.tasks, NOW)
-            elif have != args.tasks:
-                print(f"the database holds {have:,} tasks, not {args.tasks:,}; use another --db")
+            if not ensure_filled(db, TEAM, args.tasks, NOW, say_reuse=False):
                 return 2
             watch = monitor(db)
             print(f"tasks by state: {watch.status().to_json()['teams'][0]['tasks']}")
