@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date
 from typing import TextIO
 
 from bot.config import TeamConfig
+from bot.handover import day_bounds
 from storage import retention as rq
 from storage.db import Database
 
@@ -26,15 +27,9 @@ def safe_cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def day_bounds(since: date, until: date, team: TeamConfig) -> tuple[datetime, datetime]:
-    """From the start of ``since`` to the end of ``until``, in the team's time zone."""
-    start = datetime.combine(since, time(0), tzinfo=team.tz)
-    end = datetime.combine(until + timedelta(days=1), time(0), tzinfo=team.tz)
-    return start, end
-
-
 def audit_rows(db: Database, team: TeamConfig, since: date, until: date) -> Iterator[list[str]]:
-    start, end = day_bounds(since, until, team)
+    start, _ = day_bounds(since, team)
+    _, end = day_bounds(until, team)
     with db.session() as s:
         for ev, number, case in rq.audit_events(s, team.name, start, end):
             yield [

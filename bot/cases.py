@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import commands as c
+from bot.audit import safe_cell
 from bot.calendar import WorkingCalendar
 from bot.cards import local_time
 from bot.clock import Clock
@@ -248,7 +249,7 @@ def write_csv(out: TextIO, reports: list[tuple[CaseReport, dict[str, str]]]) -> 
     w = csv.writer(out)
     w.writerow(CSV_COLUMNS)
     rows = [row for report, names in reports for row in report.csv_rows(names)]
-    w.writerows(rows)
+    w.writerows([safe_cell(cell) for cell in row] for row in rows)  # names come from config
     return len(rows)
 
 
@@ -556,7 +557,7 @@ class CaseDesk:
         today, rules, tz = self.today(), self.rules, self.team.tz
         with self.db.session() as s:
             case = self._case(s, cmd.ref)
-            history = cq.events_of_case(s, case.id)[-15:]
+            history = cq.events_of_case(s, case.id, limit=15)
         rows = [
             say(
                 f"{case.ref} {ray_text(case.ray)}, {case.state}. Unallocated since "

@@ -24,7 +24,8 @@ class HandoverView:
     quiet: bool
 
 
-def _day_bounds(day: date, team: TeamConfig) -> tuple[datetime, datetime]:
+def day_bounds(day: date, team: TeamConfig) -> tuple[datetime, datetime]:
+    """The start of ``day`` and of the day after, in the team's time zone."""
     start = datetime.combine(day, time(0), tzinfo=team.tz)
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=team.tz)
     return start, end
@@ -46,13 +47,13 @@ def build_handover(
     next_manager: str | None = None,
 ) -> HandoverView:
     """The handover of ``day`` to the next working day (whose duty manager is ``next_manager``)."""
-    start, end = _day_bounds(day, team)
+    start, end = day_bounds(day, team)
     next_day = cal.next_working_day(day)
     came_in = q.tasks_received_between(s, team.name, start, end)
     resolved = q.tasks_resolved_between(s, team.name, start, end)
     unclaimed = _flagged_first(q.list_tasks(s, team.name, ["open"], limit=500))
     claimed = _flagged_first(q.list_tasks(s, team.name, ["claimed"], limit=500))
-    nd_start, nd_end = _day_bounds(next_day, team)
+    nd_start, nd_end = day_bounds(next_day, team)
     follow_ups = q.follow_ups_due_between(s, team.name, nd_start, nd_end)
     alerts = q.events_between(s, team.name, ["alerted"], start, end)
 

@@ -57,5 +57,7 @@ def has_cases(s: Session, team: str) -> bool:
 
 
 def events_of_case(s: Session, case_id: int, limit: int = 100) -> list[Event]:
-    q = select(Event).where(Event.case_id == case_id).order_by(Event.at, Event.id).limit(limit)
-    return list(s.scalars(q))
+    """The newest ``limit`` events of a case, oldest first."""
+    newest = Event.at.desc(), Event.id.desc()
+    q = select(Event).where(Event.case_id == case_id).order_by(*newest).limit(limit)
+    return list(reversed(s.scalars(q).all()))

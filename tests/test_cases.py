@@ -458,3 +458,27 @@ def test_every_case_setting_is_documented_in_the_example_config() -> None:
         for key in model.model_fields:
             assert f"{key} = " in example or f"[teams.cases.{key}]" in example, key
     assert parse_config({"teams": [TEAM]}).teams[0].cases.rules() == CASE_POLICIES["practice-guide"]
+
+
+def test_show_gives_the_newest_history_of_a_long_running_case(
+    db: Database, clock: ManualClock
+) -> None:
+    bot = case_bot(db, clock)
+    say(bot, "jo", "/duty case add C1 amber")
+    for week in range(110):  # two years of weekly reviews
+        say(bot, "jo", f"/duty case review C1 week {week}")
+    say(bot, "jo", "/duty case allocate C1 @alex")
+    history = say(bot, "sam", "/duty case show C1").split("History")[1].splitlines()[1:]
+    assert len(history) == 15
+    assert history[-1].endswith("allocated by @jo")
+
+
+def test_the_csv_report_never_hands_a_spreadsheet_a_formula() -> None:
+    import io
+
+    from bot.cases import CaseReport, ReportRow, write_csv
+
+    row = ReportRow("C1", "red", "U0KIM", d(3, 2), 21, None, d(3, 12), ("review",))
+    out = io.StringIO()
+    write_csv(out, [(CaseReport("care", d(3, 23), (row,)), {"U0KIM": '=HYPERLINK("x")'})])
+    assert "'=HYPERLINK" in out.getvalue()  # shown as text, never run
