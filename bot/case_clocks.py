@@ -43,6 +43,7 @@ from bot.config import CaseRules, Config, OfficeHoursConfig, TeamConfig
 from bot.message import Message, lines, say, text, user
 from bot.nudges import in_office_hours
 from bot.roles import Roster
+from bot.rota import WEEKDAYS
 from storage import cases as caseq
 from storage import clocks as cq
 from storage import tasks as q
@@ -52,7 +53,6 @@ from storage.models import Case
 log = logging.getLogger(__name__)
 
 REPORT_JOB: Final = "case_report"
-WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri")
 SOON, OVERDUE, DUE, MISSED, ESCALATION = (
     "case_review_soon",
     "case_review_overdue",

@@ -28,7 +28,7 @@ def database_unreachable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
-def _reason(exc: BaseException) -> str:
+def database_reason(exc: BaseException) -> str:
     """The driver's own first line (e.g. "Connection refused"); never SQL or values."""
     orig = getattr(exc, "orig", None) or exc
     lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
@@ -58,7 +58,7 @@ class DatabaseWatch:
             log.error(
                 "The database can't be reached (%s) while %s. Emails and cards wait; the bot "
                 "carries on by itself when the database is back.",
-                _reason(exc),
+                database_reason(exc),
                 doing,
             )
         else:

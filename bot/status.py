@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Config
+from bot.outage import database_reason
 from bot.scheduler import LEASE
 from storage import status as sq
 from storage.db import Database
@@ -277,16 +278,9 @@ def build_status(config: Config, db: Database, now: datetime, slack: Probe | Non
                 schema_current = db_schema_current(s.connection())
             database = Check(True, "reachable")
         except SQLAlchemyError as exc:
-            database = Check(False, database_error(exc))
+            database = Check(False, database_reason(exc))
     teams = [TeamStatus(t.name, t.tz, t.mailbox.kind, facts[t.name], now) for t in config.teams]
     return Status(now, database, slack() if slack else None, lease, teams, schema_current)
-
-
-def database_error(exc: SQLAlchemyError) -> str:
-    """The driver's own first line (e.g. "connection refused"), never SQL or bound values."""
-    cause = getattr(exc, "orig", None) or exc
-    first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-    return first[:200]
 
 
 # ---- plain words -------------------------------------------------------------------------
