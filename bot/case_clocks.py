@@ -107,7 +107,10 @@ class CaseClocks:
         rules = self.team.cases.rules()
         with self.db.session() as s:
             cases = caseq.open_cases(s, self.name)
-            self._sent = {kind: cq.last_nudges(s, self.name, kind) for kind in KINDS}
+            if not cases:
+                return 0
+            keys = [f"{case.id}.{case.spell}:" for case in cases]
+            self._sent = cq.last_nudges_about(s, self.name, KINDS, keys)
         due: dict[str, list[Reminder]] = {}
         sent = 0
         for case in cases:

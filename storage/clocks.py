@@ -7,12 +7,12 @@ the same work either loses the UPDATE or gets an IntegrityError, and its transac
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -103,6 +103,24 @@ def last_nudge(s: Session, team: str, kind: str, subject: str) -> datetime | Non
 def last_nudges(s: Session, team: str, kind: str) -> dict[str, datetime]:
     q = select(Nudge.subject, Nudge.last_sent_at).where(Nudge.team == team, Nudge.kind == kind)
     return {subject: at for subject, at in s.execute(q).all()}
+
+
+def last_nudges_about(
+    s: Session, team: str, kinds: Sequence[str], prefixes: Sequence[str]
+) -> dict[str, dict[str, datetime]]:
+    """Kind -> subject -> last sent, for the ``kinds`` whose subject starts with one of
+    ``prefixes`` (so a case's reminders read only that case's history, not the team's)."""
+    found: dict[str, dict[str, datetime]] = {kind: {} for kind in kinds}
+    if not prefixes:
+        return found
+    q = select(Nudge.kind, Nudge.subject, Nudge.last_sent_at).where(
+        Nudge.team == team,
+        Nudge.kind.in_(kinds),
+        or_(*(Nudge.subject.startswith(p, autoescape=True) for p in prefixes)),
+    )
+    for kind, subject, at in s.execute(q):
+        found[kind][subject] = at
+    return found
 
 
 def record_nudge(
