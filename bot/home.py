@@ -10,6 +10,7 @@ from bot.cards import local_time
 from bot.message import Message, say, text, user
 from bot.rota import ROLE_NAMES, ROLES, Rota
 from bot.tasks import Duty
+from storage import clocks as cq
 from storage import tasks as q
 
 ROWS_PER_SECTION = 15  # App Home allows 100 blocks; four sections of this size fit
@@ -33,10 +34,12 @@ class HomeSection:
 def home(duty: Duty, rota: Rota | None, actor: str, unclaimed_minutes: int) -> list[HomeSection]:
     """The four sections, for a member of the team (callers check membership first)."""
     now = duty.clock.now()
+    with duty.db.session() as s:  # one read of the open tasks serves both sections
+        waiting = cq.open_tasks_since(s, duty.name)
     return [
         _mine(duty, actor),
-        _open(duty),
-        _overdue(duty, now, unclaimed_minutes),
+        _open(duty, waiting),
+        _overdue(duty, now, unclaimed_minutes, waiting),
         _rota(rota),
     ]
 
@@ -57,10 +60,9 @@ def _mine(duty: Duty, actor: str) -> HomeSection:
     )
 
 
-def _open(duty: Duty) -> HomeSection:
-    with duty.db.session() as s:
-        tasks = q.list_tasks(s, duty.name, ["open"])
-        rows = [HomeRow(duty.summary_line(t), t.number, "claim") for t in tasks]
+def _open(duty: Duty, waiting: list[cq.OpenTask]) -> HomeSection:
+    tasks = sorted((w.task for w in waiting), key=lambda t: (not t.safeguarding, not t.urgent))
+    rows = [HomeRow(duty.summary_line(t), t.number, "claim") for t in tasks]
     return HomeSection(
         "Open tasks nobody has claimed",
         _capped(rows, "See /duty list"),
@@ -68,8 +70,11 @@ def _open(duty: Duty) -> HomeSection:
     )
 
 
-def _overdue(duty: Duty, now: datetime, unclaimed_minutes: int) -> HomeSection:
-    """Follow-ups past their agreed time, and tasks left unclaimed too long."""
+def _overdue(
+    duty: Duty, now: datetime, unclaimed_minutes: int, waiting: list[cq.OpenTask]
+) -> HomeSection:
+    """Follow-ups past their agreed time, and tasks left unclaimed too long (since they last
+    became open, as the nudges count)."""
     tz = duty.team.tz
     rows: list[HomeRow] = []
     with duty.db.session() as s:
@@ -87,16 +92,13 @@ def _overdue(duty: Duty, now: datetime, unclaimed_minutes: int) -> HomeSection:
                     task.number,
                 )
             )
-        cutoff = now - timedelta(minutes=unclaimed_minutes)
-        for task in q.list_tasks(s, duty.name, ["open"]):
-            if task.received_at <= cutoff:
-                rows.append(
-                    HomeRow(
-                        text(f"#{task.number} unclaimed since {local_time(task.received_at, tz)}"),
-                        task.number,
-                        "claim",
-                    )
-                )
+    cutoff = now - timedelta(minutes=unclaimed_minutes)
+    for w in waiting:
+        if w.open_since <= cutoff:
+            since = local_time(w.open_since, tz)
+            rows.append(
+                HomeRow(text(f"#{w.task.number} unclaimed since {since}"), w.task.number, "claim")
+            )
     return HomeSection("Overdue", _capped(rows, "See /duty list"), "Nothing overdue.")
 
 
