@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.parser import BytesHeaderParser
@@ -99,3 +99,32 @@ class Mailbox(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+Checked = tuple[bool, str]  # one line of `dutybot check --mailbox`: fine or not, and why
+
+
+def run_checks(
+    inbox: Callable[[], Checked],
+    done: Callable[[], Checked],
+    send: Callable[[], Checked],
+    done_folder: str,
+) -> list[Checked]:
+    """The inbox first: if it can't be opened the others would fail the same way, each after
+    its own wait, so they are said to be unchecked instead. A MailboxError is a failed line."""
+    first = _checked(inbox)
+    if not first[0]:
+        why = "since the inbox could not be opened"
+        return [
+            first,
+            (False, f"Done folder {done_folder} was not checked, {why}."),
+            (False, f"Sending was not checked, {why}."),
+        ]
+    return [first, _checked(done), _checked(send)]
+
+
+def _checked(run: Callable[[], Checked]) -> Checked:
+    try:
+        return run()
+    except MailboxError as exc:
+        return False, str(exc)

@@ -91,6 +91,7 @@ from bot.mailbox.base import (
     RawMessage,
     is_own_mail,
     own_mail_mark,
+    run_checks,
 )
 
 log = logging.getLogger(__name__)
@@ -318,10 +319,9 @@ class EwsMailbox:
         down answers the admin in seconds rather than minutes."""
         wait = min(self.settings.max_retry_seconds, _CHECK_MAX_WAIT)
         with EwsMailbox(replace(self.settings, max_retry_seconds=wait)) as quick:
-            inbox = quick._check(quick._check_inbox)
-            if not inbox[0]:  # the rest would fail the same way, each after its own wait
-                return [inbox, *_not_checked(self.settings.done_folder)]
-            return [inbox, quick._check(quick._check_done), quick._check(quick._check_send)]
+            return run_checks(
+                quick._check_inbox, quick._check_done, quick._check_send, quick.settings.done_folder
+            )
 
     def watch(
         self,
@@ -443,13 +443,6 @@ class EwsMailbox:
         return bytes(msg)
 
     # -- checks --------------------------------------------------------------------------------
-
-    @staticmethod
-    def _check(run: Callable[[], tuple[bool, str]]) -> tuple[bool, str]:
-        try:
-            return run()
-        except MailboxError as exc:
-            return False, str(exc)
 
     def _check_inbox(self) -> tuple[bool, str]:
         with self._errors("open the inbox"):
@@ -779,14 +772,6 @@ def _cut_stream(svc: GetStreamingEvents) -> None:
     if sock is not None:
         with suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-
-
-def _not_checked(done_folder: str) -> list[tuple[bool, str]]:
-    why = "since the inbox could not be opened"
-    return [
-        (False, f"Done folder {done_folder} was not checked, {why}."),
-        (False, f"Sending was not checked, {why}."),
-    ]
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

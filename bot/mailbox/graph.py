@@ -37,6 +37,7 @@ from bot.mailbox.base import (
     RawMessage,
     is_own_mail,
     own_mail_mark,
+    run_checks,
 )
 
 log = logging.getLogger(__name__)
@@ -192,15 +193,7 @@ class GraphMailbox:
         )
         with GraphMailbox(quick, sleep=self._sleep) as box:
             box._app = self._app  # one sign-in serves both
-            inbox = box._check(box._check_inbox)
-            if not inbox[0]:
-                why = "since the inbox could not be opened"
-                return [
-                    inbox,
-                    (False, f"Done folder {quick.done_folder} was not checked, {why}."),
-                    (False, f"Sending was not checked, {why}."),
-                ]
-            return [inbox, box._check(box._check_done), box._check(box._check_send)]
+            return run_checks(box._check_inbox, box._check_done, box._check_send, quick.done_folder)
 
     def close(self) -> None:
         self._http.close()
@@ -346,13 +339,6 @@ class GraphMailbox:
         return msg.as_bytes()
 
     # -- checks ------------------------------------------------------------------------
-
-    @staticmethod
-    def _check(run: Callable[[], tuple[bool, str]]) -> tuple[bool, str]:
-        try:
-            return run()
-        except MailboxError as exc:
-            return False, str(exc)
 
     def _check_inbox(self) -> tuple[bool, str]:
         resp = self._call(
