@@ -36,6 +36,7 @@ from bot.cases import (
     days_unallocated,
     days_word,
     deadlines,
+    next_review,
     overdue_items,
     ray_text,
 )
@@ -131,7 +132,7 @@ class CaseClocks:
         key = f"{case.id}.{case.spell}"
         head = f"{case.ref} ({ray_text(case.ray)}):"
         out: list[Reminder] = []
-        review = case.next_review_due
+        review = next_review(case, rules, self.cal, self.team)
         subject = f"{key}:review:{review.isoformat()}"
         if today > review:
             last = self._sent[OVERDUE].get(subject)

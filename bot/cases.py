@@ -103,6 +103,19 @@ def rating_due(cal: WorkingCalendar, rules: CaseRules, base: date) -> date | Non
     return None if rules.ray_review_days is None else within_days(cal, base, rules.ray_review_days)
 
 
+def next_review(case: Case, rules: CaseRules, cal: WorkingCalendar, team: TeamConfig) -> date:
+    """Counted from the last review, or from the day the case became unallocated."""
+    return review_due(cal, rules, _local(case.last_review_at, team) or case.unallocated_since)
+
+
+def next_rating(
+    case: Case, rules: CaseRules, cal: WorkingCalendar, team: TeamConfig
+) -> date | None:
+    """Counted from the last RAY rating, or from the day the case became unallocated; None
+    when the policy has no rating reviews."""
+    return rating_due(cal, rules, _local(case.ray_rated_at, team) or case.unallocated_since)
+
+
 @dataclass(frozen=True)
 class Deadline:
     """One thing that must be done by a date: a letter, a contact, a visit, a summary, the
@@ -152,8 +165,9 @@ def deadlines(
     if rules.visit_days is not None:
         add("visit", "First visit", "visit", within_days(cal, since, rules.visit_days),
             case.visit_on, f"/duty case seen {ref} visit")  # fmt: skip
-    if rules.ray_review_days is not None and case.next_rating_due is not None:
-        add("rating", "RAY rating review", "RAY rating", case.next_rating_due, None,
+    rating = next_rating(case, rules, cal, team)
+    if rating is not None:
+        add("rating", "RAY rating review", "RAY rating", rating, None,
             f"/duty case rate {ref} red|amber|yellow")  # fmt: skip
     return out
 
@@ -162,7 +176,7 @@ def overdue_items(
     case: Case, rules: CaseRules, cal: WorkingCalendar, team: TeamConfig, today: date
 ) -> list[str]:
     """What is overdue on ``today``, review first."""
-    items = ["review"] if today > case.next_review_due else []
+    items = ["review"] if today > next_review(case, rules, cal, team) else []
     return items + [d.short for d in deadlines(case, rules, cal, team) if d.overdue(today)]
 
 
@@ -267,7 +281,7 @@ def build_report(s: Session, team: TeamConfig, cal: WorkingCalendar, today: date
             since=case.unallocated_since,
             days=days_unallocated(case, today),
             last_review=_local(case.last_review_at, team),
-            next_review_due=case.next_review_due,
+            next_review_due=next_review(case, rules, cal, team),
             overdue=tuple(overdue_items(case, rules, cal, team, today)),
         )
         for case in cq.open_cases(s, team.name)
@@ -381,12 +395,9 @@ class CaseDesk:
             )
         values: dict[str, object] = {
             "state": cq.OPEN, "ray": cmd.ray, "ray_rated_at": now if cmd.ray else None,
-            "next_rating_due": rating_due(self.cal, rules, today if cmd.ray else since),
             "team_manager": manager, "unallocated_since": since, "added_at": now,
-            "added_by": actor, "last_review_at": None, "last_review_by": None,
-            "next_review_due": review_due(self.cal, rules, since), "summary_at": None,
-            "oversight_note_at": None, "letter_on": None, "contact_on": None, "visit_on": None,
-            "allocated_to": None, "ended_at": None, "ended_by": None, "last_event_at": now,
+            "last_review_at": None, "summary_at": None, "oversight_note_at": None,
+            "letter_on": None, "contact_on": None, "visit_on": None, "allocated_to": None,
         }  # fmt: skip
         try:
             with self.db.session() as s:
@@ -410,13 +421,11 @@ class CaseDesk:
                 )  # fmt: skip
         except IntegrityError:
             raise Refused(f"{cmd.ref} was added just now by someone else.") from None
-        due = [f"First review due {day_text(values['next_review_due'])}"]  # type: ignore[arg-type]
-        with self.db.session() as s:
-            case = self._case(s, cmd.ref)
-            due += [
-                f"{d.short} due {day_text(d.due)}"
-                for d in deadlines(case, rules, self.cal, self.team)
-            ]
+        added = Case(team=self.name, ref=cmd.ref, **values)  # as stored: no need to read it back
+        due = [f"First review due {day_text(next_review(added, rules, self.cal, self.team))}"]
+        due += [
+            f"{d.short} due {day_text(d.due)}" for d in deadlines(added, rules, self.cal, self.team)
+        ]
         return say(
             f"{cmd.ref} is on the register: {ray_text(cmd.ray)}, unallocated since "
             f"{day_text(since)}, team manager ",
@@ -432,7 +441,7 @@ class CaseDesk:
             case = self._open(s, cmd.ref)
             before = case.ray
             now = self.clock.now()
-            self._change(s, case, {"ray": cmd.ray, "ray_rated_at": now, "next_rating_due": nxt})
+            self._change(s, case, {"ray": cmd.ray, "ray_rated_at": now})
             self._event(s, case, actor, "case_rated", cmd.why, before=before, ray=cmd.ray)
         if before == cmd.ray:
             reply = f"{cmd.ref} stays {ray_text(cmd.ray)}; the rating review is recorded."
@@ -449,7 +458,7 @@ class CaseDesk:
             now = self.clock.now()
             self._change(
                 s, case,
-                {"last_review_at": now, "last_review_by": actor, "next_review_due": nxt,
+                {"last_review_at": now,
                  # A manager's review is the management oversight note the policy asks for.
                  "oversight_note_at": case.oversight_note_at or now},
             )  # fmt: skip
@@ -470,12 +479,7 @@ class CaseDesk:
         self._manager(actor, "allocate cases")
         with self.db.session() as s:
             case = self._open(s, cmd.ref)
-            now = self.clock.now()
-            self._change(
-                s, case,
-                {"state": "allocated", "allocated_to": cmd.user, "ended_at": now,
-                 "ended_by": actor},
-            )  # fmt: skip
+            self._change(s, case, {"state": "allocated", "allocated_to": cmd.user})
             self._event(s, case, actor, "case_allocated", to=cmd.user)
         return say(
             f"{cmd.ref} is allocated to ",
@@ -488,9 +492,7 @@ class CaseDesk:
         self._manager(actor, "close cases")
         with self.db.session() as s:
             case = self._open(s, cmd.ref)
-            self._change(
-                s, case, {"state": "closed", "ended_at": self.clock.now(), "ended_by": actor}
-            )
+            self._change(s, case, {"state": "closed"})
             self._event(s, case, actor, "case_closed", cmd.why)
         return text(f"{cmd.ref} is closed and off the unallocated register. "
                     "Its reminders have stopped.")  # fmt: skip
@@ -572,8 +574,9 @@ class CaseDesk:
             rows.append(say("Allocated to ", user(case.allocated_to), "."))
         last = _local(case.last_review_at, self.team)
         review = f"Review: last {day_text(last)}" if last else "Review: none yet"
-        flag = " (OVERDUE)" if case.state == "open" and today > case.next_review_due else ""
-        rows.append(text(f"{review}; next due {day_text(case.next_review_due)}{flag}."))
+        due = next_review(case, rules, self.cal, self.team)
+        flag = " (OVERDUE)" if case.state == "open" and today > due else ""
+        rows.append(text(f"{review}; next due {day_text(due)}{flag}."))
         for d in deadlines(case, rules, self.cal, self.team):
             if d.done is not None:
                 status = f"done {day_text(d.done)}"

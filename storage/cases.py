@@ -46,11 +46,6 @@ def open_cases(s: Session, team: str) -> list[Case]:
     return list(s.scalars(q.order_by(Case.unallocated_since, Case.ref)))
 
 
-def open_cases_of_manager(s: Session, team: str, manager: str) -> list[Case]:
-    q = select(Case).where(Case.team == team, Case.state == OPEN, Case.team_manager == manager)
-    return list(s.scalars(q.order_by(Case.unallocated_since, Case.ref)))
-
-
 def has_cases(s: Session, team: str) -> bool:
     """True once the team has put any case on the register."""
     return s.scalar(select(Case.id).where(Case.team == team).limit(1)) is not None

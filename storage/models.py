@@ -306,16 +306,15 @@ class Case(Base):
     """A child or young person waiting for a worker ("worked on duty"), by reference only.
 
     One row per reference; a case that becomes unallocated again starts a new spell on the
-    same row (the events keep the earlier spells). Dates the team gives (letters, contacts,
-    visits) are local dates; the rest are UTC times.
+    same row (the events keep the earlier spells, and who did what). Dates the team gives
+    (letters, contacts, visits) are local dates; the rest are UTC times. Due dates are not
+    stored: bot.cases works them out from these facts and the team's policy.
     """
 
     __tablename__ = "cases"
     __table_args__ = (
         UniqueConstraint("team", "ref", name="uq_cases_team_ref"),
-        Index("ix_cases_team_state_review", "team", "state", "next_review_due"),
         Index("ix_cases_team_state_since", "team", "state", "unallocated_since"),
-        Index("ix_cases_team_state_manager", "team", "state", "team_manager"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -325,20 +324,13 @@ class Case(Base):
     spell: Mapped[int] = mapped_column(Integer, default=1)  # bumps when it is unallocated again
     ray: Mapped[str | None] = mapped_column(String(8), default=None)  # red | amber | yellow
     ray_rated_at: Mapped[datetime | None] = mapped_column(default=None)
-    next_rating_due: Mapped[date | None] = mapped_column(Date, default=None)
     team_manager: Mapped[str] = mapped_column(String(64))
     unallocated_since: Mapped[date] = mapped_column(Date)
     added_at: Mapped[datetime]
-    added_by: Mapped[str] = mapped_column(String(64))
     last_review_at: Mapped[datetime | None] = mapped_column(default=None)
-    last_review_by: Mapped[str | None] = mapped_column(String(64), default=None)
-    next_review_due: Mapped[date] = mapped_column(Date)
     summary_at: Mapped[datetime | None] = mapped_column(default=None)
     oversight_note_at: Mapped[datetime | None] = mapped_column(default=None)
     letter_on: Mapped[date | None] = mapped_column(Date, default=None)
     contact_on: Mapped[date | None] = mapped_column(Date, default=None)
     visit_on: Mapped[date | None] = mapped_column(Date, default=None)
     allocated_to: Mapped[str | None] = mapped_column(String(64), default=None)
-    ended_at: Mapped[datetime | None] = mapped_column(default=None)  # allocated or closed
-    ended_by: Mapped[str | None] = mapped_column(String(64), default=None)
-    last_event_at: Mapped[datetime]

@@ -10,7 +10,6 @@ from sqlalchemy import ColumnElement, func, select, true, update
 from sqlalchemy.orm import Session
 
 from storage.models import (
-    Case,
     Email,
     Event,
     FollowUp,
@@ -203,7 +202,8 @@ def add_event(
     data: dict[str, Any] | None = None,
     case_id: int | None = None,
 ) -> Event:
-    """Append one event to the audit trail, and mark its task or case as touched ``at``."""
+    """Append one event to the audit trail (of a task, a case or neither), and mark its task
+    as touched ``at``."""
     ev = Event(
         team=team,
         task_id=task_id,
@@ -215,14 +215,13 @@ def add_event(
         data=data or {},
     )
     s.add(ev)
-    for model, key in ((Task, task_id), (Case, case_id)):
-        if key is not None:
-            s.execute(
-                update(model)
-                .where(model.id == key)
-                .values(last_event_at=at)
-                .execution_options(synchronize_session=False)
-            )
+    if task_id is not None:
+        s.execute(
+            update(Task)
+            .where(Task.id == task_id)
+            .values(last_event_at=at)
+            .execution_options(synchronize_session=False)
+        )
     return ev
 
 

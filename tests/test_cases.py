@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from bot.app import DutyBot
+from bot.cases import next_rating, next_review
 from bot.cli import main
 from bot.clock import ManualClock
 from bot.config import CASE_POLICIES, ConfigError, parse_config
@@ -196,7 +197,12 @@ def test_reviewing_and_rerating_move_the_due_dates(db: Database, clock: ManualCl
         with db.session() as s:
             case = s.scalar(select(Case).where(Case.ref == "C1"))
             assert case is not None
-            return case.next_review_due, case.next_rating_due
+            team = bot.team()
+            rules = team.cfg.cases.rules()
+            return (
+                next_review(case, rules, team.calendar, team.cfg),
+                next_rating(case, rules, team.calendar, team.cfg),
+            )
 
     # 14 days on is Easter Monday (6 Apr): back to Thursday 2 Apr. Rating: Monday 30 Mar.
     assert due() == (d(4, 2), d(3, 30))
@@ -482,3 +488,12 @@ def test_the_csv_report_never_hands_a_spreadsheet_a_formula() -> None:
     out = io.StringIO()
     write_csv(out, [(CaseReport("care", d(3, 23), (row,)), {"U0KIM": '=HYPERLINK("x")'})])
     assert "'=HYPERLINK" in out.getvalue()  # shown as text, never run
+
+
+def test_a_policy_changed_in_the_config_moves_the_dates_of_cases_on_the_register(
+    db: Database, clock: ManualClock
+) -> None:
+    say(case_bot(db, clock), "jo", "/duty case add C1")  # practice-guide: a review every 10 days
+    assert "next due Thu 02 Apr." in say(case_bot(db, clock), "sam", "/duty case show C1")
+    shown = say(case_bot(db, clock, review_days=5), "sam", "/duty case show C1")
+    assert "next due Fri 27 Mar." in shown  # 5 days on is a Saturday: the Friday before
