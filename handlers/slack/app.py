@@ -227,7 +227,7 @@ class SlackBot:
         except Exception:  # the reply is a courtesy; the action itself already happened
             log.warning("could not send a private reply")
 
-    def _modal_target(self, body: dict[str, Any], context: BoltContext) -> tuple[TeamDesk, int]:
+    def _modal_target(self, body: dict[str, Any]) -> tuple[TeamDesk, int]:
         target = self._action_target(body)
         if isinstance(target, str):
             raise Refused(target)
@@ -264,7 +264,7 @@ class SlackBot:
     ) -> None:
         ack()
         try:
-            desk, number = self._modal_target(body, context)
+            desk, number = self._modal_target(body)
         except Refused as no:
             context[REPLY] = no.reply.plain()
             return
