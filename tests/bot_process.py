@@ -27,7 +27,6 @@ from sqlalchemy import select, text
 from storage import tasks as q
 from storage.db import Database
 from storage.models import Email, Task
-from tests.conftest import pg_schema_url
 from tests.fakes.ews_server import FakeEws
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_signing import signed_headers, slash_command_body
@@ -47,14 +46,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def db_schema(db: Database) -> str | None:
+    """The PostgreSQL schema the fixture's tables are in (its test schema); None on SQLite."""
+    if db.is_sqlite:
+        return None
+    with db.engine.connect() as conn:
+        return str(conn.execute(text("select current_schema()")).scalar_one())
+
+
 def database_url(db: Database) -> str:
     """The fixture's database as a URL another process can open (PG: its test schema)."""
     url = db.engine.url.render_as_string(hide_password=False)
-    if db.is_sqlite:
-        return url
-    with db.engine.connect() as conn:
-        schema = conn.execute(text("select current_schema()")).scalar_one()
-    return f"{url}?options=-csearch_path%3D{schema}"
+    schema = db_schema(db)
+    return url if schema is None else f"{url}?options=-csearch_path%3D{schema}"
 
 
 def until(check: Callable[[], T], timeout: float = 30.0, what: str = "it") -> T:
@@ -90,6 +94,7 @@ class BotProcess:
 
     ``mailbox``: a [teams.mailbox] table (default: a folder inbox under ``tmp``);
     ``slack``: extra lines for the [slack] table (e.g. ``pace_seconds = 0``);
+    ``extra``: extra top-level tables (e.g. a [log] table);
     ``database_url``: where the child finds the database (default: the fixture's own);
     ``socket_mode``: connect to Slack in Socket Mode (``fake`` hands out the socket), with
     /healthz on the status server, instead of serving /slack/events.
@@ -103,6 +108,7 @@ class BotProcess:
         *,
         mailbox: str | None = None,
         slack: str = "",
+        extra: str = "",
         db_url: str | None = None,
         ews_password: str | None = None,
         socket_mode: bool = False,
@@ -115,13 +121,13 @@ class BotProcess:
         self.ews_password = ews_password
         self.config = tmp / "dutybot.toml"
         self.config.write_text(
-            self._toml(mailbox, slack, db_url or database_url(db)), encoding="utf-8"
+            self._toml(mailbox, slack, extra, db_url or database_url(db)), encoding="utf-8"
         )
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = tmp / "dutybot.log"
         self._mails = 0
 
-    def _toml(self, mailbox: str | None, slack: str, db_url: str) -> str:
+    def _toml(self, mailbox: str | None, slack: str, extra: str, db_url: str) -> str:
         folder = f"""
 [teams.mailbox]
 kind = "folder"
@@ -142,6 +148,7 @@ api_url = "{self.fake.url}"
 [scheduler]
 tick_seconds = 5
 lease_seconds = 15
+{extra}
 [[teams]]
 name = "{TEAM}"
 channel = "{CHANNEL}"
@@ -212,10 +219,11 @@ names = {{ {SAM} = "Sam", {JO} = "Jo" }}
             self.proc.kill()
             self.proc.wait(10)
 
-    def mail(self, subject: str) -> None:
-        """Drop an email into the inbox folder (written aside, then renamed: atomic)."""
+    def mail(self, subject: str, **parts: str) -> None:
+        """Drop an email into the inbox folder (written aside, then renamed: atomic);
+        ``parts`` go to make_email (e.g. ``body``, ``sender``)."""
         self._mails += 1
-        mime = make_email(subject, message_id=f"<run-{self._mails}@example.org>")
+        mime = make_email(subject, message_id=f"<run-{self._mails}@example.org>", **parts)
         part = self.inbox / f".{self._mails}.part"
         part.write_bytes(mime)
         part.rename(self.inbox / f"{self._mails:04d}.eml")
@@ -304,17 +312,3 @@ def sqlite_database(tmp: Path) -> Iterator[Database]:
         yield database
     finally:
         database.dispose()
-
-
-@contextmanager
-def pg_database() -> Iterator[Database]:
-    """A migrated PostgreSQL schema of its own (as the ``db`` fixture's PostgreSQL side)."""
-    gen = pg_schema_url()
-    url, schema = next(gen)
-    database = Database(url, schema=schema)
-    try:
-        database.upgrade()
-        yield database
-    finally:
-        database.dispose()
-        next(gen, None)

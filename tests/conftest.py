@@ -1,12 +1,15 @@
-"""Shared fixtures: a migrated database on SQLite and on PostgreSQL, a team, a clock."""
+"""Shared fixtures: a migrated database on SQLite and on PostgreSQL, a team, a clock, the
+fake Exchange and Microsoft Graph servers, and bot processes to clean up."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -14,6 +17,11 @@ from sqlalchemy import create_engine, text
 from bot.clock import ManualClock
 from bot.config import Config, parse_config
 from storage.db import Database
+from tests.fakes.ews_server import FakeEws
+from tests.fakes.graph_server import FakeGraph
+
+if TYPE_CHECKING:
+    from tests.bot_process import BotProcess
 
 PG_URL = os.environ.get("DUTYBOT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -57,6 +65,20 @@ def pg_schema_url() -> Iterator[tuple[str, str]]:
         admin.dispose()
 
 
+@contextmanager
+def pg_database() -> Iterator[Database]:
+    """A migrated PostgreSQL schema of its own (the ``db`` fixture's PostgreSQL side)."""
+    gen = pg_schema_url()
+    url, schema = next(gen)
+    database = Database(url, schema=schema)
+    try:
+        database.upgrade()
+        yield database
+    finally:
+        database.dispose()
+        next(gen, None)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A migrated, empty database of each kind."""
@@ -66,15 +88,15 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
         yield database
         database.dispose()
         return
-    gen = pg_schema_url()
-    url, schema = next(gen)
-    database = Database(url, schema=schema)
-    database.upgrade()
-    try:
+    with pg_database() as database:
         yield database
-    finally:
-        database.dispose()
-        next(gen, None)
+
+
+@pytest.fixture
+def pg() -> Iterator[Database]:
+    """PostgreSQL whatever ``db`` would be (e.g. to put a proxy in front of the server)."""
+    with pg_database() as database:
+        yield database
 
 
 TEAM = {
@@ -100,3 +122,25 @@ def config() -> Config:
 def clock() -> ManualClock:
     # Monday 23 November 2026, 10:00 in London (GMT, so 10:00 UTC).
     return ManualClock(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def ews() -> Iterator[FakeEws]:
+    with FakeEws() as server:
+        yield server
+
+
+@pytest.fixture
+def graph() -> Iterator[FakeGraph]:
+    with FakeGraph() as server:
+        yield server
+
+
+@pytest.fixture
+def bots() -> Iterator[list[BotProcess]]:
+    """Bot processes (tests/bot_process.py) started by a test; any still running are killed
+    at the end. A test lists it after its database and fakes, so it is cleaned up first."""
+    started: list[BotProcess] = []
+    yield started
+    for bot in started:
+        bot.kill()

@@ -32,11 +32,11 @@ from tests.bot_process import (
     BotProcess,
     Tally,
     ews_mailbox_toml,
-    pg_database,
     sqlite_database,
     tally,
     until,
 )
+from tests.conftest import pg_database
 from tests.fakes.ews_server import FakeEws
 from tests.fakes.slack_api import FakeSlack
 from tests.mail import make_email
@@ -67,30 +67,9 @@ def crash_db(tmp_path: Path) -> Iterator[Database]:
 
 
 @pytest.fixture
-def pg() -> Iterator[Database]:
-    with pg_database() as database:
-        yield database
-
-
-@pytest.fixture
-def ews() -> Iterator[FakeEws]:
-    with FakeEws() as server:
-        yield server
-
-
-@pytest.fixture
 def fake() -> Iterator[FakeSlack]:
     with FakeSlack() as server:
         yield server
-
-
-@pytest.fixture
-def bots() -> Iterator[list[BotProcess]]:
-    """Bot processes started by a test; any still running are killed at the end."""
-    started: list[BotProcess] = []
-    yield started
-    for bot in started:
-        bot.kill()
 
 
 def progress(db: Database) -> tuple[int, int, int]:

@@ -33,7 +33,6 @@ from tests.bot_process import (
     Tally,
     database_url,
     ews_mailbox_toml,
-    pg_database,
     sqlite_database,
     tally,
     until,
@@ -69,30 +68,9 @@ def exactly_once(db: Database, fake: FakeSlack, count: int, timeout: float = 120
 
 
 @pytest.fixture
-def ews() -> Iterator[FakeEws]:
-    with FakeEws() as server:
-        yield server
-
-
-@pytest.fixture
 def fake() -> Iterator[FakeSlack]:
     with FakeSlack(seed=7) as server:
         yield server
-
-
-@pytest.fixture
-def bots() -> Iterator[list[BotProcess]]:
-    started: list[BotProcess] = []
-    yield started
-    for bot in started:
-        bot.kill()
-
-
-@pytest.fixture
-def pg() -> Iterator[Database]:
-    """PostgreSQL (taking the database away needs a server to put a proxy in front of)."""
-    with pg_database() as database:
-        yield database
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from bot.config import load_config
 from handlers.shell import Shell
 from storage.db import Database
 from tests.fakes.ews_server import FakeEws
+from tests.mail import email_message
 from tests.slack_harness import ALEX, PRIYA, SAM, SlackHarness, card_text
 from tests.test_shell import write_config
 
@@ -48,17 +49,9 @@ SECRETS = (
 LOUD_LIBRARIES = ("sqlalchemy", "exchangelib", "urllib3", "slack_sdk", "slack_bolt", "alembic")
 
 
-def email(subject: str, body: str, mid: str, **headers: str) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = headers.pop("sender", "Marigold Tumbleweed <marigold.tumbleweed@example.org>")
-    msg["To"] = "CareExperiencedDuty@council.example.gov.uk"
-    msg["Subject"] = subject
-    msg["Date"] = "Mon, 23 Nov 2026 09:30:00 +0000"
-    msg["Message-ID"] = mid
-    for name, value in headers.items():
-        msg[name.replace("_", "-")] = value
-    msg.set_content(body)
-    return msg
+def email(subject: str, body: str, mid: str, in_reply_to: str | None = None) -> EmailMessage:
+    sender = "Marigold Tumbleweed <marigold.tumbleweed@example.org>"
+    return email_message(subject, body, sender=sender, message_id=mid, in_reply_to=in_reply_to)
 
 
 def inbox(folder: Path) -> None:

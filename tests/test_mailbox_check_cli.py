@@ -4,10 +4,8 @@ and whether sending is allowed. Real click, real exchangelib / msal, fake server
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner, Result
 
 from bot.cli import main
@@ -49,18 +47,6 @@ client_secret_env = "TEST_GRAPH_SECRET"
 authority_host = "{authority}"
 graph_url = "{graph}"
 """
-
-
-@pytest.fixture
-def ews() -> Iterator[FakeEws]:
-    with FakeEws() as server:
-        yield server
-
-
-@pytest.fixture
-def graph() -> Iterator[FakeGraph]:
-    with FakeGraph() as server:
-        yield server
 
 
 def ews_config(tmp_path: Path, fake: FakeEws) -> Path:

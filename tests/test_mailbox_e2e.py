@@ -10,13 +10,12 @@ real msal + HTTPS against tests/fakes/graph_server.py. On SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from storage.db import Database
+from tests.bot_process import until
 from tests.fakes.ews_server import FakeEws
 from tests.fakes.graph_server import FakeGraph
 from tests.mail import make_email
@@ -27,28 +26,6 @@ REFERRAL = make_email(
     "Please call the school back about J's placement.",
     message_id="<e2e-1@school.example.org>",
 )
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.05)
-    return check()
-
-
-@pytest.fixture
-def ews() -> Iterator[FakeEws]:
-    with FakeEws() as server:
-        yield server
-
-
-@pytest.fixture
-def graph() -> Iterator[FakeGraph]:
-    with FakeGraph() as server:
-        yield server
 
 
 def button_urls(card: dict[str, Any]) -> list[str]:
@@ -65,7 +42,7 @@ def resolve_over_http(h: SlackHarness) -> None:
     answer = h.resolve(1, "Recorded on Mosaic; school called back.", ("case_note",), user=SAM)
     assert answer.status_code == 200
     assert answer.text in ("", "{}")  # accepted: no field errors in the modal
-    assert wait_until(lambda: "Resolved" in str(h.card(1)))
+    until(lambda: "Resolved" in str(h.card(1)), 15, "the card to say Resolved")
 
 
 def test_ews_email_to_card_to_resolve_to_done(
@@ -86,14 +63,14 @@ def test_ews_email_to_card_to_resolve_to_done(
         assert ews.wait_for_streams(1)
 
         ews.deliver(REFERRAL)
-        assert wait_until(h.cards)  # the card is posted
+        until(h.cards, 15, "the card")  # the card is posted
         card = h.card(1)
         assert card is not None and "Placement query for J" in str(card)
         [outlook] = button_urls(card)  # "Open in Outlook", from the item's web link
         assert outlook.startswith("https://mail.council.example/owa/")
 
         resolve_over_http(h)
-        done = wait_until(lambda: ews.folder_items("Duty/Done"))
+        done = until(lambda: ews.folder_items("Duty/Done"), 15, "Duty/Done")
 
     assert [i.mime for i in done] == [REFERRAL]
     assert ews.inbox_items() == []
@@ -119,12 +96,12 @@ def test_graph_email_to_card_to_resolve_to_done(
         h.runner.start()
 
         graph.deliver(REFERRAL)
-        assert wait_until(h.cards)  # the card is posted
+        until(h.cards, 15, "the card")  # the card is posted
         card = h.card(1)
         assert card is not None and "Placement query for J" in str(card)
 
         resolve_over_http(h)
-        done = wait_until(lambda: done_folder(graph))
+        done = until(lambda: done_folder(graph), 15, "Duty/Done")
 
     assert [m.mime for m in done] == [REFERRAL]
     assert graph.inbox() == []

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from typing import Any
@@ -29,6 +28,7 @@ from bot.watcher import sync_once
 from storage import tasks as q
 from storage.db import Database
 from storage.models import Email, MailboxState, Task
+from tests.bot_process import until
 from tests.conftest import TEAM
 from tests.fakes.ews_server import FakeEws
 from tests.fakes.graph_server import FakeGraph
@@ -81,15 +81,6 @@ def move_states(db: Database) -> list[str]:
         return list(s.scalars(select(Email.move_state).order_by(Email.id)))
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
-
-
 # -- fixtures ----------------------------------------------------------------------------------
 
 
@@ -98,18 +89,6 @@ def team_db(db: Database) -> Database:
     with db.session() as s:
         q.ensure_team(s, NAME)
     return db
-
-
-@pytest.fixture
-def ews() -> Iterator[FakeEws]:
-    with FakeEws() as server:
-        yield server
-
-
-@pytest.fixture
-def graph() -> Iterator[FakeGraph]:
-    with FakeGraph() as server:
-        yield server
 
 
 def ews_box(fake: FakeEws, **changes: Any) -> EwsMailbox:
@@ -197,14 +176,14 @@ def test_ews_dropped_stream_reconnects_and_mail_sent_meanwhile_arrives_once(
         try:
             assert ews.wait_for_streams(1)
             ews.deliver(mail(1))
-            assert wait_until(lambda: tasks(team_db) == 1)
+            until(lambda: tasks(team_db) == 1, 10, "task 1")
 
             ews.drop_stream()
             ews.deliver(mail(2))  # while the bot is reconnecting
-            assert wait_until(lambda: tasks(team_db) == 2)
-            assert wait_until(lambda: ews.count("GetStreamingEvents") >= 2)  # a new stream
+            until(lambda: tasks(team_db) == 2, 10, "task 2")
+            until(lambda: ews.count("GetStreamingEvents") >= 2, 10, "a new stream")
             ews.deliver(mail(3))  # on the new stream
-            assert wait_until(lambda: tasks(team_db) == 3)
+            until(lambda: tasks(team_db) == 3, 10, "task 3")
         finally:
             stop.set()
             watcher.join(timeout=5)

@@ -11,16 +11,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -36,22 +34,15 @@ from bot.status import CachedProbe, Check, how_long, local
 from handlers.status_http import serve_in_background, status_server
 from storage import tasks as q
 from storage.db import Database
+from tests.bot_process import BotProcess, database_url, free_port, until
 from tests.conftest import ROOT
 from tests.fakes.slack_api import FakeSlack
-from tests.fakes.slack_signing import signed_headers, slash_command_body
 from tests.mail import make_email
 from tests.slack_harness import JO, SAM, SlackHarness
 
 TEAM = "care-experienced"
-T = TypeVar("T")
 # Only the emails hold these words; no log line may.
 CONTENT = ("Periwinkle", "Gooseberry", "Thistledown")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def healthz(base: str) -> tuple[int, dict[str, Any]]:
@@ -280,18 +271,6 @@ def email_dated(when: datetime, subject: str = "Rent arrears") -> bytes:
     )
 
 
-def database_url(db: Database) -> str:
-    """The fixture's database as a URL the CLI can open (PG: its test schema)."""
-    from sqlalchemy import text
-
-    url = db.engine.url.render_as_string(hide_password=False)
-    if db.is_sqlite:
-        return url
-    with db.engine.connect() as conn:
-        schema = conn.execute(text("select current_schema()")).scalar_one()
-    return f"{url}?options=-csearch_path%3D{schema}"
-
-
 def write_config(
     tmp: Path, fake: FakeSlack, *, db_url: str | None = None, status: str = ""
 ) -> Path:
@@ -449,120 +428,32 @@ def test_the_slack_check_is_asked_once_per_period_and_never_holds_up_healthz() -
 # ---- `dutybot run`: JSON log lines, /healthz and /metrics of the real process --------------
 
 
-SECRET = "ops-signing-secret"
-
-
-def until(check: Callable[[], T], timeout: float = 30.0, what: str = "it") -> T:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout:.0f} s for {what}")
-        time.sleep(0.1)
-    return found
-
-
-class JsonRun:
-    """`dutybot run` in HTTP mode as a child process, logging JSON lines at DEBUG."""
-
-    def __init__(self, db: Database, fake: FakeSlack, tmp: Path) -> None:
-        self.tmp, self.fake = tmp, fake
-        self.inbox = tmp / "inbox"
-        self.inbox.mkdir()
-        self.base = f"http://127.0.0.1:{free_port()}"
-        self.log = tmp / "run.log"
-        self.config = tmp / "run.toml"
-        self.config.write_text(
-            f"""
-chat = "slack"
-[database]
-url = "{database_url(db)}"
-[slack]
-mode = "http"
-api_url = "{fake.url}"
-port = {self.base.rsplit(":", 1)[1]}
+JSON_LOG = """
 [log]
 level = "DEBUG"
 json_lines = true
-[scheduler]
-tick_seconds = 5
-lease_seconds = 15
-[[teams]]
-name = "{TEAM}"
-channel = "C0DUTY"
-members = ["{SAM}"]
-managers = ["{JO}"]
-[teams.mailbox]
-kind = "folder"
-path = "{self.inbox.as_posix()}"
-poll_seconds = 0.3
-""",
-            encoding="utf-8",
-        )
-
-    def start(self) -> JsonRun:
-        env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-ops", "SLACK_SIGNING_SECRET": SECRET}
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "run", "--config", str(self.config)],
-                cwd=self.tmp, env=env, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        until(self._answers, what="the bot to serve /healthz")
-        return self
-
-    def _answers(self) -> bool:
-        assert self.proc.poll() is None, self.log.read_text()
-        try:
-            return requests.get(f"{self.base}/healthz", timeout=2).ok
-        except requests.RequestException:
-            return False
-
-    def mail(self, n: int, word: str) -> None:
-        mime = make_email(
-            f"{word} rent arrears",
-            f"{word} rang about the flat.",
-            message_id=f"<json-{n}@example.org>",
-            sender=f"{word} Example <{word.lower()}@example.org>",
-        )
-        part = self.inbox / f".{n}.part"  # written aside, then renamed: atomic
-        part.write_bytes(mime)
-        part.rename(self.inbox / f"{n:03d}.eml")
-
-    def duty(self, text: str) -> str:
-        body = slash_command_body(
-            "/duty", text, user_id=SAM, channel_id="C0DUTY", response_url=self.fake.response_url()
-        )
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            **signed_headers(SECRET, body),
-        }
-        got = requests.post(f"{self.base}/slack/events", data=body, headers=headers, timeout=10)
-        return str(got.json()["text"])
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise
+"""
 
 
 def test_run_writes_json_log_lines_without_email_content_and_serves_its_figures(
     db: Database, tmp_path: Path
 ) -> None:
     with FakeSlack() as fake:
-        bot = JsonRun(db, fake, tmp_path).start()
+        bot = BotProcess(db, fake, tmp_path, extra=JSON_LOG).start()
         try:
-            for n, word in enumerate(CONTENT, start=1):
-                bot.mail(n, word)
+            for word in CONTENT:
+                bot.mail(
+                    f"{word} rent arrears",
+                    body=f"{word} rang about the flat.",
+                    sender=f"{word} Example <{word.lower()}@example.org>",
+                )
 
             def cards() -> list[dict[str, Any]]:
                 return [m for m in fake.messages("C0DUTY") if m.get("metadata")]
 
             until(lambda: len(cards()) == 3, what="the three cards")
-            assert bot.duty("claim 1") == "You've claimed #1."
-            assert "#2" in bot.duty("resolve 2 recorded on Mosaic")
+            assert bot.duty("claim 1").json()["text"] == "You've claimed #1."
+            assert "#2" in bot.duty("resolve 2 recorded on Mosaic").json()["text"]
 
             def settled() -> dict[str, Any] | None:
                 found = healthz(bot.base)[1]

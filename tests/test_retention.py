@@ -10,13 +10,12 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from bot.app import DutyBot
 from bot.cli import main
@@ -28,7 +27,9 @@ from bot.retention import number_ranges, purge
 from handlers.shell import ShellChat
 from storage.db import Database
 from storage.models import Base, Event, JobRun, Task
+from tests.bot_process import database_url
 from tests.conftest import TEAM
+from tests.mail import email_message
 
 DAY = timedelta(days=1)
 START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
@@ -48,15 +49,14 @@ def email(
     attachment: str | None = None,
     date: datetime = START,
 ) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = "CareExperiencedDuty@council.example.gov.uk"
-    msg["Subject"] = subject
-    msg["Date"] = date.strftime("%a, %d %b %Y %H:%M:%S +0000")
-    msg["Message-ID"] = mid
-    if reply_to:
-        msg["In-Reply-To"] = reply_to
-    msg.set_content(body)
+    msg = email_message(
+        subject,
+        body,
+        sender=sender,
+        message_id=mid,
+        date=date.strftime("%a, %d %b %Y %H:%M:%S +0000"),
+        in_reply_to=reply_to,
+    )
     if attachment:
         msg.add_attachment(b"%PDF", maintype="application", subtype="pdf", filename=attachment)
     return bytes(msg)
@@ -293,14 +293,9 @@ def test_number_ranges_stay_short() -> None:
 
 def cli_config(db: Database, tmp: Path, inbox: Path) -> Path:
     """A config file for the CLI pointing at the test's database (its schema on PostgreSQL)."""
-    url = db.url
-    if not db.is_sqlite:
-        with db.engine.connect() as conn:
-            schema = conn.execute(text("select current_schema()")).scalar_one()
-        url += f"?options=-csearch_path%3D{schema}"
     path = tmp / "dutybot.toml"
     path.write_text(
-        f'[database]\nurl = "{url}"\n[retention]\nemail_content_days = 30\n'
+        f'[database]\nurl = "{database_url(db)}"\n[retention]\nemail_content_days = 30\n'
         f'[[teams]]\nname = "{TEAM["name"]}"\nchannel = "C0DUTY"\n'
         f'members = ["sam", "alex", "priya"]\nmanagers = ["jo"]\n'
         f'[teams.names]\njo = "Jo"\n'

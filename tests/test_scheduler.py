@@ -13,12 +13,11 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from bot.clock import ManualClock
 from bot.config import parse_config
@@ -26,6 +25,7 @@ from bot.jobs import TeamJobs
 from bot.scheduler import DutyScheduler, Reports, handover_job_id, handover_trigger
 from storage.db import Database
 from storage.models import JobRun
+from tests.bot_process import db_schema
 from tests.conftest import ROOT, TEAM
 from tests.test_handover import (
     LONDON,
@@ -84,11 +84,7 @@ def scheduler_of(
 def same_database(db: Database) -> Database:
     """A second Database (its own engine and connections) on the same tables, as another
     bot process would have."""
-    if db.is_sqlite:
-        return Database(db.url)
-    with db.engine.connect() as conn:
-        schema = conn.execute(text("show search_path")).scalar_one()
-    return Database(db.url, schema=schema)
+    return Database(db.url, schema=db_schema(db))
 
 
 # ---- the cron trigger --------------------------------------------------------------------
@@ -287,13 +283,9 @@ def race(a: TeamJobs, b: TeamJobs, now: datetime) -> None:
 
 
 @pytest.fixture
-def shared(db: Database) -> Iterator[tuple[str, str]]:
+def shared(db: Database) -> tuple[str, str]:
     """(url, schema) of the test database, for other processes to open."""
-    if db.is_sqlite:
-        yield db.url, ""
-        return
-    with db.engine.connect() as conn:
-        yield db.url, conn.execute(text("show search_path")).scalar_one()
+    return db.url, db_schema(db) or ""
 
 
 class Process:

@@ -28,15 +28,6 @@ def fake() -> Iterator[FakeSlack]:
         yield server
 
 
-@pytest.fixture
-def bots(db: Database, fake: FakeSlack, tmp_path: Path) -> Iterator[list[BotProcess]]:
-    """Bot processes started by a test; any still running are killed at the end."""
-    started: list[BotProcess] = []
-    yield started
-    for bot in started:
-        bot.kill()
-
-
 def test_run_serves_slack_watches_the_mailbox_and_runs_the_clocks(
     db: Database, fake: FakeSlack, tmp_path: Path, bots: list[BotProcess]
 ) -> None:
@@ -114,3 +105,17 @@ def test_while_slack_is_down_tasks_wait_and_post_when_it_is_back(
     assert sorted(c["text"] for c in cards(fake)) == [f"New duty task #{n}" for n in (1, 2, 3)]
     assert {t.card_state for t in tasks(db)} == {"posted"}
     assert bot.stop() == 0
+
+
+def test_a_bot_token_slack_refuses_stops_the_bot_with_one_plain_sentence(
+    db: Database, fake: FakeSlack, tmp_path: Path, bots: list[BotProcess]
+) -> None:
+    fake.refused_tokens = {"xoxb-run-test"}  # revoked, or copied wrong
+    bot = BotProcess(db, fake, tmp_path)
+    bots.append(bot.start(wait=False))
+    assert bot.proc is not None and bot.proc.wait(30) == 1
+    assert bot.output().strip().splitlines()[-1] == (
+        "Error: Slack refused the bot token (invalid_auth). "
+        "Check the SLACK_BOT_TOKEN environment variable."
+    )
+    assert "Traceback" not in bot.output()

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
+from tests.mail import DATE, email_message
+
 # Everything Slack would turn into a ping or a link if it reached mrkdwn unescaped, plus the
 # bare words a careless `link_names` or `parse=full` would turn into pings.
 MENTIONS: tuple[str, ...] = (
@@ -35,8 +37,6 @@ MENTIONS: tuple[str, ...] = (
 RLO = "\u202e"  # right-to-left override
 ZWSP = "\u200b"  # zero-width space
 ZWJ = "\u200d"
-DATE = "Mon, 23 Nov 2026 09:30:00 +0000"
-TO = "CareExperiencedDuty@council.example.gov.uk"
 
 
 @dataclass(frozen=True)
@@ -60,21 +60,15 @@ def plain(
     in_reply_to: str | None = None,
     references: str | None = None,
 ) -> EmailMessage:
-    msg = EmailMessage()
-    if sender:
-        msg["From"] = sender
-    msg["To"] = TO
-    msg["Subject"] = subject
-    if date:
-        msg["Date"] = date
-    if message_id:
-        msg["Message-ID"] = message_id
-    if in_reply_to:
-        msg["In-Reply-To"] = in_reply_to
-    if references:
-        msg["References"] = references
-    msg.set_content(body)
-    return msg
+    return email_message(
+        subject,
+        body,
+        sender=sender,
+        message_id=message_id,
+        date=date,
+        in_reply_to=in_reply_to,
+        references=references,
+    )
 
 
 def _crlf(text: str) -> bytes:
