@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.config import Config
+    from bot.kernel.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 # The prefix of the environment variables the in-process benchmarks' configs name for their
@@ -68,7 +68,7 @@ def bench_config(api_url: str, db: str | Path, mailbox: dict[str, Any]) -> Confi
     one team ("care-experienced" in C0DUTY) reading ``mailbox`` (a [teams.mailbox] table),
     and the database ``db`` (a URL, or a Path to a SQLite file). Its Slack secrets are read
     from ``BENCH_ENV``-prefixed variables, set here unless already set."""
-    from bot.config import parse_config
+    from bot.kernel.config import parse_config
 
     os.environ.setdefault(f"{BENCH_ENV}_BOT", "xoxb-bench")
     os.environ.setdefault(f"{BENCH_ENV}_SIGNING", "bench-signing-secret")

@@ -38,7 +38,7 @@ from bench.common import (  # noqa: E402
     verdict,
 )
 from bot.app import DutyBot  # noqa: E402
-from bot.config import Config  # noqa: E402
+from bot.kernel.config import Config  # noqa: E402
 from handlers.slack.server import build  # noqa: E402
 from tests.fakes.ews_server import FakeEws  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402

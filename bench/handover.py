@@ -32,9 +32,9 @@ from sqlalchemy import event  # noqa: E402
 from bench.common import exit_code, header, print_latencies, timed, verdict  # noqa: E402
 from bench.history import ensure_filled, open_db  # noqa: E402
 from bot.app import DutyBot  # noqa: E402
-from bot.clock import ManualClock  # noqa: E402
-from bot.config import parse_config  # noqa: E402
-from bot.jobs import TeamJobs  # noqa: E402
+from bot.kernel.clock import ManualClock  # noqa: E402
+from bot.kernel.config import parse_config  # noqa: E402
+from bot.ops.jobs import TeamJobs  # noqa: E402
 from storage.db import Database  # noqa: E402
 
 GOAL_MS = 100.0

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, func, insert, select, text
 
-from bot.retention import placeholder
+from bot.ops.retention import placeholder
 from storage.db import Database
 from storage.models import Email, Event, FollowUp, Outbox, Task, Team
 

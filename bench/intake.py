@@ -28,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import exit_code, header, verdict  # noqa: E402
 from bench.history import open_db  # noqa: E402
-from bot.email_parse import parse_email  # noqa: E402
-from bot.intake import PREVIEW_SOURCE_CHARS, take_in  # noqa: E402
-from bot.mailbox.base import RawMessage  # noqa: E402
-from bot.redaction import card_preview, card_subject  # noqa: E402
+from bot.mail.intake import PREVIEW_SOURCE_CHARS, take_in  # noqa: E402
+from bot.mail.mailbox import RawMessage  # noqa: E402
+from bot.mail.parse import parse_email  # noqa: E402
+from bot.mail.redaction import card_preview, card_subject  # noqa: E402
 from storage import tasks as q  # noqa: E402
 
 GOAL = 1_000.0  # emails per second

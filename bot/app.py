@@ -12,11 +12,12 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 
 from bot import commands, day
-from bot.calendar import WorkingCalendar
-from bot.cases import CaseDesk
-from bot.chat import Chat, Delivered, StopSignal, deliver
-from bot.clock import Clock, SystemClock
-from bot.config import (
+from bot.cases.register import CaseDesk
+from bot.chat.delivery import Chat, Delivered, StopSignal, deliver
+from bot.dispatch import Desk
+from bot.kernel.calendar import WorkingCalendar
+from bot.kernel.clock import Clock, SystemClock
+from bot.kernel.config import (
     Config,
     EwsMailboxConfig,
     FolderMailboxConfig,
@@ -24,17 +25,16 @@ from bot.config import (
     TeamConfig,
     secret,
 )
-from bot.dispatch import Desk
-from bot.jobs import JobReport, TeamJobs
-from bot.logsafe import guard_library_logs
-from bot.mailbox.base import Mailbox
-from bot.mailbox.folder import FolderMailbox
-from bot.outage import DatabaseWatch
-from bot.roles import GroupLookup, Roster
-from bot.rota import Rota
-from bot.scheduler import AfterTick, DutyScheduler
-from bot.tasks import Duty
-from bot.watcher import SyncResult, move_resolved, sync_once
+from bot.kernel.roles import GroupLookup, Roster
+from bot.mail.adapters.folder import FolderMailbox
+from bot.mail.mailbox import Mailbox
+from bot.mail.watcher import SyncResult, move_resolved, sync_once
+from bot.ops.jobs import JobReport, TeamJobs
+from bot.ops.logsafe import guard_library_logs
+from bot.ops.outage import DatabaseWatch
+from bot.ops.scheduler import AfterTick, DutyScheduler
+from bot.rota.rota import Rota
+from bot.tasks.actions import Duty
 from storage import tasks as q
 from storage.db import Database, SchemaBehind
 
@@ -78,7 +78,7 @@ def open_mailbox(team: TeamConfig) -> Mailbox:
                 shutil.copy2(f, path / f.name)
         return FolderMailbox(path, done_folder=mb.done_folder, outbox_folder=mb.outbox_folder)
     if isinstance(mb, EwsMailboxConfig):
-        from bot.mailbox.ews import EwsMailbox, EwsSettings
+        from bot.mail.adapters.ews import EwsMailbox, EwsSettings
 
         return EwsMailbox(
             EwsSettings(
@@ -99,7 +99,7 @@ def open_mailbox(team: TeamConfig) -> Mailbox:
             )
         )
     if isinstance(mb, GraphMailboxConfig):
-        from bot.mailbox.graph import GraphMailbox, GraphSettings
+        from bot.mail.adapters.graph import GraphMailbox, GraphSettings
 
         client_secret = secret(mb.client_secret_env)
         if not client_secret:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-from bot.when import WhenError, read_date, split_when
+from bot.kernel.when import WhenError, read_date, split_when
 
 __all__ = [
     "Alert", "Assign", "CaseAdd", "CaseAllocate", "CaseClose", "CaseLetter", "CaseList",

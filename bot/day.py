@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot import commands as c
-from bot.cards import local_time
-from bot.clock import ManualClock, OffsetClock
-from bot.jobs import TeamJobs
-from bot.message import Message, say, text, user
-from bot.rota import Rota
-from bot.tasks import Refused
+from bot.kernel.clock import ManualClock, OffsetClock
+from bot.kernel.message import Message, say, text, user
+from bot.ops.jobs import TeamJobs
+from bot.rota.rota import Rota
+from bot.tasks.actions import Refused
+from bot.tasks.cards import local_time
 from storage import clocks as cq
 
 

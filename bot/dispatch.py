@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot import commands as c
-from bot.message import Message, text
-from bot.outage import database_unreachable
-from bot.tasks import Duty, Refused
+from bot.kernel.message import Message, text
+from bot.ops.outage import database_unreachable
+from bot.tasks.actions import Duty, Refused
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from typing import TextIO
 
 from bot import commands, day
 from bot.app import DutyBot, TeamDesk
-from bot.cards import CardView
-from bot.chat import CardRef
-from bot.clock import ManualClock, OffsetClock
-from bot.config import TeamConfig
-from bot.message import Message
-from bot.scheduler import Reports
+from bot.chat.delivery import CardRef
+from bot.kernel.clock import ManualClock, OffsetClock
+from bot.kernel.config import TeamConfig
+from bot.kernel.message import Message
+from bot.ops.scheduler import Reports
+from bot.tasks.cards import CardView
 
 WIDTH = 72
 

@@ -161,7 +161,7 @@ names = {{ {SAM} = "Sam", {JO} = "Jo" }}
     def start(self, *, wait: bool = True) -> BotProcess:
         """Start the process; with ``wait``, until it serves /healthz."""
         exe = Path(sys.executable).parent / "dutybot"
-        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "bot.cli"]
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "handlers.cli"]
         env = {
             **os.environ,
             "SLACK_BOT_TOKEN": "xoxb-run-test",

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.clock import ManualClock
-from bot.config import Config, parse_config
+from bot.kernel.clock import ManualClock
+from bot.kernel.config import Config, parse_config
 from storage.db import Database
 from tests.fakes.ews_server import FakeEws
 from tests.fakes.graph_server import FakeGraph

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
-from bot.mailbox.base import RawMessage
+from bot.mail.mailbox import RawMessage
 
 TO = "CareExperiencedDuty@council.example.gov.uk"
 DATE = "Mon, 23 Nov 2026 09:30:00 +0000"

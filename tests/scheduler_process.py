@@ -20,9 +20,9 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.app import DutyBot
-from bot.clock import ManualClock
-from bot.config import parse_config
-from bot.scheduler import DutyScheduler, Reports
+from bot.kernel.clock import ManualClock
+from bot.kernel.config import parse_config
+from bot.ops.scheduler import DutyScheduler, Reports
 from storage.db import Database
 from tests.conftest import TEAM
 

@@ -62,13 +62,13 @@ from typing import Any
 import requests
 
 from bot.app import DutyBot
-from bot.chat import Delivered
-from bot.clock import Clock, ManualClock
-from bot.config import Config, TeamConfig, parse_config
-from bot.intake import take_in
-from bot.mailbox.base import RawMessage
-from bot.monitor import Monitor
-from bot.status import CachedProbe
+from bot.chat.delivery import Delivered
+from bot.kernel.clock import Clock, ManualClock
+from bot.kernel.config import Config, TeamConfig, parse_config
+from bot.mail.intake import take_in
+from bot.mail.mailbox import RawMessage
+from bot.ops.monitor import Monitor
+from bot.ops.status import CachedProbe
 from handlers.slack.app import SlackBot
 from handlers.slack.chat import METADATA_TYPE
 from handlers.slack.server import build, http_server, slack_probe

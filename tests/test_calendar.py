@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from bot.calendar import WorkingCalendar
+from bot.kernel.calendar import WorkingCalendar
 
 ENG = WorkingCalendar("ENG")
 SCT = WorkingCalendar("SCT")

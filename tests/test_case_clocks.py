@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import DutyBot
-from bot.clock import ManualClock
-from bot.message import Message
+from bot.kernel.clock import ManualClock
+from bot.kernel.message import Message
 from storage.db import Database
 from storage.models import Case, Event, JobRun, Outbox
 from tests.test_handover import make_bot

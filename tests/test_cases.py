@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from bot.app import DutyBot
-from bot.cases import next_rating, next_review
-from bot.cli import main
-from bot.clock import ManualClock
-from bot.config import CASE_POLICIES, ConfigError, parse_config
-from bot.message import Message
+from bot.cases.register import next_rating, next_review
+from bot.kernel.clock import ManualClock
+from bot.kernel.config import CASE_POLICIES, ConfigError, parse_config
+from bot.kernel.message import Message
+from handlers.cli import main
 from storage.db import Database
 from storage.models import Case, Event, Outbox
 from tests.conftest import TEAM
@@ -455,7 +455,7 @@ def test_case_commands_work_in_slack(db: Database) -> None:
 
 
 def test_every_case_setting_is_documented_in_the_example_config() -> None:
-    from bot.config import CasesConfig, EscalationDaysConfig, WeeklyReportConfig
+    from bot.kernel.config import CasesConfig, EscalationDaysConfig, WeeklyReportConfig
     from tests.conftest import ROOT
 
     example = (ROOT / "config.example.toml").read_text()
@@ -482,7 +482,7 @@ def test_show_gives_the_newest_history_of_a_long_running_case(
 def test_the_csv_report_never_hands_a_spreadsheet_a_formula() -> None:
     import io
 
-    from bot.cases import CaseReport, ReportRow, write_csv
+    from bot.cases.register import CaseReport, ReportRow, write_csv
 
     row = ReportRow("C1", "red", "U0KIM", d(3, 2), 21, None, d(3, 12), ("review",))
     out = io.StringIO()

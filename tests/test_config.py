@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from bot.cli import main
+from handlers.cli import main
 from tests.conftest import ROOT
 
 BAD = """

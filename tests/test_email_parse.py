@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.email_parse import ParsedEmail, header_fingerprint, html_to_text, parse_email
+from bot.mail.parse import ParsedEmail, header_fingerprint, html_to_text, parse_email
 
 INBOX = Path(__file__).resolve().parent.parent / "examples" / "inbox"
 DUTY = "CareExperiencedDuty@council.example.gov.uk"

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.mailbox.base import CheckpointExpired, MailboxError, OutgoingEmail
-from bot.mailbox.ews import EwsMailbox, EwsSettings
+from bot.mail.adapters.ews import EwsMailbox, EwsSettings
+from bot.mail.mailbox import CheckpointExpired, MailboxError, OutgoingEmail
 from tests.fakes.ews_server import FakeEws
 from tests.mail import make_email
 

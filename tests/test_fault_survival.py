@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from bot.outage import DatabaseWatch, database_unreachable
+from bot.ops.outage import DatabaseWatch, database_unreachable
 from storage.db import Database
 from storage.models import Task
 from tests.bot_process import (
@@ -279,7 +279,7 @@ def test_a_database_outage_is_said_once_and_its_end_once(caplog: pytest.LogCaptu
     now = [100.0]
     watch = DatabaseWatch(timer=lambda: now[0])
     refused = OperationalError("SELECT 1", {}, ConnectionRefusedError("Connection refused"))
-    with caplog.at_level(logging.DEBUG, logger="bot.outage"):
+    with caplog.at_level(logging.DEBUG, logger="bot.ops.outage"):
         for doing in ("delivering cards", "checking the mailbox", "delivering cards"):
             watch.failed(refused, doing)
         assert not watch.reachable

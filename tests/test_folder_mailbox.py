@@ -7,10 +7,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bot.app import DutyBot
-from bot.clock import ManualClock
-from bot.config import parse_config
-from bot.mailbox.base import OutgoingEmail
-from bot.mailbox.folder import FolderMailbox
+from bot.kernel.clock import ManualClock
+from bot.kernel.config import parse_config
+from bot.mail.adapters.folder import FolderMailbox
+from bot.mail.mailbox import OutgoingEmail
 from storage.models import Task
 from tests.conftest import TEAM
 from tests.mail import make_email

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from bot.mailbox.base import Batch, CheckpointExpired, MailboxError, OutgoingEmail
-from bot.mailbox.graph import GraphMailbox, GraphSettings
+from bot.mail.adapters.graph import GraphMailbox, GraphSettings
+from bot.mail.mailbox import Batch, CheckpointExpired, MailboxError, OutgoingEmail
 
 try:  # tests/ is on sys.path under pytest's default import mode...
     from fakes.graph_server import FakeGraph

@@ -12,14 +12,14 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import DutyBot
-from bot.calendar import WorkingCalendar
-from bot.clock import ManualClock
-from bot.config import parse_config
-from bot.intake import take_in
-from bot.jobs import TeamJobs
-from bot.mailbox.base import MailboxError, OutgoingEmail
-from bot.mailbox.folder import FolderMailbox
-from bot.message import Message
+from bot.kernel.calendar import WorkingCalendar
+from bot.kernel.clock import ManualClock
+from bot.kernel.config import parse_config
+from bot.kernel.message import Message
+from bot.mail.adapters.folder import FolderMailbox
+from bot.mail.intake import take_in
+from bot.mail.mailbox import MailboxError, OutgoingEmail
+from bot.ops.jobs import TeamJobs
 from storage.db import Database
 from storage.models import JobRun, Outbox
 from tests.conftest import TEAM

@@ -19,16 +19,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.calendar import WorkingCalendar
-from bot.cards import card_view
-from bot.clock import ManualClock
-from bot.email_parse import parse_email
-from bot.handover import build_handover
-from bot.intake import CLASH_NOTE, Intake, take_in
-from bot.mailbox.base import RawMessage
-from bot.message import Message
-from bot.roles import Roster
-from bot.tasks import Duty
+from bot.handover.view import build_handover
+from bot.kernel.calendar import WorkingCalendar
+from bot.kernel.clock import ManualClock
+from bot.kernel.message import Message
+from bot.kernel.roles import Roster
+from bot.mail.intake import CLASH_NOTE, Intake, take_in
+from bot.mail.mailbox import RawMessage
+from bot.mail.parse import parse_email
+from bot.tasks.actions import Duty
+from bot.tasks.cards import card_view
 from handlers.slack.render import card_blocks, message_blocks, mrkdwn
 from storage import tasks as q
 from storage.db import Database

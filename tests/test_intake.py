@@ -7,9 +7,9 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import func, select
 
-from bot.clock import ManualClock
-from bot.intake import take_in
-from bot.message import Message
+from bot.kernel.clock import ManualClock
+from bot.kernel.message import Message
+from bot.mail.intake import take_in
 from storage import tasks as q
 from storage.db import Database
 from storage.models import Email, Event, Outbox, Task

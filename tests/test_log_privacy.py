@@ -23,8 +23,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from bot.app import DutyBot
-from bot.clock import ManualClock
-from bot.config import load_config
+from bot.kernel.clock import ManualClock
+from bot.kernel.config import load_config
 from handlers.shell import Shell
 from storage.db import Database
 from tests.fakes.ews_server import FakeEws

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from bot.cli import main
+from handlers.cli import main
 from tests.conftest import ROOT
 from tests.fakes.ews_server import FakeEws
 from tests.fakes.graph_server import FakeGraph
@@ -121,7 +121,7 @@ def test_ews_check_when_exchange_is_down(tmp_path: Path, ews: FakeEws) -> None:
 
 
 def test_ews_check_finds_an_existing_done_folder(tmp_path: Path, ews: FakeEws) -> None:
-    from bot.mailbox.ews import EwsMailbox, EwsSettings
+    from bot.mail.adapters.ews import EwsMailbox, EwsSettings
 
     item = ews.deliver(make_email("One", "x", message_id="<c1@example.org>"))
     settings = EwsSettings(

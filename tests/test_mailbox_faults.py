@@ -18,13 +18,13 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import DutyBot
-from bot.clock import ManualClock
-from bot.config import parse_config
-from bot.jobs import TeamJobs
-from bot.mailbox.base import Mailbox, OutgoingEmail
-from bot.mailbox.ews import EwsMailbox, EwsSettings
-from bot.mailbox.graph import GraphMailbox, GraphSettings
-from bot.watcher import sync_once
+from bot.kernel.clock import ManualClock
+from bot.kernel.config import parse_config
+from bot.mail.adapters.ews import EwsMailbox, EwsSettings
+from bot.mail.adapters.graph import GraphMailbox, GraphSettings
+from bot.mail.mailbox import Mailbox, OutgoingEmail
+from bot.mail.watcher import sync_once
+from bot.ops.jobs import TeamJobs
 from storage import tasks as q
 from storage.db import Database
 from storage.models import Email, MailboxState, Task

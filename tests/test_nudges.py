@@ -7,11 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.calendar import WorkingCalendar
-from bot.clock import ManualClock
-from bot.config import OfficeHoursConfig
-from bot.nudges import RELEASE, STILL_ON_IT, office_time_between, press
-from bot.tasks import Refused
+from bot.kernel.calendar import WorkingCalendar
+from bot.kernel.clock import ManualClock
+from bot.kernel.config import OfficeHoursConfig
+from bot.nudges.nudges import RELEASE, STILL_ON_IT, office_time_between, press
+from bot.tasks.actions import Refused
 from storage.db import Database
 from storage.models import Outbox
 from tests.test_handover import LONDON, arrive, dms, drain, jobs_of, london, make_bot

@@ -26,11 +26,11 @@ import requests
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.cli import main
-from bot.clock import ManualClock, SystemClock
-from bot.lease import Lease
-from bot.monitor import Monitor
-from bot.status import CachedProbe, Check, how_long, local
+from bot.kernel.clock import ManualClock, SystemClock
+from bot.ops.lease import Lease
+from bot.ops.monitor import Monitor
+from bot.ops.status import CachedProbe, Check, how_long, local
+from handlers.cli import main
 from handlers.status_http import serve_in_background, status_server
 from storage import tasks as q
 from storage.db import Database
@@ -205,7 +205,7 @@ def test_a_busy_status_port_stops_socket_mode_with_one_plain_sentence(tmp_path: 
         config = write_config(tmp_path, fake, status=f"[status]\nport = {port}\n")
         env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-ops", "SLACK_APP_TOKEN": "xapp-ops"}
         done = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
+            [sys.executable, "-m", "handlers.cli", "run", "--config", str(config)],
             capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
         )  # fmt: skip
     assert done.returncode == 1
@@ -333,7 +333,7 @@ def test_status_says_in_plain_words_that_all_is_well(
 def test_status_lists_each_problem_and_exits_1(
     db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.intake import take_in
+    from bot.mail.intake import take_in
     from tests.mail import raw
 
     now = datetime.now(UTC)

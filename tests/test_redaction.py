@@ -9,8 +9,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumberMatcher
 
-import bot.redaction as redaction
-from bot.redaction import card_preview, card_subject, redact, tidy
+import bot.mail.redaction as redaction
+from bot.mail.redaction import card_preview, card_subject, redact, tidy
 
 TODAY = date(2026, 11, 22)
 

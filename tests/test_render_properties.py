@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.cards import card_view
-from bot.message import Message, ping, say, text, user
-from bot.redaction import card_preview, card_subject
+from bot.kernel.message import Message, ping, say, text, user
+from bot.mail.redaction import card_preview, card_subject
+from bot.tasks.cards import card_view
 from handlers.slack.render import (
     SECTION_LIMIT,
     USER_ID,

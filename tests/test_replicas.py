@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from bot.runner import DELIVERY_LEASE
+from bot.ops.runner import DELIVERY_LEASE
 from storage import clocks as cq
 from storage.db import Database
 from tests.fakes.slack_api import FakeSlack

@@ -18,12 +18,12 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from bot.app import DutyBot
-from bot.cli import main
-from bot.clock import ManualClock
-from bot.config import parse_config
-from bot.mailbox.base import OutgoingEmail
-from bot.mailbox.folder import FolderMailbox
-from bot.retention import number_ranges, purge
+from bot.kernel.clock import ManualClock
+from bot.kernel.config import parse_config
+from bot.mail.adapters.folder import FolderMailbox
+from bot.mail.mailbox import OutgoingEmail
+from bot.ops.retention import number_ranges, purge
+from handlers.cli import main
 from handlers.shell import ShellChat
 from storage.db import Database
 from storage.models import Base, Event, JobRun, Task

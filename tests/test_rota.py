@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from bot.clock import ManualClock
-from bot.config import ConfigError, parse_config
+from bot.kernel.clock import ManualClock
+from bot.kernel.config import ConfigError, parse_config
 from storage.db import Database
 from tests.conftest import TEAM
 from tests.test_handover import arrive, drain, jobs_of, london, make_bot

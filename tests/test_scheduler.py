@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.clock import ManualClock
-from bot.config import parse_config
-from bot.jobs import TeamJobs
-from bot.scheduler import DutyScheduler, Reports, handover_job_id, handover_trigger
+from bot.kernel.clock import ManualClock
+from bot.kernel.config import parse_config
+from bot.ops.jobs import TeamJobs
+from bot.ops.scheduler import DutyScheduler, Reports, handover_job_id, handover_trigger
 from storage.db import Database
 from storage.models import JobRun
 from tests.bot_process import db_schema

@@ -25,7 +25,7 @@ def write_config(tmp: Path) -> Path:
 
 def shell(cfg: Path, commands: str, who: str = "sam") -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "shell", "--config", str(cfg), "--as", who],
+        [sys.executable, "-m", "handlers.cli", "shell", "--config", str(cfg), "--as", who],
         input=commands,
         capture_output=True,
         text=True,

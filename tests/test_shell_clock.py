@@ -9,9 +9,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.app import DutyBot
-from bot.calendar import WorkingCalendar
-from bot.clock import SystemClock
-from bot.config import parse_config
+from bot.kernel.calendar import WorkingCalendar
+from bot.kernel.clock import SystemClock
+from bot.kernel.config import parse_config
 from storage.db import Database
 from tests.conftest import TEAM
 from tests.test_shell import shell, write_config

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from slack_sdk import WebClient
 
-from bot.clock import ManualClock
+from bot.kernel.clock import ManualClock
 from handlers.slack.chat import DM_FALLBACK, Pacer
 from storage import tasks as q
 from storage.db import Database

@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.clock import ManualClock
-from bot.config import Config
-from bot.intake import take_in
-from bot.roles import Roster
-from bot.tasks import Duty, Refused
+from bot.kernel.clock import ManualClock
+from bot.kernel.config import Config
+from bot.kernel.roles import Roster
+from bot.mail.intake import take_in
+from bot.tasks.actions import Duty, Refused
 from storage import tasks as q
 from storage.db import Database
 from storage.models import Event, FollowUp, Outbox, Task

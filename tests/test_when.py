@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.when import WhenError, parse_when, read_date, split_when
+from bot.kernel.when import WhenError, parse_when, read_date, split_when
 
 LONDON = ZoneInfo("Europe/London")
 WED = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # Wednesday, GMT: London wall time == UTC

@@ -20,12 +20,12 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 
-from bot import nudges
 from bot.app import DutyBot, TeamDesk
 from bot.dispatch import failed
-from bot.home import home
-from bot.message import Message
-from bot.tasks import Refused
+from bot.kernel.message import Message
+from bot.nudges import nudges
+from bot.tasks.actions import Refused
+from bot.tasks.home import home
 from handlers.slack.chat import SlackChat
 from handlers.slack.render import (
     alert_modal,

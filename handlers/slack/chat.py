@@ -24,10 +24,10 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from bot.cards import CardView
-from bot.chat import CardRef, ChatRefused, ChatUnavailable
-from bot.config import TeamConfig
-from bot.message import Message
+from bot.chat.delivery import CardRef, ChatRefused, ChatUnavailable
+from bot.kernel.config import TeamConfig
+from bot.kernel.message import Message
+from bot.tasks.cards import CardView
 from handlers.slack.render import card_blocks, message_blocks, mrkdwn, permalink_block
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from bot.cards import CardView
-from bot.home import HomeSection
-from bot.message import Message
+from bot.kernel.message import Message
+from bot.tasks.cards import CardView
+from bot.tasks.home import HomeSection
 
 SECTION_LIMIT = 3000
 MAX_BLOCKS = 50  # in a message

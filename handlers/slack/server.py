@@ -13,9 +13,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.app import DutyBot
-from bot.config import Config, secret
-from bot.runner import Runner
-from bot.status import Check, Probe
+from bot.kernel.config import Config, secret
+from bot.ops.runner import Runner
+from bot.ops.status import Check, Probe
 from handlers.slack.app import SlackBot
 from handlers.slack.chat import SlackChat, is_transient, make_clients, slack_answer
 from handlers.status_http import MetricsFn, StatusApp, StatusFn, run_until

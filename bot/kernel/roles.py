@@ -1,0 +1,58 @@
+"""Who may do what. Members claim, resolve, alert and follow up; managers may also assign,
+set the rota and manage cases. Roles come from config, as user ids and/or a user group."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Literal
+
+from bot.kernel.config import TeamConfig
+
+Role = Literal["member", "manager"]
+GroupLookup = Callable[[str], set[str]]  # user group id -> its members
+
+
+class Roster:
+    def __init__(
+        self, team: TeamConfig, groups: GroupLookup | None = None, ttl: float = 300.0
+    ) -> None:
+        self.team = team
+        self._groups = groups
+        self._ttl = ttl
+        self._cache: dict[str, tuple[float, set[str]]] = {}
+        self._lock = threading.Lock()
+
+    def _group(self, group_id: str | None) -> set[str]:
+        if not group_id or self._groups is None:
+            return set()
+        with self._lock:
+            hit = self._cache.get(group_id)
+            if hit and time.monotonic() - hit[0] < self._ttl:
+                return hit[1]
+        try:
+            users = set(self._groups(group_id))
+        except Exception:  # the chat service is down: keep the last answer we had
+            return hit[1] if hit else set()
+        with self._lock:
+            self._cache[group_id] = (time.monotonic(), users)
+        return users
+
+    def managers(self) -> list[str]:
+        return list(
+            dict.fromkeys([*self.team.managers, *sorted(self._group(self.team.manager_group))])
+        )
+
+    def role_of(self, user_id: str) -> Role | None:
+        if user_id in self.team.managers or user_id in self._group(self.team.manager_group):
+            return "manager"
+        if user_id in self.team.members or user_id in self._group(self.team.member_group):
+            return "member"
+        return None
+
+    def is_member(self, user_id: str) -> bool:
+        return self.role_of(user_id) is not None
+
+    def is_manager(self, user_id: str) -> bool:
+        return self.role_of(user_id) == "manager"

@@ -1,0 +1,121 @@
+"""The folder mailbox: a directory of .eml files, or a Maildir. The embedded default for the
+shell and demos. Resolved mail moves to a Done/ subfolder; the handover email lands in Outbox/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+from bot.mail.mailbox import Batch, MailboxError, OutgoingEmail, RawMessage
+
+MAILDIR_PARTS = ("new", "cur")
+
+
+class FolderMailbox:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        done_folder: str = "Done",
+        outbox_folder: str = "Outbox",
+        address: str = "CareExperiencedDuty@localhost",
+    ) -> None:
+        self.path = Path(path)
+        self.done = self.path / done_folder
+        self.outbox = self.path / outbox_folder
+        self.address = address
+
+    @property
+    def is_maildir(self) -> bool:
+        return (self.path / "new").is_dir() and (self.path / "cur").is_dir()
+
+    def _items(self) -> list[str]:
+        if not self.path.is_dir():
+            raise MailboxError(f"The inbox folder {self.path} doesn't exist. Check mailbox.path.")
+        if self.is_maildir:
+            names = [
+                f"{part}/{f.name}"
+                for part in MAILDIR_PARTS
+                for f in (self.path / part).iterdir()
+                if f.is_file() and not f.name.startswith(".")
+            ]
+        else:
+            names = [f.name for f in self.path.iterdir() if f.is_file() and f.suffix == ".eml"]
+        return sorted(names, key=lambda n: (Path(n).name, n))  # Maildir names start with the time
+
+    def poll(self, checkpoint: str | None) -> Batch:
+        messages = []
+        for name in self._items():
+            try:
+                mime = (self.path / name).read_bytes()
+            except FileNotFoundError:  # moved away between listing and reading
+                continue
+            messages.append(RawMessage(item_id=name, mime=mime))
+        return Batch(messages=messages, checkpoint=None)
+
+    def count(self) -> int:
+        return len(self._items())
+
+    def move_to_done(self, item_id: str) -> str:
+        src = self.path / item_id
+        if not src.exists():
+            already = self.done / Path(item_id).name
+            if already.exists():
+                return f"{self.done.name}/{already.name}"
+            raise MailboxError(f"The email {item_id} is no longer in the inbox folder.")
+        self.done.mkdir(parents=True, exist_ok=True)
+        dest = self.done / Path(item_id).name
+        shutil.move(src, dest)  # a rename on one filesystem: atomic, never a delete
+        return f"{self.done.name}/{dest.name}"
+
+    def send(self, email: OutgoingEmail) -> None:
+        msg = EmailMessage()
+        msg["From"] = self.address
+        msg["To"] = ", ".join(email.to) if email.to else self.address
+        msg["Subject"] = email.subject
+        msg["Date"] = format_datetime(datetime.now(UTC))
+        msg["Message-ID"] = make_msgid(domain="dutybot.local")
+        msg.set_content(email.text)
+        if email.html:
+            msg.add_alternative(email.html, subtype="html")
+        self.outbox.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        tmp = self.outbox / f".{stamp}.tmp"
+        tmp.write_bytes(bytes(msg))
+        os.replace(tmp, self.outbox / f"{stamp}-handover.eml")
+
+    def check(self) -> list[tuple[bool, str]]:
+        try:
+            inbox = (True, f"Inbox folder {self.path} is readable ({self.count()} items).")
+        except (MailboxError, OSError) as exc:
+            inbox = (False, str(exc) if isinstance(exc, MailboxError) else _cannot(self.path))
+        done = _can_write(self.done)
+        done_line = (
+            f"Done folder {self.done} is ready."
+            if done
+            else f"Done folder {self.done} cannot be written. Let the bot's user write there."
+        )
+        sending = _can_write(self.outbox)
+        send_line = (
+            f"Sending works: the handover email is written to {self.outbox}."
+            if sending
+            else f"Cannot write the handover email to {self.outbox}. Let the bot write there."
+        )
+        return [inbox, (done, done_line), (sending, send_line)]
+
+    def close(self) -> None:
+        pass
+
+
+def _cannot(path: Path) -> str:
+    return f"Cannot read the folder {path}. Check it exists and the bot may read it."
+
+
+def _can_write(folder: Path) -> bool:
+    """Whether the bot can put files in ``folder``, or make it in its nearest existing parent."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    return existing is not None and existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)

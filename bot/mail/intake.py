@@ -1,0 +1,253 @@
+"""Intake: one raw message becomes a new task, or joins the task it replies to.
+
+Parse, dedupe on Message-ID, thread (In-Reply-To, References, conversation id), redact,
+then store the email, task and event in one transaction.
+
+A second email with a Message-ID we already hold is not stored again. If its content is the
+same (a resend, or the same item seen again after a move or a resync) that is all. If its
+content differs (a broken or hostile sender reusing ids) it is still not stored, but the task
+of the first one gets a "message_id_clash" event and a thread note, once per distinct
+content, so the team knows to look in the inbox. Content is compared by a digest recorded in
+the event data of each email's arrival; a task with emails from before digests existed is
+treated as a plain resend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.kernel.message import say, text
+from bot.mail.mailbox import RawMessage
+from bot.mail.parse import ParsedEmail, parse_email
+from bot.mail.redaction import PreviewMode, card_preview, card_subject, tidy
+from bot.ops import metrics
+from storage import tasks as q
+from storage.db import Database
+from storage.models import Email, Task
+
+log = logging.getLogger(__name__)
+
+PREVIEW_SOURCE_CHARS = 2_000  # only this much of a body is ever looked at for the card
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What happened to one message."""
+
+    outcome: str  # new | reply | duplicate
+    task_number: int
+    reopened: bool = False
+    clash: bool = False  # a duplicate Message-ID with different content, noted on the task
+
+
+# Events marking one email's arrival on a task; their data carries that email's digest.
+ARRIVAL_EVENTS = ("received", "email_received", "reopened_by_email", "message_id_clash")
+CLASH_NOTE = (
+    "An email arrived with the same Message-ID as this task's email but different content, "
+    "so it was not added. Please look for it in the duty inbox."
+)
+
+
+def content_digest(mail: ParsedEmail) -> str:
+    """A short fingerprint of what a person would read, to tell a resend from a clash."""
+    h = hashlib.sha256()
+    for part in (mail.subject, mail.from_name, mail.from_addr, mail.body_text):
+        h.update(part.encode("utf-8", "replace") + b"\x00")
+    for a in mail.attachments:
+        h.update(f"{a.name}\x00{a.size}\x00".encode("utf-8", "replace"))
+    return h.hexdigest()[:32]
+
+
+NAME_CHARS = 400  # the sender columns' size; a longer From name is cut, never refused
+
+
+def _fit(text: str, limit: int = NAME_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def sender_of(mail: ParsedEmail) -> str:
+    name = tidy(mail.from_name).strip()
+    addr = _fit(mail.from_addr, NAME_CHARS // 2)
+    if name and addr:
+        return f"{_fit(name, NAME_CHARS - len(addr) - 3)} <{addr}>"
+    return _fit(name or addr or "(unknown sender)")
+
+
+def take_in(
+    db: Database, team: str, raw: RawMessage, now: datetime, preview: PreviewMode = "redacted"
+) -> Intake:
+    """Store one message. Safe to call again with the same message: it is a duplicate then."""
+    mail = parse_email(raw.mime)
+    try:
+        with db.session() as s:
+            got = _store(s, team, raw, mail, now, preview)
+        if got.outcome == "new":  # counted once it is committed
+            metrics.task_received(team)
+        return got
+    except IntegrityError:
+        # Another process stored the same Message-ID between our check and our insert.
+        with db.session() as s:
+            existing = q.email_by_message_id(s, team, mail.message_id)
+            if existing is None:
+                raise
+            task = s.get(Task, existing.task_id)
+            return Intake("duplicate", task.number if task else 0)
+
+
+def _store(
+    s: Session, team: str, raw: RawMessage, mail: ParsedEmail, now: datetime, mode: PreviewMode
+) -> Intake:
+    digest = content_digest(mail)
+    existing = q.email_by_message_id(s, team, mail.message_id)
+    if existing is not None:
+        task = s.get(Task, existing.task_id)
+        assert task is not None
+        verdict = _compare(s, task, digest)
+        if verdict == "clash":
+            _note_clash(s, team, task, digest, now)
+        elif verdict == "same" and raw.item_id and existing.item_id != raw.item_id:
+            existing.item_id = raw.item_id  # the same mail, seen under a new id (moved, resynced)
+        return Intake("duplicate", task.number, clash=verdict != "same")
+
+    parent = _thread_parent(s, team, mail, raw.conversation_id)
+    if parent is not None:
+        reopened = _join(s, team, parent, now, digest)
+        task = parent
+        outcome = "reply"
+    else:
+        task = _new_task(s, team, raw, mail, now, mode, digest)
+        reopened = False
+        outcome = "new"
+
+    s.add(
+        Email(
+            team=team,
+            task_id=task.id,
+            message_id=mail.message_id,
+            in_reply_to=mail.in_reply_to,
+            conversation_id=raw.conversation_id,
+            item_id=raw.item_id,
+            web_link=raw.web_link,
+            subject=mail.subject,
+            from_name=_fit(mail.from_name),
+            from_addr=_fit(mail.from_addr),
+            sent_at=mail.sent_at,
+            received_at=received_time(raw, mail, now),
+            attachments=[[a.name, a.size] for a in mail.attachments],
+            problems=list(mail.problems),
+            # A reply to a finished task goes straight to Done with the rest of its thread.
+            move_state="pending" if task.state == "resolved" else "",
+        )
+    )
+    s.flush()
+    log.info("intake: %s task #%s", outcome, task.number)  # never the content
+    return Intake(outcome, task.number, reopened)
+
+
+def _thread_parent(
+    s: Session, team: str, mail: ParsedEmail, conversation_id: str | None
+) -> Task | None:
+    ids: list[str] = []
+    if mail.in_reply_to:
+        ids.append(mail.in_reply_to)
+    ids += [r for r in reversed(mail.references) if r not in ids]  # newest reference first
+    task = q.task_for_message_ids(s, team, ids)
+    if task is None and conversation_id:
+        task = q.task_for_conversation(s, team, conversation_id)
+    return task
+
+
+def _compare(s: Session, task: Task, digest: str) -> str:
+    """Is a repeated Message-ID on ``task`` the "same" email, a new "clash", or a "seen" one?"""
+    emails: list[str] = []
+    clashes: set[str] = set()
+    for ev in q.events_of_kinds(s, task.id, ARRIVAL_EVENTS):
+        found = ev.data.get("digest") if isinstance(ev.data, dict) else None
+        if found and ev.kind == "message_id_clash":
+            clashes.add(found)
+        elif found:
+            emails.append(found)
+    if digest in emails:
+        return "same"
+    if digest in clashes:
+        return "seen"
+    if len(emails) < len(q.emails_of_task(s, task.id)):
+        return "same"  # an email from before digests (or purged): can't tell, assume a resend
+    return "clash"
+
+
+def _note_clash(s: Session, team: str, task: Task, digest: str, now: datetime) -> None:
+    q.add_event(
+        s, team=team, task_id=task.id, actor="mailbox", kind="message_id_clash", at=now,
+        data={"digest": digest},
+    )  # fmt: skip
+    q.queue_message(
+        s, team=team, kind="thread", task_id=task.id, body=text(CLASH_NOTE).to_json(), at=now
+    )
+    log.info("intake: a different email reused the Message-ID of task #%s", task.number)
+
+
+def _join(s: Session, team: str, task: Task, now: datetime, digest: str) -> bool:
+    """A reply arrived for ``task``: note it, and reopen the task if it was resolved."""
+    reopened = q.reopen_if_resolved(s, task.id)
+    if reopened:
+        msg = text("A new email arrived on this resolved task, so it is open again.")
+        kind = "reopened_by_email"
+    else:
+        q.transition(s, task.id, [], {})
+        msg = say("A new email arrived on this task.")
+        kind = "email_received"
+    q.add_event(
+        s, team=team, task_id=task.id, actor="mailbox", kind=kind, at=now, data={"digest": digest}
+    )
+    q.queue_message(s, team=team, kind="thread", task_id=task.id, body=msg.to_json(), at=now)
+    s.refresh(task)
+    return reopened
+
+
+def received_time(raw: RawMessage, mail: ParsedEmail, now: datetime) -> datetime:
+    """When it reached the inbox: the mailbox's word, else the Date header, never the future."""
+    when = raw.received_at or mail.sent_at or now
+    return min(when, now)
+
+
+def _new_task(
+    s: Session,
+    team: str,
+    raw: RawMessage,
+    mail: ParsedEmail,
+    now: datetime,
+    mode: PreviewMode,
+    digest: str,
+) -> Task:
+    task = Task(
+        team=team,
+        number=q.next_task_number(s, team),
+        state="open",
+        subject=card_subject(mail.subject, mode),
+        sender=sender_of(mail),
+        preview=card_preview(mail.body_text[:PREVIEW_SOURCE_CHARS], mode),
+        # tidied: a right-to-left override makes "photo\u202egpj.exe" look like a .jpg
+        attachments=[[_fit(tidy(a.name)), a.size] for a in mail.attachments],
+        web_link=raw.web_link,
+        received_at=received_time(raw, mail, now),
+        last_event_at=now,
+    )
+    s.add(task)
+    s.flush()
+    q.add_event(
+        s,
+        team=team,
+        task_id=task.id,
+        actor="mailbox",
+        kind="received",
+        at=now,
+        data={"digest": digest, **({"problems": list(mail.problems)} if mail.problems else {})},
+    )
+    return task

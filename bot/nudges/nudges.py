@@ -1,0 +1,405 @@
+"""Nudges: reminders the database drives, sent only in office hours on working days.
+
+Each pass looks at the database and sends whatever is due at ``now``:
+- a task unclaimed for `unclaimed_minutes` of office time: a thread reminder and a DM to
+  today's duty manager, repeated at most every `unclaimed_repeat_minutes`;
+- a safeguarding task unclaimed for `safeguarding_minutes`: a DM to the duty manager and
+  the back-up, repeated at most every `safeguarding_repeat_minutes`;
+- a claimed task with no event for `stale_claim_hours` working hours: a DM to its claimer
+  with "Still on it" and "Release" buttons (again after as long, if nothing happens);
+- a follow-up that has come due: a DM to its owner, or to today's PA 1 if the owner is not
+  on today's rota; one out of hours goes at the next office-hours pass;
+- no duty manager on the rota for the next working day by `rota_missing_by`: a DM to the
+  managers, once.
+
+Each nudge records when it was last sent (the `nudges` table) in the same transaction as
+its chat messages, so a restart neither repeats nor misses one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.kernel.calendar import WorkingCalendar
+from bot.kernel.config import NudgesConfig, OfficeHoursConfig
+from bot.kernel.message import Message, button, lines, say, text, user
+from bot.rota.rota import DayRota, Rota
+from bot.tasks.actions import Duty, Refused
+from bot.tasks.cards import clock_time, local_time
+from storage import clocks as cq
+from storage import tasks as q
+from storage.models import Task
+
+log = logging.getLogger(__name__)
+
+STILL_ON_IT: Final = "duty_still_on_it"
+RELEASE: Final = "duty_release"
+
+
+# ---- office time -------------------------------------------------------------------------
+
+
+def in_office_hours(
+    now: datetime, tz: ZoneInfo, cal: WorkingCalendar, hours: OfficeHoursConfig
+) -> bool:
+    local = now.astimezone(tz)
+    return cal.is_working_day(local.date()) and hours.start <= local.time() < hours.end
+
+
+def office_time_between(
+    a: datetime,
+    b: datetime,
+    tz: ZoneInfo,
+    cal: WorkingCalendar,
+    hours: OfficeHoursConfig,
+    cap: timedelta | None = None,
+) -> timedelta:
+    """Office time (working days, within office hours) from ``a`` to ``b``.
+
+    Stops counting once ``cap`` is reached: callers only ask "at least this long?".
+    """
+    total = timedelta(0)
+    if b <= a:
+        return total
+    day, last = a.astimezone(tz).date(), b.astimezone(tz).date()
+    while day <= last:
+        if cal.is_working_day(day):
+            start = datetime.combine(day, hours.start, tzinfo=tz)
+            end = datetime.combine(day, hours.end, tzinfo=tz)
+            lo, hi = max(a, start), min(b, end)
+            if hi > lo:
+                total += hi - lo
+            if cap is not None and total >= cap:
+                return total
+        day += timedelta(days=1)
+    return total
+
+
+# ---- the buttons -------------------------------------------------------------------------
+
+
+def still_on_it(duty: Duty, actor: str, number: int) -> Message:
+    """ "Still on it": an event on the task, which restarts its stale-claim clock."""
+    if not duty.roster.is_member(actor):
+        raise Refused("Only members of the duty team can do that.")
+    with duty.db.session() as s:
+        task = q.task_by_number(s, duty.name, number)
+        if task is None:
+            raise Refused(f"There is no task #{number}.")
+        if task.state != "claimed" or task.claimed_by != actor:
+            raise Refused(f"#{number} isn't claimed by you any more, so there is nothing to do.")
+        now = duty.clock.now()
+        q.add_event(s, team=duty.name, task_id=task.id, actor=actor, kind="still_on_it", at=now)
+        body = say("Still on it: ", user(actor), ".")
+        q.queue_message(
+            s, team=duty.name, kind="thread", task_id=task.id, body=body.to_json(), at=now
+        )
+    return text(f"Thanks. #{number} stays with you.")
+
+
+def press(duty: Duty, actor: str, action_id: str, value: str) -> Message:
+    """Run a nudge button (the Slack adapter calls this with the button's action and value)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise Refused("That button is out of date.") from None
+    if action_id == STILL_ON_IT:
+        return still_on_it(duty, actor, number)
+    if action_id == RELEASE:
+        return duty.unclaim(actor, number)
+    raise Refused("That button is out of date.")
+
+
+def stale_buttons(number: int) -> Message:
+    value = str(number)
+    return say(button("Still on it", STILL_ON_IT, value), " ", button("Release", RELEASE, value))
+
+
+# ---- the nudges --------------------------------------------------------------------------
+
+
+@dataclass
+class Nudger:
+    duty: Duty
+    cal: WorkingCalendar
+    rota: Rota
+    hours: OfficeHoursConfig
+    rules: NudgesConfig
+
+    @property
+    def name(self) -> str:
+        return self.duty.name
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.duty.team.tz
+
+    def run(self, now: datetime) -> int:
+        """Send every nudge that is due at ``now``; returns how many went out."""
+        if not in_office_hours(now, self.tz, self.cal, self.hours):
+            return 0  # held: the next pass in office hours sends what is due then
+        today = self.rota.day(now.astimezone(self.tz).date())
+        return (
+            self._unclaimed(now, today)
+            + self._stale_claims(now)
+            + self._follow_ups(now, today)
+            + self._rota_missing(now)
+        )
+
+    def _office(self, since: datetime, now: datetime, cap: timedelta) -> bool:
+        return office_time_between(since, now, self.tz, self.cal, self.hours, cap) >= cap
+
+    def _since(self, when: datetime, now: datetime) -> str:
+        same_day = when.astimezone(self.tz).date() == now.astimezone(self.tz).date()
+        return clock_time(when, self.tz) if same_day else local_time(when, self.tz)
+
+    def _send(
+        self,
+        kind: str,
+        subject: str,
+        previous: datetime | None,
+        now: datetime,
+        write: Callable[[Session], None],
+    ) -> int:
+        """Record the nudge and queue its messages in one transaction; 0 if another won."""
+        try:
+            with self.duty.db.session() as s:
+                if not cq.record_nudge(
+                    s, team=self.name, kind=kind, subject=subject, at=now, previous=previous
+                ):
+                    return 0
+                write(s)
+        except IntegrityError:
+            return 0  # another process sent this one first
+        return 1
+
+    def _dm(self, s: Session, who: str, body: Message, now: datetime, task: Task | None) -> None:
+        q.queue_message(
+            s,
+            team=self.name,
+            kind="dm",
+            target=who,
+            task_id=task.id if task else None,
+            body=body.to_json(),
+            at=now,
+        )
+
+    # -- unclaimed, and unclaimed safeguarding --
+
+    def _unclaimed(self, now: datetime, today: DayRota) -> int:
+        with self.duty.db.session() as s:
+            waiting = cq.open_tasks_since(s, self.name)
+            sent_plain = cq.last_nudges(s, self.name, "unclaimed")
+            sent_sg = cq.last_nudges(s, self.name, "safeguarding")
+        r = self.rules
+        plain = [
+            w for w in waiting
+            if self._due(w, now, sent_plain, r.unclaimed_minutes, r.unclaimed_repeat_minutes)
+        ]  # fmt: skip
+        urgent = [
+            w for w in waiting if w.task.safeguarding
+            and self._due(w, now, sent_sg, r.safeguarding_minutes, r.safeguarding_repeat_minutes)
+        ]  # fmt: skip
+        return self._send_unclaimed(plain, sent_plain, now, today) + self._send_safeguarding(
+            urgent, sent_sg, now, today
+        )
+
+    def _due(
+        self,
+        item: cq.OpenTask,
+        now: datetime,
+        sent: dict[str, datetime],
+        after: int,
+        repeat: int,
+    ) -> bool:
+        if not self._office(item.open_since, now, timedelta(minutes=after)):
+            return False
+        last = sent.get(str(item.task.id))
+        # A reminder from before the task last became open belongs to an earlier spell.
+        return last is None or last < item.open_since or now - last >= timedelta(minutes=repeat)
+
+    def _claim_all(
+        self,
+        s: Session,
+        kind: str,
+        items: list[cq.OpenTask],
+        sent: dict[str, datetime],
+        now: datetime,
+    ) -> list[cq.OpenTask]:
+        """Record each nudge; keep the ones no other process recorded since we looked."""
+        return [
+            w for w in items
+            if cq.record_nudge(
+                s, team=self.name, kind=kind, subject=str(w.task.id), at=now,
+                previous=sent.get(str(w.task.id)),
+            )
+        ]  # fmt: skip
+
+    def _send_unclaimed(
+        self, items: list[cq.OpenTask], sent: dict[str, datetime], now: datetime, today: DayRota
+    ) -> int:
+        """A reminder in each task's thread, and one DM listing them to the duty manager."""
+        if not items:
+            return 0
+        try:
+            with self.duty.db.session() as s:
+                won = self._claim_all(s, "unclaimed", items, sent, now)
+                rows = []
+                for w in won:
+                    shown = self._since(w.open_since, now)
+                    body = text(
+                        f"Still unclaimed (open since {shown}). Who can take it? "
+                        f"/duty claim {w.task.number}"
+                    )
+                    q.queue_message(
+                        s, team=self.name, kind="thread", task_id=w.task.id,
+                        body=body.to_json(), at=now,
+                    )  # fmt: skip
+                    rows.append(text(f"  #{w.task.number} {w.task.subject} (since {shown})"))
+                if won and today.manager:
+                    head = text(f"Unclaimed for over {self.rules.unclaimed_minutes} minutes:")
+                    task = won[0].task if len(won) == 1 else None
+                    self._dm(s, today.manager, lines([head, *rows]), now, task)
+        except IntegrityError:
+            return 0  # another process sent these first
+        return len(won)
+
+    def _send_safeguarding(
+        self, items: list[cq.OpenTask], sent: dict[str, datetime], now: datetime, today: DayRota
+    ) -> int:
+        """One DM to the duty manager and the back-up, listing every such task."""
+        if not items:
+            return 0
+        people = [today.people.get("manager"), today.people.get("backup")]
+        try:
+            with self.duty.db.session() as s:
+                won = self._claim_all(s, "safeguarding", items, sent, now)
+                rows = [
+                    text(
+                        f"  #{w.task.number} {w.task.subject} "
+                        f"(since {self._since(w.open_since, now)})"
+                    )
+                    for w in won
+                ]
+                body = lines(
+                    [
+                        text("Safeguarding tasks nobody has claimed yet:"),
+                        *rows,
+                        text(
+                            "Please make sure someone takes each one now. "
+                            "If anyone is in immediate danger, call 999."
+                        ),
+                    ]
+                )
+                task = won[0].task if len(won) == 1 else None
+                for who in dict.fromkeys(p for p in people if p) if won else ():
+                    self._dm(s, who, body, now, task)
+        except IntegrityError:
+            return 0
+        return len(won)
+
+    # -- stale claims --
+
+    def _stale_claims(self, now: datetime) -> int:
+        with self.duty.db.session() as s:
+            held = cq.claimed_tasks(s, self.name)
+            last_sent = cq.last_nudges(s, self.name, "stale")
+        cap = timedelta(hours=self.rules.stale_claim_hours)
+        sent = 0
+        for task in held:
+            key = str(task.id)
+            previous = last_sent.get(key)
+            # Quiet since the last event, or since we last asked (no answer: ask again later).
+            since = max(task.last_event_at, previous) if previous else task.last_event_at
+            if task.claimed_by and self._office(since, now, cap):
+                sent += self._send(
+                    "stale", key, previous, now, lambda s, t=task: self._write_stale(s, t, now)
+                )
+        return sent
+
+    def _write_stale(self, s: Session, task: Task, now: datetime) -> None:
+        assert task.claimed_by
+        body = say(
+            f"You claimed #{task.number} ({task.subject}) and nothing has been recorded on it "
+            f"since {self._since(task.last_event_at, now)}. Are you still on it?\n",
+            stale_buttons(task.number),
+        )
+        self._dm(s, task.claimed_by, body, now, task)
+
+    # -- follow-ups --
+
+    def _follow_ups(self, now: datetime, today: DayRota) -> int:
+        with self.duty.db.session() as s:
+            due = cq.follow_ups_due(s, self.name, now)
+        sent = 0
+        for fu in due:
+            try:
+                with self.duty.db.session() as s:
+                    if not cq.mark_follow_up_notified(s, fu.id, now):
+                        continue  # another process reminded them
+                    cq.record_nudge(
+                        s, team=self.name, kind="follow_up", subject=str(fu.id), at=now,
+                        previous=None,
+                    )  # fmt: skip
+                    self._write_follow_up(s, fu.task_id, fu.owner, fu.note, fu.due_at, now, today)
+                sent += 1
+            except IntegrityError:
+                continue
+        return sent
+
+    def _write_follow_up(
+        self,
+        s: Session,
+        task_id: int,
+        owner: str,
+        note: str,
+        due_at: datetime,
+        now: datetime,
+        today: DayRota,
+    ) -> None:
+        task = s.get(Task, task_id)
+        number = task.number if task else "?"
+        subject = task.subject if task else ""
+        what = f"Follow-up due {self._since(due_at, now)} on #{number} ({subject})"
+        tail = f": {note}" if note else "."
+        to = owner
+        # Today's rota decides: an owner who is off duty has it covered by PA 1.
+        if today.people and not today.on_duty(owner):
+            to = today.people.get("pa1") or today.people.get("manager") or owner
+        if to == owner:
+            body = text(what + tail)
+        else:
+            body = say(what, ", agreed by ", user(owner), ", who isn't on duty today", tail)
+        self._dm(s, to, body, now, task)
+
+    # -- the rota for the next working day --
+
+    def _rota_missing(self, now: datetime) -> int:
+        local = now.astimezone(self.tz)
+        if local.time() < self.rules.rota_missing_by:
+            return 0
+        nxt: date = self.cal.next_working_day(local.date())
+        if self.rota.day(nxt).is_set:
+            return 0
+        key = nxt.isoformat()
+        with self.duty.db.session() as s:
+            if cq.last_nudge(s, self.name, "rota_missing", key) is not None:
+                return 0
+        body = text(
+            f"Nobody is on the rota as duty manager for {nxt:%a %d %b} yet. Set it with: "
+            f"/duty rota set {key} manager @name pa1 @name pa2 @name backup @name"
+        )
+
+        def write(s: Session) -> None:
+            for who in self.duty.roster.managers():
+                self._dm(s, who, body, now, None)
+
+        return self._send("rota_missing", key, None, now, write)

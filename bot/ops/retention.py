@@ -1,0 +1,244 @@
+"""Retention: email content is kept for `retention.email_content_days`, the audit trail for good.
+
+What goes, once a task's email is older than that (counted from when the bot took it in, so
+an old backlog picked up today is not purged at once), whether the task is resolved or not:
+- on the task: the subject, sender, preview and attachment names. It keeps its number, state,
+  flags, claimer, resolve note and Outlook link, and shows a placeholder subject, so a task
+  still open can be worked (claimed, noted, resolved) as before; its card is redrawn;
+- on each stored email of the task older than that: its subject, sender and attachment names
+  (the Message-ID and thread ids stay, so a resend is still recognised and not made a task);
+- the folder mailbox's copies of those emails in Done/, and its handover copies in Outbox/
+  older than that (an email still in the inbox is live work: it goes once resolved and moved);
+- chat messages sent longer ago than that, from the send queue (Slack holds them).
+What stays: every event (who did what, when), with the notes workers wrote. Intake's own
+events lose any note and the content digest in their data. Each purged task gets a
+"content_purged" event.
+
+Safe to run twice and from two processes; runs in its own database sessions.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.kernel.config import FolderMailboxConfig, TeamConfig
+from storage import clocks as cq
+from storage import retention as rq
+from storage import tasks as q
+from storage.db import Database
+from storage.models import Task
+
+log = logging.getLogger(__name__)
+
+JOB = "purge"
+ACTOR = "retention"
+CHUNK = 200  # tasks per transaction: a first purge of years of mail holds no long lock
+HANDOVER_COPY = re.compile(r"(\d{8}T\d{12})-handover\.eml")
+
+
+@dataclass
+class PurgeReport:
+    """What a purge did, or would do: counts and task numbers, never content."""
+
+    team: str
+    days: int
+    cutoff: datetime
+    tasks: list[int] = field(default_factory=list)
+    emails: int = 0
+    done_copies: int = 0
+    handover_copies: int = 0
+    chat_messages: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.tasks
+            or self.emails
+            or self.done_copies
+            or self.handover_copies
+            or self.chat_messages
+        )
+
+    def lines(self, tz_name: str, dry_run: bool) -> list[str]:
+        from zoneinfo import ZoneInfo
+
+        when = self.cutoff.astimezone(ZoneInfo(tz_name)).strftime("%a %d %b %Y %H:%M")
+        verb = "would be" if dry_run else "were"
+        head = f"{self.team}: email content older than {self.days} days (taken in before {when})"
+        if self.empty:
+            return [f"{head}: nothing to purge."]
+        out = [f"{head}:"]
+        out.append(f"  {len(self.tasks)} task(s) {verb} purged: {number_ranges(self.tasks)}")
+        out.append(f"  {self.emails} stored email(s) {verb} cleared")
+        out.append(f"  {self.done_copies} copy(ies) in the Done folder {verb} deleted")
+        out.append(f"  {self.handover_copies} handover copy(ies) in Outbox {verb} deleted")
+        out.append(f"  {self.chat_messages} sent chat message(s) {verb} dropped from the queue")
+        return out
+
+
+def number_ranges(numbers: list[int]) -> str:
+    """#1-#4, #7 (short, for a thousand tasks on the first purge)."""
+    if not numbers:
+        return "none"
+    out: list[str] = []
+    nums = sorted(set(numbers))
+    start = prev = nums[0]
+    for n in [*nums[1:], None]:
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        out.append(f"#{start}" if start == prev else f"#{start}-#{prev}")
+        if n is not None:
+            start = prev = n
+    return ", ".join(out)
+
+
+def placeholder(days: int) -> dict[str, object]:
+    return {
+        "subject": f"(email content removed after {days} days)",
+        "sender": "(removed)",
+        "preview": "",
+        "attachments": [],
+    }
+
+
+@dataclass(frozen=True)
+class Folders:
+    """Where the folder mailbox keeps its copies; None for Exchange mailboxes."""
+
+    done: Path | None = None
+    outbox: Path | None = None
+
+    @classmethod
+    def of(cls, team: TeamConfig) -> Folders:
+        mb = team.mailbox
+        if isinstance(mb, FolderMailboxConfig):
+            root = Path(mb.path)
+            return cls(root / mb.done_folder, root / mb.outbox_folder)
+        return cls()
+
+
+def purge(
+    db: Database, team: TeamConfig, days: int, now: datetime, *, dry_run: bool = False
+) -> PurgeReport:
+    """Purge (or, with ``dry_run``, only count) the email content of ``team`` older than
+    ``days`` days at ``now``."""
+    cutoff = now - timedelta(days=days)
+    report = PurgeReport(team.name, days, cutoff)
+    folders = Folders.of(team)
+    if dry_run:
+        return _plan(db, team.name, folders, report)
+    while True:
+        with db.session() as s:
+            due = rq.tasks_due(s, team.name, cutoff, CHUNK)
+            if not due:
+                break
+            report.tasks += _purge_tasks(s, team.name, [t.id for t in due], days, now)
+    with db.session() as s:
+        report.emails = rq.purge_emails(s, team.name, cutoff, now)
+        report.chat_messages = rq.delete_sent_messages(s, team.name, cutoff)
+    report.done_copies = _delete_done_copies(db, team.name, folders.done)
+    report.handover_copies = len(_old_handover_copies(folders.outbox, cutoff, delete=True))
+    if not report.empty:
+        log.info(
+            "retention %s: purged %d task(s), %d email(s), %d Done copy(ies), %d handover "
+            "copy(ies), %d chat message(s)", team.name, len(report.tasks), report.emails,
+            report.done_copies, report.handover_copies, report.chat_messages,
+        )  # fmt: skip
+    return report
+
+
+def _purge_tasks(s: Session, team: str, task_ids: list[int], days: int, now: datetime) -> list[int]:
+    done: list[int] = []
+    for task_id in task_ids:
+        if not rq.purge_task(s, task_id, now, placeholder(days)):
+            continue  # another run got there first
+        task = s.get(Task, task_id)
+        q.add_event(
+            s, team=team, task_id=task_id, actor=ACTOR, kind="content_purged", at=now,
+            note=f"Email content removed after {days} days.", data={"days": days},
+        )  # fmt: skip
+        done.append(task.number if task else 0)
+    for ev in rq.mailbox_events(s, task_ids):
+        ev.note = ""
+        if isinstance(ev.data, dict) and "digest" in ev.data:
+            ev.data = {k: v for k, v in ev.data.items() if k != "digest"}
+    return done
+
+
+def _plan(db: Database, team: str, folders: Folders, report: PurgeReport) -> PurgeReport:
+    cutoff = report.cutoff
+    with db.session() as s:
+        report.tasks = [t.number for t in rq.tasks_due(s, team, cutoff)]
+        report.emails = rq.count_emails_due(s, team, cutoff)
+        report.chat_messages = rq.count_sent_messages(s, team, cutoff)
+        items = rq.done_copies_due(s, team, cutoff)
+    if folders.done is not None:
+        report.done_copies = sum(1 for item in items if _done_path(folders.done, item))
+    report.handover_copies = len(_old_handover_copies(folders.outbox, cutoff, delete=False))
+    return report
+
+
+def _done_path(done: Path, item_id: str) -> Path | None:
+    """The file in Done/ for an item id, if it is there (never anything outside Done/)."""
+    path = done / Path(item_id).name
+    if Path(item_id).parent.name != done.name or not path.is_file():
+        return None
+    return path
+
+
+def _delete_done_copies(db: Database, team: str, done: Path | None) -> int:
+    if done is None:
+        return 0
+    deleted = 0
+    while True:
+        with db.session() as s:
+            batch = rq.done_copies(s, team)
+        if not batch:
+            return deleted
+        for email_id, item_id in batch:
+            path = _done_path(done, item_id)
+            if path is not None:
+                path.unlink(missing_ok=True)
+                deleted += 1
+            with db.session() as s:
+                rq.forget_item(s, email_id)
+
+
+def _old_handover_copies(outbox: Path | None, cutoff: datetime, *, delete: bool) -> list[Path]:
+    if outbox is None or not outbox.is_dir():
+        return []
+    old = []
+    for path in outbox.iterdir():
+        m = HANDOVER_COPY.fullmatch(path.name)
+        if m is None:
+            continue
+        written = datetime.strptime(m.group(1), "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+        if written < cutoff:
+            old.append(path)
+            if delete:
+                path.unlink(missing_ok=True)
+    return old
+
+
+def purge_due(db: Database, team: TeamConfig, days: int, now: datetime) -> PurgeReport | None:
+    """The daily purge: once per local day per team, recorded in job_runs after it has run
+    (so a crash mid-purge runs it again; the purge itself is idempotent)."""
+    day: date = now.astimezone(team.tz).date()
+    with db.session() as s:
+        if cq.job_run(s, team.name, JOB, day.isoformat()) is not None:
+            return None
+    report = purge(db, team, days, now)
+    try:
+        with db.session() as s:
+            cq.start_job_run(s, team=team.name, job=JOB, run_key=day.isoformat(), at=now)
+    except IntegrityError:
+        pass  # another process recorded today's purge as well; the work was done once
+    return report

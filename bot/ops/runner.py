@@ -1,0 +1,207 @@
+"""Background work for `dutybot run`: watch each mailbox, and deliver what waits for the chat.
+
+One delivery at a time per team (a lock), so a card is never posted by two threads at once.
+Poke a team to deliver straight away; otherwise it delivers every few seconds anyway.
+Emails of resolved tasks move to Done from their own loop: soon after a card changes (a
+resolve), and every poll interval anyway, so a move that failed while Exchange was down is
+tried again even when no new mail arrives to wake the (streaming) mail watcher. The same loop
+retries a mail check that failed (say the database was away while the stream told of new mail).
+
+A database that can't be reached is said once in the log (bot.outage), not on every round.
+Stopping (``shutdown``) lets each loop finish the email or card in hand, then return.
+
+Two processes may share one database (two replicas, or a restart overlapping the old one).
+Only the holder of the "delivery" lease posts cards, takes in mail and moves it, so no card
+is posted twice; the other stands by, answering Slack, and takes over if the holder dies.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TypeVar
+
+from bot.app import DutyBot
+from bot.chat.delivery import Chat, Delivered
+from bot.kernel.clock import SystemClock
+from bot.mail.watcher import SyncResult
+from bot.ops.lease import Lease
+from bot.ops.logs import for_team
+from bot.ops.outage import database_unreachable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DELIVERY_LEASE = "delivery"
+
+
+class _StopOrLost:
+    """Stop after the card in hand when the process stops or the delivery lease is lost."""
+
+    def __init__(self, stop: threading.Event, holding: Callable[[], bool]) -> None:
+        self.stop = stop
+        self.holding = holding
+
+    def is_set(self) -> bool:
+        return self.stop.is_set() or not self.holding()
+
+
+@dataclass
+class Runner:
+    bot: DutyBot
+    chat: Chat
+    deliver_every: float = 2.0
+    # Longer than a Slack call can take (10 s timeout), so a slow post is never redone by
+    # another process while its answer is still on the way.
+    lease_seconds: float = 30.0
+    stop: threading.Event = field(default_factory=threading.Event)
+    _locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _pokes: dict[str, threading.Event] = field(default_factory=dict)
+    _move_pokes: dict[str, threading.Event] = field(default_factory=dict)
+    _mail_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _mail_failed: set[str] = field(default_factory=set)  # teams whose last mail check failed
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _lease: Lease | None = None
+    _lease_lock: threading.Lock = field(default_factory=threading.Lock)
+    _renewed: float = float("-inf")
+
+    def __post_init__(self) -> None:
+        assert self.bot.db is not None
+        ttl = timedelta(seconds=self.lease_seconds)
+        self._lease = Lease(self.bot.db, SystemClock(), ttl, name=DELIVERY_LEASE)
+        for name in self.bot.teams:
+            self._locks[name] = threading.Lock()
+            self._mail_locks[name] = threading.Lock()
+            self._pokes[name] = threading.Event()
+            self._move_pokes[name] = threading.Event()
+
+    def holding(self) -> bool:
+        """True while this process holds the delivery lease (renewed every few seconds)."""
+        assert self._lease is not None
+        with self._lease_lock:
+            fresh = time.monotonic() - self._renewed < self.lease_seconds / 3
+            if self._lease.held and fresh:
+                return True
+            held = self._lease.hold()
+            self._renewed = time.monotonic()
+            return held
+
+    def deliver(self, team: str, *, wait: bool = True) -> Delivered:
+        """Deliver now, in this thread. Does nothing while another process holds the delivery
+        lease: that one delivers within seconds. Without ``wait`` (after a chat action), a
+        delivery already under way is not waited for, which may take a minute in a backlog
+        of paced cards: the delivery loop goes round again straight after it instead."""
+        if not self.holding():
+            return Delivered()
+        lock = self._locks[team]
+        if not lock.acquire(blocking=wait):
+            self.poke(team)
+            return Delivered()
+        try:
+            done = self.bot.deliver(team, self.chat, stop=_StopOrLost(self.stop, self.holding))
+        finally:
+            lock.release()
+        if done.updated:  # a card changed: perhaps resolved, so its email may go to Done
+            self._move_pokes[team].set()
+        return done
+
+    def poke(self, team: str) -> None:
+        self._pokes[team].set()
+
+    def check_mail(self, team: str) -> SyncResult:
+        if not self.holding():  # the holder takes the mail in; this one catches up on taking over
+            return SyncResult(error="another process holds the delivery lease")
+        with self._mail_locks[team]:  # the watcher and the retry in the move loop
+            result = self.bot.check_mail(team, stop=self.stop)
+        if result.new or result.replies:
+            self.poke(team)
+        return result
+
+    def start(self) -> None:
+        for name, desk in self.bot.teams.items():
+            self._spawn(f"deliver-{name}", for_team(name, lambda n=name: self._deliver_loop(n)))
+            if desk.mailbox is not None:
+                self._spawn(f"mailbox-{name}", for_team(name, lambda n=name: self._mail_loop(n)))
+                self._spawn(f"move-{name}", for_team(name, lambda n=name: self._move_loop(n)))
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _deliver_loop(self, team: str) -> None:
+        while not self.stop.is_set():
+            self._pokes[team].wait(self.deliver_every)
+            self._pokes[team].clear()
+            if self.stop.is_set():
+                break
+            done = self._guard(team, "delivering cards", lambda: self.deliver(team))
+            if done and (done.posted or done.updated or done.messages) and not done.waiting:
+                self._pokes[team].set()  # perhaps more than one batch waits: go on at once
+
+    def _mail_loop(self, team: str) -> None:
+        desk = self.bot.teams[team]
+        interval = desk.cfg.mailbox.poll_seconds
+        watch = getattr(desk.mailbox, "watch", None)
+        if callable(watch) and getattr(desk.cfg.mailbox, "streaming", False):
+            self._safe_check(team)  # catch up first, then let the stream tell us
+            watch(self.stop, lambda: self._safe_check(team), poll_interval=interval)
+            return
+        while not self.stop.is_set():
+            self._safe_check(team)
+            self.stop.wait(interval)
+
+    def _move_loop(self, team: str) -> None:
+        # A polled mailbox moves mail on each poll already (DutyBot.check_mail): this loop
+        # then only answers pokes. A streamed one may go quiet for hours: retry on a timer.
+        mailbox = self.bot.teams[team].cfg.mailbox
+        interval = mailbox.poll_seconds if getattr(mailbox, "streaming", False) else None
+        while not self.stop.is_set():
+            self._move_pokes[team].wait(interval)
+            self._move_pokes[team].clear()
+            if self.stop.is_set():
+                break
+            if team in self._mail_failed:
+                self._safe_check(team)
+            self._guard(team, "moving resolved emails", lambda: self._move_done(team))
+
+    def _move_done(self, team: str) -> int:
+        return self.bot.move_done(team) if self.holding() else 0
+
+    def _safe_check(self, team: str) -> None:
+        result = self._guard(team, "checking the mailbox", lambda: self.check_mail(team))
+        if result is None or result.error:  # a streamed "new mail" must not be forgotten
+            self._mail_failed.add(team)
+        else:
+            self._mail_failed.discard(team)
+
+    def _guard(self, team: str, doing: str, work: Callable[[], T]) -> T | None:
+        """Run one round of a loop; None if it failed (to be tried again next round)."""
+        try:
+            done = work()
+        except Exception as exc:
+            if database_unreachable(exc):
+                self.bot.db_watch.failed(exc, doing)
+            else:
+                log.exception("%s for %s failed; will try again", doing, team)
+            return None
+        self.bot.db_watch.worked()
+        return done
+
+    def shutdown(self, timeout: float = 10.0) -> list[str]:
+        """Finish what is in hand, then stop. Returns the loops still busy after ``timeout``
+        (say a Slack call hanging); what they held is redone safely after a restart."""
+        self.stop.set()
+        for ev in (*self._pokes.values(), *self._move_pokes.values()):
+            ev.set()
+        for t in self._threads:
+            t.join(timeout)
+        busy = [t.name for t in self._threads if t.is_alive()]
+        if not busy and self._lease is not None and self._lease.held:
+            # A standby process can take over at once rather than wait for the lease to expire.
+            self._guard("all", "giving up the delivery lease", self._lease.release)
+        return busy

@@ -1,0 +1,171 @@
+"""The rota: who is duty manager, PA 1, PA 2 and back-up on each working day.
+
+For each role on a day, the first of these that names someone wins:
+1. a date set with `/duty rota set 2026-12-01 ...` (or `mon`..`fri`: the coming one);
+2. the weekly pattern set with `/duty rota set weekly mon ...`;
+3. the weekly pattern in config (`[teams.rota] mon = {manager = "jo", ...}`);
+4. for the duty manager only: the first manager in config, so someone always hears.
+The rota decides who gets the handover DM and the nudges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Final, Literal
+
+from sqlalchemy.orm import Session
+
+from bot import commands as c
+from bot.kernel.calendar import WorkingCalendar
+from bot.kernel.clock import Clock
+from bot.kernel.config import TeamConfig
+from bot.kernel.message import Message, lines, say, text, user
+from bot.kernel.roles import Roster
+from bot.tasks.actions import Refused
+from storage import clocks as cq
+from storage.db import Database
+
+ROLES: Final = ("manager", "pa1", "pa2", "backup")
+ROLE_NAMES: Final = {"manager": "Duty manager", "pa1": "PA 1", "pa2": "PA 2", "backup": "Back-up"}
+WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri")
+
+Source = Literal["day", "weekly", "config", "fallback"]
+
+
+@dataclass(frozen=True)
+class DayRota:
+    day: date
+    people: dict[str, str] = field(default_factory=dict)  # role -> user id
+    sources: dict[str, Source] = field(default_factory=dict)
+
+    @property
+    def manager(self) -> str | None:
+        return self.people.get("manager")
+
+    @property
+    def is_set(self) -> bool:
+        """True when the rota (not the first-manager fallback) names a duty manager."""
+        return self.sources.get("manager") not in (None, "fallback")
+
+    def on_duty(self, user_id: str) -> bool:
+        return user_id in self.people.values()
+
+
+@dataclass
+class Rota:
+    db: Database
+    team: TeamConfig
+    roster: Roster
+    cal: WorkingCalendar
+    clock: Clock
+
+    @property
+    def name(self) -> str:
+        return self.team.name
+
+    def today(self) -> date:
+        return self.clock.now().astimezone(self.team.tz).date()
+
+    # ---- reading ------------------------------------------------------------------------
+
+    def of_day(self, s: Session, day: date) -> DayRota:
+        layers: list[tuple[Source, dict[str, str]]] = [
+            ("day", cq.rota_of_day(s, self.name, day)),
+            ("weekly", cq.rota_of_weekday(s, self.name, day.weekday())),
+            ("config", self.team.rota.of_weekday(day.weekday())),
+        ]
+        people: dict[str, str] = {}
+        sources: dict[str, Source] = {}
+        for role in ROLES:
+            for source, found in layers:
+                if role in found:
+                    people[role], sources[role] = found[role], source
+                    break
+        if "manager" not in people:
+            managers = self.roster.managers()
+            if managers:
+                people["manager"], sources["manager"] = managers[0], "fallback"
+        return DayRota(day, people, sources)
+
+    def day(self, day: date) -> DayRota:
+        with self.db.session() as s:
+            return self.of_day(s, day)
+
+    def duty_manager(self, day: date) -> str | None:
+        return self.day(day).manager
+
+    def safeguarding_contacts(self) -> list[str]:
+        """Today's duty manager and back-up: who hears of a safeguarding flag at once."""
+        today = self.day(self.today())
+        found = [today.people.get("manager"), today.people.get("backup")]
+        return list(dict.fromkeys(u for u in found if u))
+
+    # ---- commands -----------------------------------------------------------------------
+
+    def show(self, actor: str) -> Message:
+        """`/duty rota`: today and the next working day."""
+        if not self.roster.is_member(actor):
+            raise Refused("Only members of the duty team can see the rota.")
+        today = self.today()
+        nxt = self.cal.next_working_day(today)
+        rows: list[Message] = []
+        with self.db.session() as s:
+            if self.cal.is_working_day(today):
+                rows += self._day_rows("Today", self.of_day(s, today))
+            else:
+                why = self.cal.holiday_name(today) or "the weekend"
+                rows.append(text(f"Today ({today:%a %d %b}) is not a working day ({why})."))
+            rows += self._day_rows("Next working day", self.of_day(s, nxt))
+        return lines(rows)
+
+    def _day_rows(self, title: str, rota: DayRota) -> list[Message]:
+        rows = [text(f"{title}, {rota.day:%a %d %b}:")]
+        for role in ROLES:
+            who = rota.people.get(role)
+            if who is None:
+                rows.append(text(f"  {ROLE_NAMES[role]}: not set"))
+                continue
+            note = " (no rota set; first manager)" if rota.sources[role] == "fallback" else ""
+            rows.append(say(f"  {ROLE_NAMES[role]}: ", user(who), note))
+        return rows
+
+    def set(self, actor: str, cmd: c.RotaSet) -> Message:
+        """`/duty rota set DAY|weekly DAY role @person ...` (managers only)."""
+        if not self.roster.is_manager(actor):
+            raise Refused("Only a duty manager can set the rota.")
+        for role, who in cmd.assignments:
+            if not self.roster.is_member(who):
+                raise Refused(
+                    say(user(who), f" isn't on the duty team, so can't be {ROLE_NAMES[role]}.")
+                )
+        now = self.clock.now()
+        roles = list(cmd.assignments)
+        if cmd.when.startswith("weekly "):
+            weekday = WEEKDAYS.index(cmd.when.split()[1])
+            with self.db.session() as s:
+                cq.set_rota_weekday(s, self.name, weekday, roles, actor, now)
+            names = ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays")[weekday]
+            return self._confirm(f"Rota set for {names} every week: ", roles)
+        day = self._day_of(cmd.when)
+        if not self.cal.is_working_day(day):
+            why = self.cal.holiday_name(day) or "a weekend"
+            raise Refused(f"{day:%a %d %b} is not a working day ({why}), so it has no rota.")
+        if day < self.today():
+            raise Refused(f"{day:%a %d %b} has passed. Set the rota for today or a later day.")
+        with self.db.session() as s:
+            cq.set_rota_day(s, self.name, day, roles, actor, now)
+        return self._confirm(f"Rota set for {day:%a %d %b}: ", roles)
+
+    def _day_of(self, when: str) -> date:
+        """A date from "2026-12-01", or "mon".."fri" meaning the coming one (today counts)."""
+        if when in WEEKDAYS:
+            today = self.today()
+            return today + timedelta(days=(WEEKDAYS.index(when) - today.weekday()) % 7)
+        return date.fromisoformat(when)
+
+    def _confirm(self, head: str, roles: list[tuple[str, str]]) -> Message:
+        out = text(head)
+        for i, (role, who) in enumerate(roles):
+            out = out + (", " if i else "") + f"{ROLE_NAMES[role]} " + user(who)
+        return out + "."

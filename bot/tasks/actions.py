@@ -1,0 +1,439 @@
+"""Task actions: claim, unclaim, assign, resolve, reopen, alert, flag, note, follow up.
+
+Each checks the actor's role, changes state with a conditional update, writes an event and
+queues the thread reply, all in one transaction. Replies are short plain sentences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot.kernel.clock import Clock
+from bot.kernel.config import TeamConfig
+from bot.kernel.message import Message, lines, ping, say, text, user
+from bot.kernel.roles import Roster
+from bot.kernel.when import WhenError, parse_when
+from bot.tasks.cards import clock_time, local_time
+from storage import tasks as q
+from storage.db import Database
+from storage.models import Task
+
+
+class Refused(Exception):
+    """An action that can't be done; ``reply`` says why in one plain sentence."""
+
+    def __init__(self, reply: Message | str) -> None:
+        self.reply = reply if isinstance(reply, Message) else text(reply)
+        super().__init__(self.reply.plain())
+
+
+@dataclass
+class Duty:
+    """One team's duty desk: the task actions, bound to its database, roster and clock."""
+
+    db: Database
+    team: TeamConfig
+    roster: Roster
+    clock: Clock
+    safeguarding_contacts: Any = field(default=None)  # callable -> list of user ids (the rota)
+
+    @property
+    def name(self) -> str:
+        return self.team.name
+
+    # ---- helpers ----------------------------------------------------------------------
+
+    def _member(self, actor: str) -> None:
+        if not self.roster.is_member(actor):
+            raise Refused(
+                "Only members of the duty team can do that. Ask a duty manager to add you."
+            )
+
+    def _manager(self, actor: str, what: str) -> None:
+        if not self.roster.is_manager(actor):
+            raise Refused(f"Only a duty manager can {what}.")
+
+    def _task(self, s: Session, number: int) -> Task:
+        task = q.task_by_number(s, self.name, number)
+        if task is None:
+            raise Refused(f"There is no task #{number}. Try /duty list to see open tasks.")
+        return task
+
+    def _record(
+        self,
+        s: Session,
+        task: Task,
+        actor: str,
+        kind: str,
+        thread: Message,
+        note: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        now = self.clock.now()
+        q.add_event(
+            s, team=self.name, task_id=task.id, actor=actor, kind=kind, at=now, note=note, data=data
+        )
+        q.queue_message(
+            s, team=self.name, kind="thread", task_id=task.id, body=thread.to_json(), at=now
+        )
+
+    def _since(self, when: datetime | None) -> str:
+        if when is None:
+            return ""
+        now_local = self.clock.now().astimezone(self.team.tz).date()
+        if when.astimezone(self.team.tz).date() == now_local:
+            return clock_time(when, self.team.tz)
+        return local_time(when, self.team.tz)
+
+    def _held_by(self, task: Task, actor: str) -> Message:
+        if task.claimed_by == actor:
+            return text(f"You already have #{task.number}.")
+        return say(
+            f"#{task.number} is already claimed by ",
+            user(task.claimed_by or "someone"),
+            f" since {self._since(task.claimed_at)}.",
+        )
+
+    # ---- actions ----------------------------------------------------------------------
+
+    def claim(self, actor: str, number: int) -> Message:
+        self._member(actor)
+        with self.db.session() as s:
+            task = self._task(s, number)
+            now = self.clock.now()
+            won = q.transition(
+                s,
+                task.id,
+                [q.Task.state == "open"],
+                {"state": "claimed", "claimed_by": actor, "claimed_at": now},
+            )
+            if not won:
+                s.refresh(task)
+                if task.state == "resolved":
+                    raise Refused(
+                        f"#{number} is already resolved. Use /duty reopen {number} to reopen it."
+                    )
+                raise Refused(self._held_by(task, actor))
+            self._record(s, task, actor, "claimed", say("Claimed by ", user(actor), "."))
+        return text(f"You've claimed #{number}.")
+
+    def unclaim(self, actor: str, number: int) -> Message:
+        self._member(actor)
+        with self.db.session() as s:
+            task = self._task(s, number)
+            if task.state != "claimed":
+                raise Refused(f"#{number} isn't claimed, so there is nothing to release.")
+            if task.claimed_by != actor and not self.roster.is_manager(actor):
+                raise Refused(
+                    say(f"#{number} is claimed by ", user(task.claimed_by or ""), ". ")
+                    + "Only they or a duty manager can release it."
+                )
+            won = q.transition(
+                s,
+                task.id,
+                [q.Task.state == "claimed", q.Task.claimed_by == task.claimed_by],
+                {"state": "open", "claimed_by": None, "claimed_at": None},
+            )
+            if not won:
+                raise Refused(f"#{number} changed just now. Check it with /duty show {number}.")
+            self._record(s, task, actor, "unclaimed", say("Released by ", user(actor), "."))
+        return text(f"You've released #{number}. It is open again.")
+
+    def assign(self, actor: str, number: int, to: str) -> Message:
+        self._manager(actor, "assign tasks")
+        if not self.roster.is_member(to):
+            raise Refused(
+                say(user(to), " isn't on the duty team, so #", str(number), " can't go to them.")
+            )
+        with self.db.session() as s:
+            task = self._task(s, number)
+            if task.state == "resolved":
+                raise Refused(f"#{number} is resolved. Reopen it first: /duty reopen {number}")
+            won = q.transition(
+                s,
+                task.id,
+                [q.Task.state != "resolved"],
+                {"state": "claimed", "claimed_by": to, "claimed_at": self.clock.now()},
+            )
+            if not won:
+                raise Refused(f"#{number} was resolved just now, so it wasn't assigned.")
+            self._record(
+                s,
+                task,
+                actor,
+                "assigned",
+                say("Assigned to ", user(to), " by ", user(actor), "."),
+                data={"to": to},
+            )
+        return say(f"#{number} is now with ", user(to), ".")
+
+    def resolve(
+        self,
+        actor: str,
+        number: int,
+        note: str,
+        checklist: dict[str, Any] | None = None,
+        follow_up_at: datetime | None = None,
+    ) -> Message:
+        """Resolve; ``follow_up_at`` books the agreed follow-up in the same transaction."""
+        self._member(actor)
+        note = note.strip()
+        if self.team.resolve_note_required and not note:
+            raise Refused(
+                f"Please say what was done, like: /duty resolve {number} "
+                "recorded on Mosaic and alerted the PA"
+            )
+        now = self.clock.now()
+        if follow_up_at is not None and follow_up_at <= now:
+            raise Refused("The follow-up date has already passed. Pick a later day.")
+        with self.db.session() as s:
+            task = self._task(s, number)
+            won = q.transition(
+                s,
+                task.id,
+                [q.Task.state != "resolved"],
+                {
+                    "state": "resolved",
+                    "resolved_by": actor,
+                    "resolved_at": self.clock.now(),
+                    "resolve_note": note or None,
+                },
+            )
+            if not won:
+                raise Refused(
+                    say(f"#{number} is already resolved by ", user(task.resolved_by or ""), ".")
+                )
+            q.mark_emails_for_done(s, task.id)
+            suffix = f": {note}" if note else "."
+            data: dict[str, Any] = {"checklist": checklist} if checklist else {}
+            reply = say("Resolved by ", user(actor), suffix)
+            if follow_up_at is not None:
+                q.add_follow_up(
+                    s,
+                    team=self.name,
+                    task_id=task.id,
+                    owner=actor,
+                    due_at=follow_up_at,
+                    note="agreed on resolve",
+                    at=now,
+                )
+                data["follow_up_at"] = follow_up_at.isoformat()
+                reply = reply + f" Follow-up agreed for {local_time(follow_up_at, self.team.tz)}."
+            self._record(s, task, actor, "resolved", reply, note=note, data=data or None)
+        return text(f"#{number} is resolved. Its email will move to Done.")
+
+    def reopen(self, actor: str, number: int, why: str) -> Message:
+        self._member(actor)
+        with self.db.session() as s:
+            task = self._task(s, number)
+            won = q.reopen_if_resolved(s, task.id)
+            if not won:
+                raise Refused(f"#{number} isn't resolved, so it can't be reopened.")
+            suffix = f": {why}" if why else "."
+            self._record(s, task, actor, "reopened", say("Reopened by ", user(actor), suffix), why)
+        return text(f"#{number} is open again.")
+
+    def alert(self, actor: str, number: int, people: Sequence[str], note: str) -> Message:
+        self._member(actor)
+        people = list(dict.fromkeys(people))
+        if not people:
+            raise Refused(f"Say who to alert, like: /duty alert {number} @alex rang about rent")
+        with self.db.session() as s:
+            task = self._task(s, number)
+            now = self.clock.now()
+            who = Message()
+            for i, p in enumerate(people):
+                who = who + (text(", ") if i else Message()) + ping(p)
+            suffix = f": {note}" if note else "."
+            self._record(
+                s,
+                task,
+                actor,
+                "alerted",
+                say(who, " alerted by ", user(actor), suffix),
+                note=note,
+                data={"people": people},
+            )
+            for p in people:
+                dm = say(
+                    user(actor),
+                    f" alerted you to duty task #{number}: {task.subject}",
+                    f"\nNote: {note}" if note else "",
+                )
+                q.queue_message(
+                    s,
+                    team=self.name,
+                    kind="dm",
+                    target=p,
+                    task_id=task.id,
+                    body=dm.to_json(),
+                    at=now,
+                )
+        return say(f"Alert sent about #{number} to ", who, ".")
+
+    def flag(self, actor: str, number: int, flag: str, on: bool = True) -> Message:
+        self._member(actor)
+        if flag not in ("urgent", "safeguarding"):
+            raise Refused(f"'{flag}' isn't a flag. Use urgent or safeguarding.")
+        with self.db.session() as s:
+            task = self._task(s, number)
+            if getattr(task, flag) == on:
+                state = "already" if on else "not"
+                raise Refused(f"#{number} is {state} flagged {flag}.")
+            q.transition(s, task.id, [], {flag: on})
+            kind = "flagged" if on else "unflagged"
+            verb = "Flagged" if on else "Unflagged"
+            self._record(
+                s,
+                task,
+                actor,
+                kind,
+                say(f"{verb} {flag} by ", user(actor), "."),
+                data={"flag": flag},
+            )
+            if on and flag == "safeguarding":
+                self._tell_safeguarding(s, task, actor)
+        extra = " The duty manager has been told." if on and flag == "safeguarding" else ""
+        return text(f"#{number} is {'flagged' if on else 'no longer flagged'} {flag}.{extra}")
+
+    def _tell_safeguarding(self, s: Session, task: Task, actor: str) -> None:
+        contacts = (
+            self.safeguarding_contacts()
+            if self.safeguarding_contacts
+            else self.roster.managers()[:1]
+        )
+        body = say(
+            "Safeguarding: ",
+            user(actor),
+            f" flagged duty task #{task.number} ({task.subject}). "
+            "If anyone is in immediate danger, call 999.",
+        )
+        for who in contacts:
+            q.queue_message(
+                s,
+                team=self.name,
+                kind="dm",
+                target=who,
+                task_id=task.id,
+                body=body.to_json(),
+                at=self.clock.now(),
+            )
+
+    def note(self, actor: str, number: int, note: str) -> Message:
+        self._member(actor)
+        note = note.strip()
+        if not note:
+            raise Refused(f"Write the note after the number, like: /duty note {number} rang back")
+        with self.db.session() as s:
+            task = self._task(s, number)
+            q.transition(s, task.id, [], {})
+            self._record(s, task, actor, "noted", say("Note from ", user(actor), f": {note}"), note)
+        return text(f"Note added to #{number}.")
+
+    def follow_up(self, actor: str, number: int, when: str, note: str) -> Message:
+        self._member(actor)
+        now = self.clock.now()
+        try:
+            due = parse_when(when, now, self.team.tz)
+        except WhenError as exc:
+            raise Refused(str(exc)) from None
+        if due <= now:
+            raise Refused(f"{local_time(due, self.team.tz)} has already passed. Pick a later time.")
+        with self.db.session() as s:
+            task = self._task(s, number)
+            q.add_follow_up(
+                s, team=self.name, task_id=task.id, owner=actor, due_at=due, note=note, at=now
+            )
+            q.transition(s, task.id, [], {})
+            shown = local_time(due, self.team.tz)
+            self._record(
+                s,
+                task,
+                actor,
+                "follow_up_set",
+                say(
+                    "Follow-up set by ", user(actor), f" for {shown}", f": {note}" if note else "."
+                ),
+                note=note,
+                data={"due_at": due.isoformat()},
+            )
+        return text(f"Follow-up for #{number} set for {shown}. I'll remind you then.")
+
+    # ---- reading ----------------------------------------------------------------------
+
+    def list_tasks(self, actor: str, scope: str) -> Message:
+        self._member(actor)
+        with self.db.session() as s:
+            if scope == "mine":
+                tasks = q.list_tasks(s, self.name, ["claimed"], claimed_by=actor)
+                title = "Your claimed tasks"
+            elif scope == "all":
+                tasks = q.list_tasks(s, self.name, ["open", "claimed", "resolved"], limit=50)
+                title = "All tasks"
+            else:
+                tasks = q.list_tasks(s, self.name, ["open", "claimed"])
+                title = "Open tasks"
+            if not tasks:
+                empty = "You have no claimed tasks." if scope == "mine" else "Nothing open. "
+                return text(empty if scope == "mine" else empty + "The inbox is clear.")
+            rows = [text(f"{title} ({len(tasks)}):")]
+            rows += [self.summary_line(t) for t in tasks]
+        return lines(rows)
+
+    def summary_line(self, task: Task) -> Message:
+        flags = "".join(f"[{f.upper()}] " for f in ("safeguarding", "urgent") if getattr(task, f))
+        if task.state == "claimed":
+            who = say(" (", user(task.claimed_by or ""), ")")
+        elif task.state == "resolved":
+            who = text(" (resolved)")
+        else:
+            who = text(" (unclaimed)")
+        return say(f"#{task.number} {flags}{task.subject}", who)
+
+    def show(self, actor: str, number: int) -> Message:
+        self._member(actor)
+        with self.db.session() as s:
+            task = self._task(s, number)
+            from bot.tasks.cards import card_view
+
+            card = card_view(task, self.team.tz)
+            rows = [
+                text(f"#{task.number} {card.subject}"),
+                text(f"From: {card.sender}, {card.received}"),
+                card.state_line,
+            ]
+            if card.flags:
+                rows.append(text("Flags: " + ", ".join(card.flags)))
+            if card.preview:
+                rows.append(text(card.preview))
+            if card.attachments:
+                rows.append(text(card.attachments))
+            for fu in q.follow_ups_of_task(s, task.id):
+                status = "done" if fu.done_at else "due"
+                rows.append(
+                    say(
+                        f"Follow-up {status} {local_time(fu.due_at, self.team.tz)} (",
+                        user(fu.owner),
+                        f"){': ' + fu.note if fu.note else ''}",
+                    )
+                )
+            history = q.events_of_task(s, task.id, limit=20)
+            if history:
+                rows.append(text("History:"))
+                for ev in history:
+                    note = f": {ev.note}" if ev.note else ""
+                    rows.append(
+                        say(
+                            f"  {local_time(ev.at, self.team.tz)} {ev.kind.replace('_', ' ')} by ",
+                            user(ev.actor) if ev.actor != "mailbox" else text("the inbox"),
+                            note,
+                        )
+                    )
+            if card.web_link:
+                rows.append(text(f"Open in Outlook: {card.web_link}"))
+        return lines(rows)

@@ -1,0 +1,80 @@
+"""What a task card shows, independent of the chat that draws it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.kernel.message import Message, say, text, user
+from storage.models import Task
+
+
+@dataclass(frozen=True)
+class CardView:
+    task_id: int
+    number: int
+    subject: str
+    sender: str
+    received: str  # local time, e.g. "Mon 23 Nov 10:42"
+    flags: tuple[str, ...]
+    state: str
+    state_line: Message
+    preview: str
+    attachments: str
+    web_link: str | None
+    fallback: str  # notification text: generic, never personal data
+
+
+def local_time(when: datetime, tz: ZoneInfo) -> str:
+    return when.astimezone(tz).strftime("%a %d %b %H:%M")
+
+
+def clock_time(when: datetime, tz: ZoneInfo) -> str:
+    return when.astimezone(tz).strftime("%H:%M")
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n // 1024} KB"
+    return f"{n / (1024 * 1024):.1f} MB"
+
+
+def attachments_line(items: list[list[object]] | list[tuple[str, int]]) -> str:
+    if not items:
+        return ""
+    shown = ", ".join(f"{name} ({_size(int(size))})" for name, size in list(items)[:5])  # type: ignore[call-overload,misc]
+    more = f" and {len(items) - 5} more" if len(items) > 5 else ""
+    word = "attachment" if len(items) == 1 else "attachments"
+    return f"{len(items)} {word}: {shown}{more}"
+
+
+def state_line(task: Task, tz: ZoneInfo) -> Message:
+    if task.state == "claimed" and task.claimed_by and task.claimed_at:
+        return say("Claimed by ", user(task.claimed_by), f" at {clock_time(task.claimed_at, tz)}")
+    if task.state == "resolved" and task.resolved_by:
+        note = f": {task.resolve_note}" if task.resolve_note else ""
+        return say("Resolved by ", user(task.resolved_by), note)
+    return text("Open: nobody has claimed this yet")
+
+
+def card_view(task: Task, tz: ZoneInfo) -> CardView:
+    flags = tuple(
+        f for f, on in (("safeguarding", task.safeguarding), ("urgent", task.urgent)) if on
+    )
+    return CardView(
+        task_id=task.id,
+        number=task.number,
+        subject=task.subject or "(no subject)",
+        sender=task.sender or "(unknown sender)",
+        received=local_time(task.received_at, tz),
+        flags=flags,
+        state=task.state,
+        state_line=state_line(task, tz),
+        preview=task.preview,
+        attachments=attachments_line(task.attachments),
+        web_link=task.web_link,
+        fallback=f"New duty task #{task.number}",
+    )

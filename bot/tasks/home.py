@@ -1,0 +1,118 @@
+"""What a person's home page shows (Slack's App Home): their claimed tasks, open unclaimed
+tasks, what is overdue, and today's rota. Chat-neutral: adapters draw the rows and buttons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from bot.kernel.message import Message, say, text, user
+from bot.rota.rota import ROLE_NAMES, ROLES, Rota
+from bot.tasks.actions import Duty
+from bot.tasks.cards import local_time
+from storage import clocks as cq
+from storage import tasks as q
+
+ROWS_PER_SECTION = 15  # App Home allows 100 blocks; four sections of this size fit
+SINCE_EVER = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class HomeRow:
+    line: Message
+    number: int | None = None  # the task a button on this row acts on
+    action: str | None = None  # "claim" or "resolve"
+
+
+@dataclass(frozen=True)
+class HomeSection:
+    title: str
+    rows: list[HomeRow] = field(default_factory=list)
+    empty: str = "Nothing here."
+
+
+def home(duty: Duty, rota: Rota | None, actor: str, unclaimed_minutes: int) -> list[HomeSection]:
+    """The four sections, for a member of the team (callers check membership first)."""
+    now = duty.clock.now()
+    with duty.db.session() as s:  # one read of the open tasks serves both sections
+        waiting = cq.open_tasks_since(s, duty.name)
+    return [
+        _mine(duty, actor),
+        _open(duty, waiting),
+        _overdue(duty, now, unclaimed_minutes, waiting),
+        _rota(rota),
+    ]
+
+
+def _capped(rows: list[HomeRow], more: str) -> list[HomeRow]:
+    if len(rows) <= ROWS_PER_SECTION:
+        return rows
+    extra = len(rows) - ROWS_PER_SECTION
+    return [*rows[:ROWS_PER_SECTION], HomeRow(text(f"…and {extra} more. {more}"))]
+
+
+def _mine(duty: Duty, actor: str) -> HomeSection:
+    with duty.db.session() as s:
+        tasks = q.list_tasks(s, duty.name, ["claimed"], claimed_by=actor)
+        rows = [HomeRow(duty.summary_line(t), t.number, "resolve") for t in tasks]
+    return HomeSection(
+        "My claimed tasks", _capped(rows, "See /duty list mine"), "You have no claimed tasks."
+    )
+
+
+def _open(duty: Duty, waiting: list[cq.OpenTask]) -> HomeSection:
+    tasks = sorted((w.task for w in waiting), key=lambda t: (not t.safeguarding, not t.urgent))
+    rows = [HomeRow(duty.summary_line(t), t.number, "claim") for t in tasks]
+    return HomeSection(
+        "Open tasks nobody has claimed",
+        _capped(rows, "See /duty list"),
+        "Nothing unclaimed. The inbox is clear.",
+    )
+
+
+def _overdue(
+    duty: Duty, now: datetime, unclaimed_minutes: int, waiting: list[cq.OpenTask]
+) -> HomeSection:
+    """Follow-ups past their agreed time, and tasks left unclaimed too long (since they last
+    became open, as the nudges count)."""
+    tz = duty.team.tz
+    rows: list[HomeRow] = []
+    with duty.db.session() as s:
+        for fu in q.follow_ups_due_between(s, duty.name, SINCE_EVER, now):
+            task = s.get(q.Task, fu.task_id)  # resolved ones too: the follow-up still stands
+            if task is None:
+                continue
+            rows.append(
+                HomeRow(
+                    say(
+                        f"Follow-up on #{task.number} was due {local_time(fu.due_at, tz)} (",
+                        user(fu.owner),
+                        ")",
+                    ),
+                    task.number,
+                )
+            )
+    cutoff = now - timedelta(minutes=unclaimed_minutes)
+    for w in waiting:
+        if w.open_since <= cutoff:
+            since = local_time(w.open_since, tz)
+            rows.append(
+                HomeRow(text(f"#{w.task.number} unclaimed since {since}"), w.task.number, "claim")
+            )
+    return HomeSection("Overdue", _capped(rows, "See /duty list"), "Nothing overdue.")
+
+
+def _rota(rota: Rota | None) -> HomeSection:
+    if rota is None:
+        return HomeSection("Today's rota", [], "No rota is kept for this team.")
+    today = rota.today()
+    if not rota.cal.is_working_day(today):
+        why = rota.cal.holiday_name(today) or "the weekend"
+        return HomeSection("Today's rota", [HomeRow(text(f"Not a working day ({why})."))])
+    day = rota.day(today)
+    rows = []
+    for role in ROLES:
+        who = day.people.get(role)
+        shown = user(who) if who else text("not set")
+        rows.append(HomeRow(say(f"{ROLE_NAMES[role]}: ", shown)))
+    return HomeSection(f"Today's rota, {today:%a %d %b}", rows)
