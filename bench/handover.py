@@ -3,7 +3,7 @@
 Fills a fresh SQLite file (or, with --pg, a throwaway PostgreSQL schema) with a million tasks,
 nearly all resolved long ago, plus a busy duty day (a few hundred open or claimed, today's
 arrivals, resolutions, notes, alerts, follow-ups): see bench/history.py. Then times the
-handover preview path (`/duty handover`: bot.jobs.TeamJobs.preview -> bot.handover) many
+handover preview path (`/duty handover`: Handover.preview in bot/handover/post.py) many
 times. With --explain, prints the plans of the statements one preview sends to the database
 (caught with a SQLAlchemy cursor event, so they are the real ones). Goal: at most 100 ms.
 
@@ -57,7 +57,7 @@ def explain(db: Database, jobs: TeamJobs) -> None:
 
     event.listen(db.engine, "before_cursor_execute", catch)
     try:
-        jobs.preview(NOW)
+        jobs.handover.preview(NOW)
     finally:
         event.remove(db.engine, "before_cursor_execute", catch)
     prefix = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN "
@@ -138,10 +138,10 @@ def handover_jobs(db: Database) -> TeamJobs:
 
 
 def run(jobs: TeamJobs, runs: int) -> list[float]:
-    first = jobs.preview(NOW)  # warm: imports, statement cache, the database's page cache
+    first = jobs.handover.preview(NOW)  # warm: imports, statement cache, the database's page cache
     lines = first.view.message.plain(jobs.duty.team.names).count("\n") + 1
     print(f"the handover: {lines} lines, quiet={first.view.quiet}")
-    return timed(lambda: jobs.preview(NOW), runs, warm=False)
+    return timed(lambda: jobs.handover.preview(NOW), runs, warm=False)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from bot import commands, day
 from bot.cases.register import CaseDesk
-from bot.chat.delivery import Chat, Delivered, StopSignal, deliver
+from bot.chat.delivery import Delivered, StopSignal, deliver
+from bot.chat.port import Chat
 from bot.dispatch import Desk
 from bot.kernel.calendar import WorkingCalendar
 from bot.kernel.clock import Clock, SystemClock

@@ -13,7 +13,7 @@ from bot.ops.jobs import TeamJobs
 from bot.rota.rota import Rota
 from bot.tasks.actions import Refused
 from bot.tasks.cards import local_time
-from storage import clocks as cq
+from storage import jobs as jobs_db
 
 
 def handover(jobs: TeamJobs, actor: str, cmd: c.Command) -> Message:
@@ -26,12 +26,12 @@ def handover(jobs: TeamJobs, actor: str, cmd: c.Command) -> Message:
         raise Refused("Only a duty manager can post the handover.")
     now = duty.clock.now()
     if not cmd.post:
-        return text("Preview (only you can see this):\n") + jobs.preview(now).view.message
+        return text("Preview (only you can see this):\n") + jobs.handover.preview(now).view.message
     today = now.astimezone(duty.team.tz).date()
-    posted = jobs.post_handover(today, now, actor=actor)
+    posted = jobs.handover.post(today, now, actor=actor)
     if posted is None:
         with duty.db.session() as s:
-            run = cq.job_run(s, duty.name, "handover", today.isoformat())
+            run = jobs_db.job_run(s, duty.name, "handover", today.isoformat())
         when = f" at {local_time(run.ran_at, duty.team.tz)}" if run else ""
         raise Refused(
             f"Today's handover was already posted{when}. /duty handover shows it as it is now."

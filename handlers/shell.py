@@ -15,7 +15,7 @@ from typing import TextIO
 
 from bot import commands, day
 from bot.app import DutyBot, TeamDesk
-from bot.chat.delivery import CardRef
+from bot.chat.port import CardRef
 from bot.kernel.clock import ManualClock, OffsetClock
 from bot.kernel.config import TeamConfig
 from bot.kernel.message import Message
@@ -157,7 +157,7 @@ class Shell:
         jobs, name = self.desk.jobs, self.desk.cfg.name
         assert jobs is not None
         jump, self._jump = self._jump, None
-        passed = jobs.handover_passed(*jump) if jump else None
+        passed = jobs.handover.passed(*jump) if jump else None
         for at in (passed, None) if passed else (None,):
             if self.bot.scheduler is None:
                 jobs.run_due(at or self.bot.clock.now())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -387,3 +388,60 @@ def mark_message_sent(s: Session, message_id: int, at: datetime) -> None:
         .values(sent_at=at)
         .execution_options(synchronize_session=False)
     )
+
+
+# ---- what the clocks look at -------------------------------------------------------------
+
+OPENING_EVENTS = ("received", "unclaimed", "reopened", "reopened_by_email")
+
+
+@dataclass(frozen=True)
+class OpenTask:
+    task: Task
+    open_since: datetime  # when it last became open (arrived, released, reopened)
+
+
+def open_tasks_since(s: Session, team: str) -> list[OpenTask]:
+    """Open tasks with the time each last became open, oldest first."""
+    # Only the open tasks' events: grouping every event of the team's history costs
+    # seconds a pass once the history is long.
+    open_ids = select(Task.id).where(Task.team == team, Task.state == "open")
+    opened = (
+        select(Event.task_id, func.max(Event.at).label("since"))
+        .where(Event.task_id.in_(open_ids), Event.kind.in_(OPENING_EVENTS))
+        .group_by(Event.task_id)
+        .subquery()
+    )
+    q = (
+        select(Task, opened.c.since)
+        .outerjoin(opened, opened.c.task_id == Task.id)
+        .where(Task.team == team, Task.state == "open")
+        .order_by(Task.number)
+    )
+    return [OpenTask(task, since or task.received_at) for task, since in s.execute(q).all()]
+
+
+def claimed_tasks(s: Session, team: str) -> list[Task]:
+    q = select(Task).where(Task.team == team, Task.state == "claimed").order_by(Task.number)
+    return list(s.scalars(q))
+
+
+def follow_ups_due(s: Session, team: str, now: datetime, limit: int = 100) -> list[FollowUp]:
+    """Follow-ups that have come due and nobody has been reminded of yet."""
+    q = select(FollowUp).where(
+        FollowUp.team == team,
+        FollowUp.done_at.is_(None),
+        FollowUp.notified_at.is_(None),
+        FollowUp.due_at <= now,
+    )
+    return list(s.scalars(q.order_by(FollowUp.due_at, FollowUp.id).limit(limit)))
+
+
+def mark_follow_up_notified(s: Session, follow_up_id: int, at: datetime) -> bool:
+    stmt = (
+        update(FollowUp)
+        .where(FollowUp.id == follow_up_id, FollowUp.notified_at.is_(None))
+        .values(notified_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return s.execute(stmt).rowcount == 1  # type: ignore[attr-defined]

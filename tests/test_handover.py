@@ -245,7 +245,7 @@ def test_each_claimed_task_shows_its_own_newest_note(db: Database, clock: Manual
     ]:
         clock.set(london(2026, 11, 23, hh, 0))
         duty.note(who, n, note)
-    lines = jobs.preview(clock.now()).view.message.plain().splitlines()
+    lines = jobs.handover.preview(clock.now()).view.message.plain().splitlines()
     assert f"    #{a} Rent arrears (last note: landlord will wait a week)" in lines
     assert f"    #{b} Bus pass (last note: form came back signed)" in lines
     assert f"    #{c} Bursary" in lines
@@ -311,7 +311,7 @@ def test_the_email_goes_once_and_waits_while_the_mailbox_is_down(
 ) -> None:
     bot = make_bot(db, clock)
     jobs = jobs_of(bot)
-    jobs.mailbox = FlakyMailbox(tmp_path, fail=2)
+    jobs.handover.mailbox = FlakyMailbox(tmp_path, fail=2)
     arrive(jobs, "Rent arrears")
     clock.set(london(2026, 11, 23, 16, 30))
     assert jobs.run_due().emails == 0

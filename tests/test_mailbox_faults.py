@@ -123,7 +123,7 @@ def bot_on(db: Database, clock: ManualClock, mailbox: Mailbox) -> DutyBot:
     bot.teams[NAME].mailbox = mailbox
     jobs = bot.teams[NAME].jobs
     assert jobs is not None
-    jobs.mailbox = mailbox
+    jobs.handover.mailbox = mailbox
     return bot
 
 

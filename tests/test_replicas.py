@@ -7,7 +7,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from bot.ops.runner import DELIVERY_LEASE
-from storage import clocks as cq
+from storage import leases as leases_db
 from storage.db import Database
 from tests.fakes.slack_api import FakeSlack
 from tests.slack_harness import SlackHarness
@@ -69,7 +69,9 @@ def test_a_holder_on_another_machine_is_waited_for_until_its_lease_runs_out(
         n = h.email()
         now = datetime.now(UTC)
         with db.session() as s:
-            cq.take_lease(s, DELIVERY_LEASE, "other-host:4242:ab12", now, timedelta(seconds=2))
+            leases_db.take_lease(
+                s, DELIVERY_LEASE, "other-host:4242:ab12", now, timedelta(seconds=2)
+            )
         assert h.runner.deliver(h.team.name).posted == 0
         assert h.cards() == []
         # Still held by the other machine for a moment; once it runs out, this one delivers.
@@ -87,7 +89,7 @@ def test_a_dead_holder_on_this_machine_is_taken_over_at_once(db: Database) -> No
         n = h.email()
         dead = f"{socket.gethostname()}:{_dead_pid()}:ab12"
         with db.session() as s:
-            cq.take_lease(s, DELIVERY_LEASE, dead, datetime.now(UTC), timedelta(minutes=5))
+            leases_db.take_lease(s, DELIVERY_LEASE, dead, datetime.now(UTC), timedelta(minutes=5))
         h.drain()
         assert len(h.cards_of(n)) == 1
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from storage import clocks as cq
+from storage import leases as leases_db
 from storage.db import Database
 from tests.bot_process import CHANNEL, BotProcess, cards, tasks, until
 from tests.fakes.slack_api import FakeSlack
@@ -39,7 +39,7 @@ def test_run_serves_slack_watches_the_mailbox_and_runs_the_clocks(
 
     def holder() -> str | None:
         with db.session() as s:
-            return cq.lease_holder(s, "scheduler", datetime.now(UTC))
+            return leases_db.lease_holder(s, "scheduler", datetime.now(UTC))
 
     assert f":{bot.proc.pid}:" in until(holder, what="the scheduler lease")  # type: ignore[union-attr]
 

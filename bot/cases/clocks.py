@@ -45,8 +45,9 @@ from bot.kernel.roles import Roster
 from bot.nudges.nudges import in_office_hours
 from bot.rota.rota import WEEKDAYS
 from bot.tasks.cards import local_time
-from storage import cases as caseq
-from storage import clocks as cq
+from storage import cases as cases_db
+from storage import jobs as jobs_db
+from storage import nudges as nudges_db
 from storage import tasks as q
 from storage.db import Database
 from storage.models import Case
@@ -107,11 +108,11 @@ class CaseClocks:
         today = now.astimezone(self.team.tz).date()
         rules = self.team.cases.rules()
         with self.db.session() as s:
-            cases = caseq.open_cases(s, self.name)
+            cases = cases_db.open_cases(s, self.name)
             if not cases:
                 return 0
             keys = [f"{case.id}.{case.spell}:" for case in cases]
-            self._sent = cq.last_nudges_about(s, self.name, KINDS, keys)
+            self._sent = nudges_db.last_nudges_about(s, self.name, KINDS, keys)
         due: dict[str, list[Reminder]] = {}
         sent = 0
         for case in cases:
@@ -171,7 +172,7 @@ class CaseClocks:
             with self.db.session() as s:
                 won = [
                     r for r in reminders
-                    if cq.record_nudge(
+                    if nudges_db.record_nudge(
                         s, team=self.name, kind=r.kind, subject=r.subject, at=now,
                         previous=r.previous,
                     )
@@ -199,7 +200,7 @@ class CaseClocks:
                 continue
             try:
                 with self.db.session() as s:
-                    cq.record_nudge(
+                    nudges_db.record_nudge(
                         s, team=self.name, kind=ESCALATION, subject=subject, at=now,
                         previous=None,
                     )  # fmt: skip
@@ -284,13 +285,13 @@ class CaseClocks:
         late = now - at > self.grace
         try:
             with self.db.session() as s:
-                if cq.job_run(s, self.name, REPORT_JOB, run_key) is not None:
+                if jobs_db.job_run(s, self.name, REPORT_JOB, run_key) is not None:
                     return False
-                if not caseq.has_cases(s, self.name):
+                if not cases_db.has_cases(s, self.name):
                     return False  # a team that doesn't use the register hears nothing
-                if late and not cq.has_job_runs(s, self.name, REPORT_JOB):
+                if late and not jobs_db.has_job_runs(s, self.name, REPORT_JOB):
                     return False  # a new install: no report from before it began
-                run = cq.start_job_run(
+                run = jobs_db.start_job_run(
                     s, team=self.name, job=REPORT_JOB, run_key=run_key, at=now,
                     outcome="late" if late else "done",
                 )  # fmt: skip

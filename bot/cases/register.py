@@ -34,7 +34,7 @@ from bot.kernel.roles import Roster
 from bot.ops.audit import safe_cell
 from bot.tasks.actions import Refused
 from bot.tasks.cards import local_time
-from storage import cases as cq
+from storage import cases as cases_db
 from storage import tasks as tq
 from storage.db import Database
 from storage.models import Case, Event
@@ -284,7 +284,7 @@ def build_report(s: Session, team: TeamConfig, cal: WorkingCalendar, today: date
             next_review_due=next_review(case, rules, cal, team),
             overdue=tuple(overdue_items(case, rules, cal, team, today)),
         )
-        for case in cq.open_cases(s, team.name)
+        for case in cases_db.open_cases(s, team.name)
     ]
     return CaseReport(team.name, today, tuple(sorted(rows, key=report_order)))
 
@@ -342,14 +342,14 @@ class CaseDesk:
             raise Refused(f"Only a manager can {what}.")
 
     def _case(self, s: Session, ref: str) -> Case:
-        case = cq.case_by_ref(s, self.name, ref)
+        case = cases_db.case_by_ref(s, self.name, ref)
         if case is None:
             raise Refused(f"There is no case {ref} on the register. /duty case list shows them.")
         return case
 
     def _open(self, s: Session, ref: str) -> Case:
         case = self._case(s, ref)
-        if case.state != cq.OPEN:
+        if case.state != cases_db.OPEN:
             raise Refused(f"{ref} is {case.state}, so it is no longer on the unallocated register.")
         return case
 
@@ -363,7 +363,7 @@ class CaseDesk:
 
     def _change(self, s: Session, case: Case, values: dict[str, object]) -> None:
         """Change an open case; a case allocated or closed a moment ago is refused."""
-        if not cq.change_case(s, case.id, [Case.state == cq.OPEN], values):
+        if not cases_db.change_case(s, case.id, [Case.state == cases_db.OPEN], values):
             raise Refused(f"{case.ref} changed just now. Check it with /duty case show {case.ref}")
 
     def _day(self, case: Case, given: str | None, what: str) -> date:
@@ -394,25 +394,27 @@ class CaseDesk:
                 say(user(manager), " isn't a manager on this team, so can't be its team manager.")
             )
         values: dict[str, object] = {
-            "state": cq.OPEN, "ray": cmd.ray, "ray_rated_at": now if cmd.ray else None,
+            "state": cases_db.OPEN, "ray": cmd.ray, "ray_rated_at": now if cmd.ray else None,
             "team_manager": manager, "unallocated_since": since, "added_at": now,
             "last_review_at": None, "summary_at": None, "oversight_note_at": None,
             "letter_on": None, "contact_on": None, "visit_on": None, "allocated_to": None,
         }  # fmt: skip
         try:
             with self.db.session() as s:
-                case = cq.case_by_ref(s, self.name, cmd.ref)
-                if case is not None and case.state == cq.OPEN:
+                case = cases_db.case_by_ref(s, self.name, cmd.ref)
+                if case is not None and case.state == cases_db.OPEN:
                     raise Refused(
                         f"{cmd.ref} is already on the register, unallocated since "
                         f"{day_text(case.unallocated_since)}."
                     )
                 if case is None:
-                    case = cq.add_case(s, Case(team=self.name, ref=cmd.ref, spell=1, **values))
+                    case = cases_db.add_case(
+                        s, Case(team=self.name, ref=cmd.ref, spell=1, **values)
+                    )
                     kind = "case_added"
                 else:  # allocated or closed before, and waiting for a worker again
                     values["spell"] = case.spell + 1
-                    if not cq.change_case(s, case.id, [Case.state != cq.OPEN], values):
+                    if not cases_db.change_case(s, case.id, [Case.state != cases_db.OPEN], values):
                         raise Refused(f"{cmd.ref} was added just now by someone else.")
                     kind = "case_readded"
                 self._event(
@@ -559,7 +561,7 @@ class CaseDesk:
         today, rules, tz = self.today(), self.rules, self.team.tz
         with self.db.session() as s:
             case = self._case(s, cmd.ref)
-            history = cq.events_of_case(s, case.id, limit=15)
+            history = cases_db.events_of_case(s, case.id, limit=15)
         rows = [
             say(
                 f"{case.ref} {ray_text(case.ray)}, {case.state}. Unallocated since "

@@ -1,4 +1,4 @@
-"""The Chat port, and delivery of what the database says is waiting: new cards, changed
+"""Delivery of what the database says is waiting: new cards, changed
 cards, thread replies and DMs. Crash-safe: a card left mid-post is looked for before re-posting,
 and so is a thread reply or channel post tried before (the try may have reached the chat even
 though its answer never came back). A DM tried before is sent again when the chat can't say:
@@ -11,73 +11,16 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.chat.port import CardRef, Chat, ChatRefused, ChatUnavailable
 from bot.kernel.clock import Clock
 from bot.kernel.config import TeamConfig
 from bot.kernel.message import Message
 from bot.ops import metrics
-from bot.tasks.cards import CardView, card_view
+from bot.tasks.cards import card_view
 from storage import tasks as q
 from storage.db import Database
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CardRef:
-    channel: str
-    ts: str
-
-
-class ChatUnavailable(Exception):
-    """The chat service can't be reached now; try again later, nothing is lost."""
-
-
-class ChatRefused(Exception):
-    """The chat service said no to this one thing; trying again won't help.
-
-    ``gone``: the card (or its thread) no longer exists, e.g. someone deleted it.
-    ``reason``: the service's own short code, for the log (never message content).
-    """
-
-    def __init__(self, reason: str, *, gone: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.gone = gone
-
-
-class Chat(Protocol):
-    def post_card(self, team: TeamConfig, card: CardView) -> CardRef: ...
-
-    def find_card(self, team: TeamConfig, task_id: int) -> CardRef | None:
-        """A card for ``task_id`` already in the channel (posted before a crash), if any."""
-        ...
-
-    def update_card(self, team: TeamConfig, ref: CardRef, card: CardView) -> None: ...
-
-    # ``key`` identifies one queued message, so that find_message can spot it after a failure.
-
-    def reply_in_thread(
-        self, team: TeamConfig, ref: CardRef, message: Message, key: int | None = None
-    ) -> None: ...
-
-    def send_dm(
-        self,
-        team: TeamConfig,
-        user_id: str,
-        message: Message,
-        card: CardRef | None,
-        key: int | None = None,
-    ) -> None: ...
-
-    def post_to_channel(
-        self, team: TeamConfig, channel: str, message: Message, key: int | None = None
-    ) -> None: ...
-
-    def find_message(
-        self, team: TeamConfig, channel: str, thread: CardRef | None, key: int
-    ) -> bool:
-        """Is the message ``key`` already in ``thread`` (or in ``channel`` if no thread)?"""
-        ...
 
 
 class StopSignal(Protocol):

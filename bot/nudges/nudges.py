@@ -34,7 +34,7 @@ from bot.kernel.message import Message, button, lines, say, text, user
 from bot.rota.rota import DayRota, Rota
 from bot.tasks.actions import Duty, Refused
 from bot.tasks.cards import clock_time, local_time
-from storage import clocks as cq
+from storage import nudges as nudges_db
 from storage import tasks as q
 from storage.models import Task
 
@@ -172,7 +172,7 @@ class Nudger:
         """Record the nudge and queue its messages in one transaction; 0 if another won."""
         try:
             with self.duty.db.session() as s:
-                if not cq.record_nudge(
+                if not nudges_db.record_nudge(
                     s, team=self.name, kind=kind, subject=subject, at=now, previous=previous
                 ):
                     return 0
@@ -196,9 +196,9 @@ class Nudger:
 
     def _unclaimed(self, now: datetime, today: DayRota) -> int:
         with self.duty.db.session() as s:
-            waiting = cq.open_tasks_since(s, self.name)
-            sent_plain = cq.last_nudges(s, self.name, "unclaimed")
-            sent_sg = cq.last_nudges(s, self.name, "safeguarding")
+            waiting = q.open_tasks_since(s, self.name)
+            sent_plain = nudges_db.last_nudges(s, self.name, "unclaimed")
+            sent_sg = nudges_db.last_nudges(s, self.name, "safeguarding")
         r = self.rules
         plain = [
             w for w in waiting
@@ -214,7 +214,7 @@ class Nudger:
 
     def _due(
         self,
-        item: cq.OpenTask,
+        item: q.OpenTask,
         now: datetime,
         sent: dict[str, datetime],
         after: int,
@@ -230,21 +230,21 @@ class Nudger:
         self,
         s: Session,
         kind: str,
-        items: list[cq.OpenTask],
+        items: list[q.OpenTask],
         sent: dict[str, datetime],
         now: datetime,
-    ) -> list[cq.OpenTask]:
+    ) -> list[q.OpenTask]:
         """Record each nudge; keep the ones no other process recorded since we looked."""
         return [
             w for w in items
-            if cq.record_nudge(
+            if nudges_db.record_nudge(
                 s, team=self.name, kind=kind, subject=str(w.task.id), at=now,
                 previous=sent.get(str(w.task.id)),
             )
         ]  # fmt: skip
 
     def _send_unclaimed(
-        self, items: list[cq.OpenTask], sent: dict[str, datetime], now: datetime, today: DayRota
+        self, items: list[q.OpenTask], sent: dict[str, datetime], now: datetime, today: DayRota
     ) -> int:
         """A reminder in each task's thread, and one DM listing them to the duty manager."""
         if not items:
@@ -273,7 +273,7 @@ class Nudger:
         return len(won)
 
     def _send_safeguarding(
-        self, items: list[cq.OpenTask], sent: dict[str, datetime], now: datetime, today: DayRota
+        self, items: list[q.OpenTask], sent: dict[str, datetime], now: datetime, today: DayRota
     ) -> int:
         """One DM to the duty manager and the back-up, listing every such task."""
         if not items:
@@ -310,8 +310,8 @@ class Nudger:
 
     def _stale_claims(self, now: datetime) -> int:
         with self.duty.db.session() as s:
-            held = cq.claimed_tasks(s, self.name)
-            last_sent = cq.last_nudges(s, self.name, "stale")
+            held = q.claimed_tasks(s, self.name)
+            last_sent = nudges_db.last_nudges(s, self.name, "stale")
         cap = timedelta(hours=self.rules.stale_claim_hours)
         sent = 0
         for task in held:
@@ -338,14 +338,14 @@ class Nudger:
 
     def _follow_ups(self, now: datetime, today: DayRota) -> int:
         with self.duty.db.session() as s:
-            due = cq.follow_ups_due(s, self.name, now)
+            due = q.follow_ups_due(s, self.name, now)
         sent = 0
         for fu in due:
             try:
                 with self.duty.db.session() as s:
-                    if not cq.mark_follow_up_notified(s, fu.id, now):
+                    if not q.mark_follow_up_notified(s, fu.id, now):
                         continue  # another process reminded them
-                    cq.record_nudge(
+                    nudges_db.record_nudge(
                         s, team=self.name, kind="follow_up", subject=str(fu.id), at=now,
                         previous=None,
                     )  # fmt: skip
@@ -391,7 +391,7 @@ class Nudger:
             return 0
         key = nxt.isoformat()
         with self.duty.db.session() as s:
-            if cq.last_nudge(s, self.name, "rota_missing", key) is not None:
+            if nudges_db.last_nudge(s, self.name, "rota_missing", key) is not None:
                 return 0
         body = text(
             f"Nobody is on the rota as duty manager for {nxt:%a %d %b} yet. Set it with: "

@@ -1,47 +1,25 @@
 """Scheduled work for one team, as plain functions of the database and a time: "do what is due
 at ``now``". APScheduler (in `dutybot run`) and the shell's tick only decide *when* to call
-them; calling twice, or from two processes, does the work once.
-
-The handover of a working day is due at `handover.time`. Its run is one `job_runs` row,
-keyed (team, "handover", the day), inserted in the same transaction that queues the channel
-post and the DM, so a second run hits the unique key and does nothing. When the bot was
-down at handover time:
-- back within `scheduler.misfire_grace_minutes`: the handover is posted then, once;
-- back later (the evening, the next morning before the next handover): `handover.late`
-  says what to do: "post" (the default) posts that day's handover, marked late; "skip"
-  records it as skipped and posts nothing. Only the latest missed working day counts, and
-  a brand-new database never posts a handover for a day before it started.
-The handover email goes to the duty inbox after the transaction commits. Until the mailbox
-takes it, the row stays "pending" and the next pass tries again (so a crash between sending
-and recording may send it twice; it is never lost).
+them; calling twice, or from two processes, does the work once (see each job's module).
 """
 
 from __future__ import annotations
 
-import html
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-
-from sqlalchemy.exc import IntegrityError
+from datetime import datetime
 
 from bot.cases.clocks import CaseClocks
-from bot.handover.view import HandoverView, build_handover
+from bot.handover.post import Handover
 from bot.kernel.calendar import WorkingCalendar
 from bot.kernel.config import Config
-from bot.kernel.message import Message, lines, say, text
-from bot.mail.mailbox import Mailbox, MailboxError, OutgoingEmail
+from bot.mail.mailbox import Mailbox
 from bot.nudges.nudges import Nudger
 from bot.ops.retention import purge_due
 from bot.rota.rota import Rota
 from bot.tasks.actions import Duty
-from bot.tasks.cards import local_time
-from storage import clocks as cq
-from storage import tasks as q
 
 log = logging.getLogger(__name__)
-
-HANDOVER = "handover"
 
 
 @dataclass
@@ -56,22 +34,18 @@ class JobReport:
 
 
 @dataclass
-class Posted:
-    view: HandoverView
-    manager: str | None
-
-
-@dataclass
 class TeamJobs:
     duty: Duty
     cal: WorkingCalendar
     rota: Rota
     config: Config
     mailbox: Mailbox | None = None
+    handover: Handover = field(init=False)
     nudger: Nudger = field(init=False)
     cases: CaseClocks = field(init=False)
 
     def __post_init__(self) -> None:
+        self.handover = Handover(self.duty, self.cal, self.rota, self.config, self.mailbox)
         self.nudger = Nudger(
             self.duty, self.cal, self.rota, self.config.office_hours, self.config.nudges
         )
@@ -90,151 +64,8 @@ class TeamJobs:
         days = self.config.retention.email_content_days
         purged = purge_due(self.duty.db, self.duty.team, days, now)
         report.purged = len(purged.tasks) if purged else 0
-        report.handover = self.handover_due(now)
-        report.emails = self.send_emails(now)
+        report.handover = self.handover.due(now)
+        report.emails = self.handover.send_emails(now)
         report.nudges = self.nudger.run(now)
         report.cases = self.cases.run(now)
         return report
-
-    # ---- the handover -------------------------------------------------------------------
-
-    def handover_at(self, day: date) -> datetime:
-        return datetime.combine(day, self.config.handover.time, tzinfo=self.duty.team.tz)
-
-    def latest_handover_day(self, now: datetime) -> date:
-        """The latest working day whose handover time has come by ``now``."""
-        local = now.astimezone(self.duty.team.tz)
-        today = local.date()
-        if self.cal.is_working_day(today) and now >= self.handover_at(today):
-            return today
-        return self.cal.previous_working_day(today)
-
-    def handover_passed(self, before: datetime, after: datetime) -> datetime | None:
-        """The last handover time in (``before``, ``after``], if the clock passed one.
-
-        The shell runs the jobs at that moment when `/duty clock` jumps over it, so the
-        handover comes out as it would have with the bot running, not as a late one.
-        """
-        at = self.handover_at(self.latest_handover_day(after))
-        return at if before < at <= after else None
-
-    def handover_due(self, now: datetime) -> str | None:
-        """Post the handover if it is due and not yet done. Returns what happened, if anything."""
-        day = self.latest_handover_day(now)
-        late = now - self.handover_at(day) > timedelta(
-            minutes=self.config.scheduler.misfire_grace_minutes
-        )
-        with self.duty.db.session() as s:
-            if cq.job_run(s, self.name, HANDOVER, day.isoformat()) is not None:
-                return None
-            if late and not cq.has_job_runs(s, self.name, HANDOVER):
-                return None  # a new install: don't post a handover from before it began
-        if late and self.config.handover.late == "skip":
-            try:
-                with self.duty.db.session() as s:
-                    run = cq.start_job_run(
-                        s, team=self.name, job=HANDOVER, run_key=day.isoformat(), at=now,
-                        outcome="skipped",
-                    )  # fmt: skip
-            except IntegrityError:
-                return None
-            if run is None:
-                return None
-            log.info("handover for %s on %s missed; skipped as configured", self.name, day)
-            return "skipped"
-        posted = self.post_handover(day, now, late=late)
-        return None if posted is None else ("late" if late else "posted")
-
-    def preview(self, now: datetime) -> Posted:
-        """Today's handover as it stands now, posting nothing."""
-        day = now.astimezone(self.duty.team.tz).date()
-        with self.duty.db.session() as s:
-            manager = self.rota.of_day(s, self.cal.next_working_day(day)).manager
-            return Posted(build_handover(s, self.duty.team, self.cal, day, manager), manager)
-
-    def post_handover(
-        self, day: date, now: datetime, *, late: bool = False, actor: str = "scheduler"
-    ) -> Posted | None:
-        """Post ``day``'s handover to the channel and the next duty manager, and queue the
-        email. None if it was already done (by this process or another)."""
-        team = self.duty.team
-        try:
-            with self.duty.db.session() as s:
-                run = cq.start_job_run(
-                    s, team=self.name, job=HANDOVER, run_key=day.isoformat(), at=now,
-                    outcome="late" if late else "done", actor=actor,
-                )  # fmt: skip
-                if run is None:
-                    return None
-                manager = self.rota.of_day(s, self.cal.next_working_day(day)).manager
-                view = build_handover(s, team, self.cal, day, manager)
-                message = view.message
-                if late:
-                    message = lines(
-                        [
-                            text(
-                                f"(Late: posted {local_time(now, team.tz)}, because the bot "
-                                f"was not running at {self.config.handover.time:%H:%M}.)"
-                            ),
-                            message,
-                        ]
-                    )
-                q.queue_message(
-                    s,
-                    team=self.name,
-                    kind="channel",
-                    target=team.channel,
-                    body=message.to_json(),
-                    at=now,
-                )
-                if manager:
-                    dm = say(f"You're duty manager on {view.next_day:%a %d %b}.\n", message)
-                    q.queue_message(
-                        s, team=self.name, kind="dm", target=manager, body=dm.to_json(), at=now
-                    )
-                if self.config.handover.email:
-                    run.email_state = "pending"
-                    run.email = self._email(view, message)
-        except IntegrityError:
-            return None  # another process posted it first
-        log.info("handover for %s on %s posted", self.name, day)
-        return Posted(view, manager)
-
-    def _email(self, view: HandoverView, message: Message) -> dict[str, str]:
-        body = message.plain(self.duty.team.names)
-        subject = f"Duty handover for {view.day:%a %d %b %Y}"
-        if view.quiet:
-            subject += ": nothing outstanding"
-        page = (
-            '<html><body><pre style="font-family: sans-serif; white-space: pre-wrap">'
-            f"{html.escape(body)}</pre></body></html>"
-        )
-        return {"subject": subject, "text": body, "html": page}
-
-    def send_emails(self, now: datetime) -> int:
-        """Send handover emails still waiting; a failure is retried on the next pass."""
-        if self.mailbox is None:
-            return 0
-        with self.duty.db.session() as s:
-            waiting = cq.emails_waiting(s, self.name)
-        sent = 0
-        for run in waiting:
-            mail = run.email
-            try:
-                self.mailbox.send(OutgoingEmail(mail["subject"], mail["text"], mail.get("html")))
-            except MailboxError as exc:
-                log.warning("handover email for %s not sent, will retry: %s", self.name, exc)
-                with self.duty.db.session() as s:
-                    cq.email_failed(s, run.id)
-                continue
-            except Exception as exc:  # the type only: the text could carry content
-                log.warning(
-                    "handover email for %s not sent, will retry: %s", self.name, type(exc).__name__
-                )
-                with self.duty.db.session() as s:
-                    cq.email_failed(s, run.id)
-                continue
-            with self.duty.db.session() as s:
-                cq.email_sent(s, run.id, now)
-            sent += 1
-        return sent

@@ -16,7 +16,7 @@ from datetime import timedelta
 from sqlalchemy.exc import IntegrityError
 
 from bot.kernel.clock import Clock
-from storage import clocks as cq
+from storage import leases as leases_db
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class Lease:
         held = self._take(None)
         if not held:
             with self.db.session() as s:
-                current = cq.lease_row_holder(s, self.name)
+                current = leases_db.lease_row_holder(s, self.name)
             if current is not None and died_here(current, self.holder):
                 held = self._take(current)
         if held != self.held:
@@ -84,7 +84,7 @@ class Lease:
     def _take(self, dead_holder: str | None) -> bool:
         try:
             with self.db.session() as s:
-                return cq.take_lease(
+                return leases_db.take_lease(
                     s, self.name, self.holder, self.clock.now(), self.ttl, dead_holder
                 )
         except IntegrityError:
@@ -92,5 +92,5 @@ class Lease:
 
     def release(self) -> None:
         with self.db.session() as s:
-            cq.drop_lease(s, self.name, self.holder, self.clock.now())
+            leases_db.drop_lease(s, self.name, self.holder, self.clock.now())
         self.held = False

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.kernel.config import FolderMailboxConfig, TeamConfig
-from storage import clocks as cq
+from storage import jobs as jobs_db
 from storage import retention as rq
 from storage import tasks as q
 from storage.db import Database
@@ -233,12 +233,12 @@ def purge_due(db: Database, team: TeamConfig, days: int, now: datetime) -> Purge
     (so a crash mid-purge runs it again; the purge itself is idempotent)."""
     day: date = now.astimezone(team.tz).date()
     with db.session() as s:
-        if cq.job_run(s, team.name, JOB, day.isoformat()) is not None:
+        if jobs_db.job_run(s, team.name, JOB, day.isoformat()) is not None:
             return None
     report = purge(db, team, days, now)
     try:
         with db.session() as s:
-            cq.start_job_run(s, team=team.name, job=JOB, run_key=day.isoformat(), at=now)
+            jobs_db.start_job_run(s, team=team.name, job=JOB, run_key=day.isoformat(), at=now)
     except IntegrityError:
         pass  # another process recorded today's purge as well; the work was done once
     return report

@@ -26,7 +26,8 @@ from datetime import timedelta
 from typing import TypeVar
 
 from bot.app import DutyBot
-from bot.chat.delivery import Chat, Delivered
+from bot.chat.delivery import Delivered
+from bot.chat.port import Chat
 from bot.kernel.clock import SystemClock
 from bot.mail.watcher import SyncResult
 from bot.ops.lease import Lease

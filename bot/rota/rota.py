@@ -23,7 +23,7 @@ from bot.kernel.config import TeamConfig
 from bot.kernel.message import Message, lines, say, text, user
 from bot.kernel.roles import Roster
 from bot.tasks.actions import Refused
-from storage import clocks as cq
+from storage import rota as rota_db
 from storage.db import Database
 
 ROLES: Final = ("manager", "pa1", "pa2", "backup")
@@ -71,8 +71,8 @@ class Rota:
 
     def of_day(self, s: Session, day: date) -> DayRota:
         layers: list[tuple[Source, dict[str, str]]] = [
-            ("day", cq.rota_of_day(s, self.name, day)),
-            ("weekly", cq.rota_of_weekday(s, self.name, day.weekday())),
+            ("day", rota_db.rota_of_day(s, self.name, day)),
+            ("weekly", rota_db.rota_of_weekday(s, self.name, day.weekday())),
             ("config", self.team.rota.of_weekday(day.weekday())),
         ]
         people: dict[str, str] = {}
@@ -144,7 +144,7 @@ class Rota:
         if cmd.when.startswith("weekly "):
             weekday = WEEKDAYS.index(cmd.when.split()[1])
             with self.db.session() as s:
-                cq.set_rota_weekday(s, self.name, weekday, roles, actor, now)
+                rota_db.set_rota_weekday(s, self.name, weekday, roles, actor, now)
             names = ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays")[weekday]
             return self._confirm(f"Rota set for {names} every week: ", roles)
         day = self._day_of(cmd.when)
@@ -154,7 +154,7 @@ class Rota:
         if day < self.today():
             raise Refused(f"{day:%a %d %b} has passed. Set the rota for today or a later day.")
         with self.db.session() as s:
-            cq.set_rota_day(s, self.name, day, roles, actor, now)
+            rota_db.set_rota_day(s, self.name, day, roles, actor, now)
         return self._confirm(f"Rota set for {day:%a %d %b}: ", roles)
 
     def _day_of(self, when: str) -> date:

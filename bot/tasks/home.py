@@ -10,7 +10,6 @@ from bot.kernel.message import Message, say, text, user
 from bot.rota.rota import ROLE_NAMES, ROLES, Rota
 from bot.tasks.actions import Duty
 from bot.tasks.cards import local_time
-from storage import clocks as cq
 from storage import tasks as q
 
 ROWS_PER_SECTION = 15  # App Home allows 100 blocks; four sections of this size fit
@@ -35,7 +34,7 @@ def home(duty: Duty, rota: Rota | None, actor: str, unclaimed_minutes: int) -> l
     """The four sections, for a member of the team (callers check membership first)."""
     now = duty.clock.now()
     with duty.db.session() as s:  # one read of the open tasks serves both sections
-        waiting = cq.open_tasks_since(s, duty.name)
+        waiting = q.open_tasks_since(s, duty.name)
     return [
         _mine(duty, actor),
         _open(duty, waiting),
@@ -60,7 +59,7 @@ def _mine(duty: Duty, actor: str) -> HomeSection:
     )
 
 
-def _open(duty: Duty, waiting: list[cq.OpenTask]) -> HomeSection:
+def _open(duty: Duty, waiting: list[q.OpenTask]) -> HomeSection:
     tasks = sorted((w.task for w in waiting), key=lambda t: (not t.safeguarding, not t.urgent))
     rows = [HomeRow(duty.summary_line(t), t.number, "claim") for t in tasks]
     return HomeSection(
@@ -71,7 +70,7 @@ def _open(duty: Duty, waiting: list[cq.OpenTask]) -> HomeSection:
 
 
 def _overdue(
-    duty: Duty, now: datetime, unclaimed_minutes: int, waiting: list[cq.OpenTask]
+    duty: Duty, now: datetime, unclaimed_minutes: int, waiting: list[q.OpenTask]
 ) -> HomeSection:
     """Follow-ups past their agreed time, and tasks left unclaimed too long (since they last
     became open, as the nudges count)."""

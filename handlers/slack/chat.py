@@ -24,7 +24,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from bot.chat.delivery import CardRef, ChatRefused, ChatUnavailable
+from bot.chat.port import CardRef, ChatRefused, ChatUnavailable
 from bot.kernel.config import TeamConfig
 from bot.kernel.message import Message
 from bot.tasks.cards import CardView

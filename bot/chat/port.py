@@ -1,0 +1,68 @@
+"""The Chat port: what delivery asks of a chat (Slack, Teams, the shell's printer)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.kernel.config import TeamConfig
+from bot.kernel.message import Message
+from bot.tasks.cards import CardView
+
+
+@dataclass(frozen=True)
+class CardRef:
+    channel: str
+    ts: str
+
+
+class ChatUnavailable(Exception):
+    """The chat service can't be reached now; try again later, nothing is lost."""
+
+
+class ChatRefused(Exception):
+    """The chat service said no to this one thing; trying again won't help.
+
+    ``gone``: the card (or its thread) no longer exists, e.g. someone deleted it.
+    ``reason``: the service's own short code, for the log (never message content).
+    """
+
+    def __init__(self, reason: str, *, gone: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.gone = gone
+
+
+class Chat(Protocol):
+    def post_card(self, team: TeamConfig, card: CardView) -> CardRef: ...
+
+    def find_card(self, team: TeamConfig, task_id: int) -> CardRef | None:
+        """A card for ``task_id`` already in the channel (posted before a crash), if any."""
+        ...
+
+    def update_card(self, team: TeamConfig, ref: CardRef, card: CardView) -> None: ...
+
+    # ``key`` identifies one queued message, so that find_message can spot it after a failure.
+
+    def reply_in_thread(
+        self, team: TeamConfig, ref: CardRef, message: Message, key: int | None = None
+    ) -> None: ...
+
+    def send_dm(
+        self,
+        team: TeamConfig,
+        user_id: str,
+        message: Message,
+        card: CardRef | None,
+        key: int | None = None,
+    ) -> None: ...
+
+    def post_to_channel(
+        self, team: TeamConfig, channel: str, message: Message, key: int | None = None
+    ) -> None: ...
+
+    def find_message(
+        self, team: TeamConfig, channel: str, thread: CardRef | None, key: int
+    ) -> bool:
+        """Is the message ``key`` already in ``thread`` (or in ``channel`` if no thread)?"""
+        ...
