@@ -144,15 +144,26 @@ class Nudger:
 
     def run(self, now: datetime) -> int:
         """Send every nudge that is due at ``now``; returns how many went out."""
+        return sum(send() for _, send in self.parts(now))
+
+    def parts(self, now: datetime) -> list[tuple[str, Callable[[], int]]]:
+        """Each kind of nudge due at ``now`` as (name, send), in the order `run` sends them,
+        so the scheduler can guard each on its own; ``send()`` returns how many went out.
+        None out of office hours (held: the next pass in office hours sends what is due)."""
         if not in_office_hours(now, self.tz, self.cal, self.hours):
-            return 0  # held: the next pass in office hours sends what is due then
-        today = self.rota.day(now.astimezone(self.tz).date())
-        return (
-            self._unclaimed(now, today)
-            + self._stale_claims(now)
-            + self._follow_ups(now, today)
-            + self._rota_missing(now)
-        )
+            return []
+        day = now.astimezone(self.tz).date()
+
+        def today() -> DayRota:
+            # Read by each kind that needs it, so a failed read fails those kinds alone.
+            return self.rota.day(day)
+
+        return [
+            ("unclaimed", lambda: self._unclaimed(now, today())),  # safeguarding too
+            ("stale_claims", lambda: self._stale_claims(now)),
+            ("follow_ups", lambda: self._follow_ups(now, today())),
+            ("rota_missing", lambda: self._rota_missing(now)),
+        ]
 
     def _office(self, since: datetime, now: datetime, cap: timedelta) -> bool:
         return office_time_between(since, now, self.tz, self.cal, self.hours, cap) >= cap

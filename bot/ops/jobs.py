@@ -1,13 +1,20 @@
 """Scheduled work for one team, as plain functions of the database and a time: "do what is due
 at ``now``". APScheduler (in `dutybot run`) and the shell's tick only decide *when* to call
 them; calling twice, or from two processes, does the work once (see each job's module).
+
+Each job runs in its own guard: one raising is logged once, with its name, and listed in the
+pass's report; the team's other jobs still run, and the failed one runs again at the next
+pass (safe, as each is idempotent). Only an unreachable database stops the pass: every later
+job, and every other team, would fail the same way, and the scheduler says so once.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from bot.cases.clocks import CaseClocks
 from bot.handover.post import Handover
@@ -15,11 +22,16 @@ from bot.kernel.calendar import WorkingCalendar
 from bot.kernel.config import Config
 from bot.mail.mailbox import Mailbox
 from bot.nudges.nudges import Nudger
+from bot.ops.logsafe import trace_without_text
+from bot.ops.outage import database_unreachable
 from bot.ops.retention import purge_due
 from bot.rota.rota import Rota
 from bot.tasks.actions import Duty
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+JOB_NOTE = "in the scheduled job "  # on an unreachable-database error a guard lets through
 
 
 @dataclass
@@ -31,6 +43,7 @@ class JobReport:
     emails: int = 0
     purged: int = 0  # tasks whose email content the daily retention purge removed
     cases: int = 0  # case reminders, escalations and the weekly case report
+    failed: list[str] = field(default_factory=list)  # the jobs that raised, by name
 
 
 @dataclass
@@ -57,15 +70,43 @@ class TeamJobs:
         return self.duty.name
 
     def run_due(self, now: datetime | None = None) -> JobReport:
-        """Everything due at ``now``: the handover (or its catch-up), emails, nudges."""
+        """Everything due at ``now``: the purge, the handover (or its catch-up), its emails,
+        each kind of nudge and the case clocks, each in its own guard."""
         now = now or self.duty.clock.now()
         report = JobReport()
+
+        def guarded(name: str, job: Callable[[], T]) -> T | None:
+            return self._guarded(report, name, job)
+
         # first, so nothing posted below quotes content due to go (once a day, in job_runs)
         days = self.config.retention.email_content_days
-        purged = purge_due(self.duty.db, self.duty.team, days, now)
+        purged = guarded("purge", lambda: purge_due(self.duty.db, self.duty.team, days, now))
         report.purged = len(purged.tasks) if purged else 0
-        report.handover = self.handover.due(now)
-        report.emails = self.handover.send_emails(now)
-        report.nudges = self.nudger.run(now)
-        report.cases = self.cases.run(now)
+        report.handover = guarded("handover", lambda: self.handover.due(now))
+        report.emails = guarded("handover_emails", lambda: self.handover.send_emails(now)) or 0
+        for kind, send in self.nudger.parts(now):
+            report.nudges += guarded(f"nudges.{kind}", send) or 0
+        report.cases = guarded("case_clocks", lambda: self.cases.run(now)) or 0
         return report
+
+    def _guarded(self, report: JobReport, name: str, job: Callable[[], T]) -> T | None:
+        """Run one job; None if it raised (logged once, and listed in ``report.failed``)."""
+        try:
+            return job()
+        except Exception as exc:
+            if database_unreachable(exc):
+                # The rest would fail the same way: stop the pass; the scheduler says so once.
+                exc.add_note(f"{JOB_NOTE}{name} for {self.name}")
+                raise
+            report.failed.append(name)
+            log.error(
+                "scheduled job %s for %s failed; it runs again at the next pass\n%s",
+                name, self.name, trace_without_text(exc),
+            )  # fmt: skip
+            return None
+
+
+def failed_job(exc: BaseException) -> str | None:
+    """The job (and team) whose guard let ``exc`` through, if one did."""
+    notes: list[str] = getattr(exc, "__notes__", [])
+    return next((n.removeprefix(JOB_NOTE) for n in notes if n.startswith(JOB_NOTE)), None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import traceback
 
 # Where the Slack libraries log bodies: slack_sdk's Web API client, and bolt (our app passes
 # the "slack_bolt" logger, which its Socket Mode client and listener runner use as well).
@@ -46,3 +47,16 @@ def guard_library_logs() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, WithholdBodies) for f in logger.filters):
             logger.addFilter(WithholdBodies())
+
+
+def trace_without_text(exc: BaseException) -> str:
+    """Where ``exc`` was raised and its type (and its causes' types), without any exception's
+    text: a database error's text can quote a whole row (PostgreSQL's "DETAIL: Failing row
+    contains (...)", which hide_parameters does not cover), and rows hold email content."""
+    kinds: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(kinds) < 5:
+        kinds.append(f"{type(seen).__module__}.{type(seen).__qualname__}")
+        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    return f"Traceback (most recent call last):\n{frames}{' from '.join(kinds)}{WITHHELD}"

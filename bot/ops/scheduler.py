@@ -28,9 +28,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.kernel.clock import Clock, SystemClock
 from bot.kernel.config import SchedulerConfig
-from bot.ops.jobs import JobReport, TeamJobs
+from bot.ops.jobs import JobReport, TeamJobs, failed_job
 from bot.ops.lease import Lease
 from bot.ops.logs import team_context
+from bot.ops.logsafe import trace_without_text
 from bot.ops.outage import DatabaseWatch, database_unreachable
 from storage.db import Database
 
@@ -89,7 +90,11 @@ class DutyScheduler:
                 except Exception as exc:
                     if database_unreachable(exc):
                         raise  # the other teams would fail the same way; _scheduled says so once
-                    log.exception("scheduled jobs for %s failed; will try again", name)
+                    # Outside any job's guard (TeamJobs.run_due guards each job itself).
+                    log.error(
+                        "scheduled jobs for %s failed; will try again\n%s",
+                        name, trace_without_text(exc),
+                    )  # fmt: skip
             return reports
 
     def _scheduled(self, team: str | None = None) -> None:
@@ -100,7 +105,9 @@ class DutyScheduler:
         except Exception as exc:
             if not database_unreachable(exc):
                 raise
-            self.db_watch.failed(exc, "running the scheduled jobs")
+            job = failed_job(exc)  # the one that met the outage, so the line can name it
+            doing = f"running the scheduled job {job}" if job else "running the scheduled jobs"
+            self.db_watch.failed(exc, doing)
             return
         self.db_watch.worked()
         if self.after_tick is not None:
