@@ -139,7 +139,7 @@ def handover_jobs(db: Database) -> TeamJobs:
 
 def run(jobs: TeamJobs, runs: int) -> list[float]:
     first = jobs.handover.preview(NOW)  # warm: imports, statement cache, the database's page cache
-    lines = first.view.message.plain(jobs.duty.team.names).count("\n") + 1
+    lines = first.view.message.plain(jobs.tasks.team.names).count("\n") + 1
     print(f"the handover: {lines} lines, quiet={first.view.quiet}")
     return timed(lambda: jobs.handover.preview(NOW), runs, warm=False)
 

@@ -1,5 +1,6 @@
-"""The composition root: builds the database, each team's desk, mailbox and clocks from config.
-Chat adapters (Slack, shell) plug in here and nowhere else."""
+"""The composition root: builds the database, the catalogue of interactions, and each team's
+tasks, rota, case register, mailbox and clocks from config. The chat, mailbox and directory
+adapters are picked here, by the names in config, and nowhere else."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
-from bot import commands, day
-from bot.cases.register import CaseDesk
+from bot.cases import commands as case_verbs
+from bot.cases.register import Register
+from bot.chat.calls import Calls, Place
+from bot.chat.catalogue import Catalogue, catalogue_of
 from bot.chat.delivery import Delivered, StopSignal, deliver
 from bot.chat.port import Chat
-from bot.dispatch import Desk
+from bot.handover import commands as handover_verbs
 from bot.kernel.calendar import WorkingCalendar
 from bot.kernel.clock import Clock, SystemClock
 from bot.kernel.config import (
@@ -26,42 +30,81 @@ from bot.kernel.config import (
     TeamConfig,
     secret,
 )
+from bot.kernel.message import Message
 from bot.kernel.roles import GroupLookup, Roster
 from bot.mail.adapters.folder import FolderMailbox
 from bot.mail.mailbox import Mailbox
 from bot.mail.watcher import SyncResult, move_resolved, sync_once
+from bot.nudges import commands as nudge_verbs
+from bot.ops import commands as clock_verbs
+from bot.ops.commands import ClockHands
 from bot.ops.jobs import JobReport, TeamJobs
 from bot.ops.logsafe import guard_library_logs
 from bot.ops.outage import DatabaseWatch
 from bot.ops.scheduler import AfterTick, DutyScheduler
+from bot.rota import commands as rota_verbs
 from bot.rota.rota import Rota
-from bot.tasks.actions import Duty
+from bot.tasks import commands as task_verbs
+from bot.tasks.actions import Tasks
+from bot.tasks.home import HomeSection, home
 from storage import tasks as q
 from storage.db import Database, SchemaBehind
 
 log = logging.getLogger(__name__)
+
+S = TypeVar("S")
 
 
 class StartupError(Exception):
     """The bot can't start; the message is one plain sentence saying what to do."""
 
 
+# Every interaction, in the order /duty help lists them. A new domain adds its list here.
+CATALOGUE: Catalogue = catalogue_of(
+    [
+        task_verbs.VERBS,
+        nudge_verbs.VERBS,
+        handover_verbs.VERBS,
+        rota_verbs.VERBS,
+        clock_verbs.VERBS,
+        case_verbs.VERBS,
+    ],
+    task="tasks",
+    case="cases",
+)
+
+
 @dataclass
-class TeamDesk:
-    """One team, wired up."""
+class Team:
+    """One team, wired up: its tasks, rota, case register and clocks, where its verbs find them."""
 
     cfg: TeamConfig
-    desk: Desk
+    roster: Roster
     calendar: WorkingCalendar
+    tasks: Tasks
+    rota: Rota
+    register: Register
+    jobs: TeamJobs
+    hands: ClockHands
+    calls: Calls
     mailbox: Mailbox | None = None
-    rota: Rota | None = None
-    jobs: TeamJobs | None = None
     # One mover at a time for the team: the mail watcher and the runner's move loop both move.
     moving: threading.Lock = field(default_factory=threading.Lock)
 
-    @property
-    def duty(self) -> Duty:
-        return self.desk.duty
+    def service(self, kind: type[S]) -> S:
+        """The domain object a verb of ``kind`` runs on."""
+        found = (self.tasks, self.rota, self.register, self.jobs.handover, self.hands)
+        for each in (*found, self.calls.catalogue):
+            if isinstance(each, kind):
+                return each
+        raise LookupError(f"no {kind.__name__} in team {self.cfg.name}")
+
+    def home(self, actor: str) -> list[HomeSection]:
+        return home(self.tasks, self.rota, actor, self.jobs.config.nudges.unclaimed_minutes)
+
+    def command(self, actor: str, line: str) -> Message:
+        """A `/duty` line typed in the team's channel (for scripts and tests)."""
+        return self.calls.command(actor, Place("channel", self.cfg.channel), line).message
 
 
 def open_mailbox(team: TeamConfig) -> Mailbox:
@@ -128,9 +171,13 @@ class DutyBot:
     clock: Clock = field(default_factory=SystemClock)
     groups: GroupLookup | None = None
     db: Database | None = None
-    teams: dict[str, TeamDesk] = field(default_factory=dict)
+    teams: dict[str, Team] = field(default_factory=dict)
     scheduler: DutyScheduler | None = None
     db_watch: DatabaseWatch = field(default_factory=DatabaseWatch)  # says once it's away
+    calls: Calls = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.calls = Calls(CATALOGUE, self.teams)
 
     def start(self, *, with_mailboxes: bool = True) -> DutyBot:
         guard_library_logs()  # before any client exists: email content never goes to logs
@@ -148,7 +195,7 @@ class DutyBot:
         except SchemaBehind as exc:
             raise StartupError(str(exc)) from None
 
-    def _wire(self, team: TeamConfig, with_mailbox: bool) -> TeamDesk:
+    def _wire(self, team: TeamConfig, with_mailbox: bool) -> Team:
         assert self.db is not None
         people = [(u, team.display_name(u), "member") for u in team.members]
         people += [(u, team.display_name(u), "manager") for u in team.managers]
@@ -164,47 +211,43 @@ class DutyBot:
                 if attempt == 2:
                     raise
         roster = Roster(team, self.groups)
-        duty = Duty(self.db, team, roster, self.clock)
+        tasks = Tasks(self.db, team, roster, self.clock)
         mailbox = open_mailbox(team) if with_mailbox else None
         cal = WorkingCalendar(team.nation, team.closures)
         rota = Rota(self.db, team, roster, cal, self.clock)
-        duty.safeguarding_contacts = rota.safeguarding_contacts
-        jobs = TeamJobs(duty, cal, rota, self.config, mailbox)
-        desk = Desk(duty)
-        desk.extras[commands.Handover] = lambda actor, cmd: day.handover(jobs, actor, cmd)
-        desk.extras[commands.Rota] = lambda actor, cmd: day.rota(rota, actor, cmd)
-        desk.extras[commands.RotaSet] = lambda actor, cmd: day.rota(rota, actor, cmd)
-        desk.extras[commands.Clock] = day.clock_fixed  # the shell swaps in one that moves
-        desk.extras.update(CaseDesk(self.db, team, roster, cal, self.clock).actions())
-        return TeamDesk(team, desk, cal, mailbox, rota, jobs)
+        tasks.safeguarding_contacts = rota.safeguarding_contacts
+        jobs = TeamJobs(tasks, cal, rota, self.config, mailbox)
+        register = Register(self.db, team, roster, cal, self.clock)
+        hands = ClockHands(self.clock, team.tz)
+        return Team(team, roster, cal, tasks, rota, register, jobs, hands, self.calls, mailbox)
 
-    def team(self, name: str | None = None) -> TeamDesk:
+    def team(self, name: str | None = None) -> Team:
         if name is None:
             return next(iter(self.teams.values()))
         return self.teams[name]
 
     def check_mail(self, name: str, stop: threading.Event | None = None) -> SyncResult:
         """Take in new mail; once ``stop`` is set, only the email in hand is finished."""
-        desk = self.teams[name]
+        team = self.teams[name]
         assert self.db is not None
-        if desk.mailbox is None:
+        if team.mailbox is None:
             return SyncResult()
-        categorise = bool(getattr(desk.cfg.mailbox, "categorise", False))
+        categorise = bool(getattr(team.cfg.mailbox, "categorise", False))
         preview = self.config.privacy.preview
         result = sync_once(
-            self.db, name, desk.mailbox, self.clock, preview, categorise=categorise, stop=stop
+            self.db, name, team.mailbox, self.clock, preview, categorise=categorise, stop=stop
         )
         self.move_done(name)
         return result
 
     def move_done(self, name: str) -> int:
         """Move the emails of resolved tasks to Done; while the mailbox is down they wait."""
-        desk = self.teams[name]
+        team = self.teams[name]
         assert self.db is not None
-        if desk.mailbox is None:
+        if team.mailbox is None:
             return 0
-        with desk.moving:
-            return move_resolved(self.db, name, desk.mailbox)
+        with team.moving:
+            return move_resolved(self.db, name, team.mailbox)
 
     def run_due(self, name: str) -> JobReport:
         """The handover, nudges and handover emails due now for one team (idempotent)."""
@@ -243,8 +286,8 @@ class DutyBot:
         if self.scheduler is not None:
             self.scheduler.shutdown()
             self.scheduler = None
-        for desk in self.teams.values():
-            if desk.mailbox is not None:
-                desk.mailbox.close()
+        for team in self.teams.values():
+            if team.mailbox is not None:
+                team.mailbox.close()
         if self.db is not None:
             self.db.dispose()

@@ -13,10 +13,9 @@ from datetime import datetime
 from itertools import count
 from typing import TextIO
 
-from bot import commands, day
-from bot.app import DutyBot, TeamDesk
+from bot.app import DutyBot, Team
+from bot.chat.calls import Place
 from bot.chat.port import CardRef
-from bot.kernel.clock import ManualClock, OffsetClock
 from bot.kernel.config import TeamConfig
 from bot.kernel.message import Message
 from bot.ops.scheduler import Reports
@@ -96,8 +95,7 @@ def render_card(card: CardView, names: dict[str, str]) -> str:
         rows.append(f"| {card.preview}")
     if card.attachments:
         rows.append(f"| {card.attachments}")
-    buttons = "[Claim] [Resolve] [Alert]" + (" [Open in Outlook]" if card.web_link else "")
-    rows.append(f"+-- {buttons}")
+    rows.append("+-- " + " ".join(f"[{a.label}]" for a in card.actions))
     return "\n".join(rows)
 
 
@@ -106,27 +104,15 @@ class Shell:
         self.bot = bot
         self.actor = actor
         self.out = out
-        self.desk: TeamDesk = bot.team()
-        self.chat = ShellChat(out, self.desk.cfg.names)
+        self.team: Team = bot.team()
+        self.place = Place("shell", self.team.cfg.channel)  # the team's channel, in a terminal
+        self.chat = ShellChat(out, self.team.cfg.names)
         self._lock = threading.Lock()  # the foreground and the background print in turn
-        self._jump: tuple[datetime, datetime] | None = None  # the last /duty clock move
+        self._jump: tuple[datetime, datetime] | None = None  # the clock before and after a line
         self._told_lease = False
-        clock = bot.clock
-        if isinstance(clock, OffsetClock | ManualClock):  # only the shell's clock may move
-            self.desk.desk.extras[commands.Clock] = lambda actor, cmd: self._move_clock(
-                clock, actor, cmd
-            )
 
     def say(self, s: str) -> None:
         print(s, file=self.out, flush=True)
-
-    def _move_clock(
-        self, clock: OffsetClock | ManualClock, actor: str, cmd: commands.Command
-    ) -> Message:
-        before = clock.now()
-        reply = day.move_clock(clock, self.desk.cfg.tz, actor, cmd)
-        self._jump = (before, clock.now())
-        return reply
 
     def start_clocks(self) -> None:
         """APScheduler in the background, as in `run`: nudges and the handover turn up even
@@ -137,24 +123,24 @@ class Shell:
     def _after_scheduled(self, team: str | None, reports: Reports) -> None:
         with self._lock:
             self._check_mail()
-            self.bot.deliver(self.desk.cfg.name, self.chat)
+            self.bot.deliver(self.team.cfg.name, self.chat)
 
     def tick(self) -> None:
         """What the background does in `run`: check mail, run the clocks, deliver."""
         with self._lock:
             self._check_mail()
             self._run_clocks()
-            self.bot.deliver(self.desk.cfg.name, self.chat)
+            self.bot.deliver(self.team.cfg.name, self.chat)
 
     def _check_mail(self) -> None:
-        result = self.bot.check_mail(self.desk.cfg.name)
+        result = self.bot.check_mail(self.team.cfg.name)
         if result.error:
             self.say(f"! Inbox problem: {result.error}")
 
     def _run_clocks(self) -> None:
         """The handover and nudges due at the shell's clock. After `/duty clock` jumped over
         the handover time, the jobs run at that time first, then at the new time."""
-        jobs, name = self.desk.jobs, self.desk.cfg.name
+        jobs, name = self.team.jobs, self.team.cfg.name
         assert jobs is not None
         jump, self._jump = self._jump, None
         passed = jobs.handover.passed(*jump) if jump else None
@@ -169,8 +155,8 @@ class Shell:
                 )
 
     def banner(self, interactive: bool) -> None:
-        cfg = self.desk.cfg
-        role = self.desk.duty.roster.role_of(self.actor) or "not on the team"
+        cfg = self.team.cfg
+        role = self.team.roster.role_of(self.actor) or "not on the team"
         self.say(
             f"dutybot shell: team {cfg.name}, channel {cfg.channel}. "
             f"You are @{cfg.display_name(self.actor)} ({role})."
@@ -189,13 +175,15 @@ class Shell:
             who = line[3:].strip().lstrip("@")
             if who:
                 self.actor = who
-                self.say(f"You are now @{self.desk.cfg.display_name(who)}.")
+                self.say(f"You are now @{self.team.cfg.display_name(who)}.")
             else:
                 self.say("Say who to be, like: /as jo")
             return True
-        reply = self.desk.desk.handle(self.actor, line)
+        before = self.bot.clock.now()
+        reply = self.bot.calls.command(self.actor, self.place, line)
+        self._jump = (before, self.bot.clock.now())  # `/duty clock` may have moved it
         with self._lock:
-            self.say(reply.plain(self.desk.cfg.names))
+            self.say(reply.message.plain(self.team.cfg.names))
         self.tick()
         return True
 

@@ -175,9 +175,9 @@ class SlackHarness:
         if self._thread is not None:
             self._thread.join(5)
         self.slack.close()
-        for desk in self.bot.teams.values():
-            if desk.mailbox is not None:
-                desk.mailbox.close()
+        for wired in self.bot.teams.values():
+            if wired.mailbox is not None:
+                wired.mailbox.close()
         self.fake.stop()
         for suffix in ("_BOT_TOKEN", "_SIGNING_SECRET"):
             os.environ.pop(self._env + suffix, None)
@@ -305,7 +305,11 @@ class SlackHarness:
         channel: str | None = None,
     ) -> requests.Response:
         """Submit a modal opened from task ``number``'s card."""
-        meta = {"team": self.team.name, "number": number, "channel": channel or self.team.channel}
+        meta = {
+            "team": self.team.name,
+            "args": str(number),
+            "channel": channel or self.team.channel,
+        }
         body = view_submission_body(
             callback_id, json.dumps(meta), values, user_id=user, team_id=self.fake.team_id
         )

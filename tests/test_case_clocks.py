@@ -84,7 +84,7 @@ class Sim:
                     jobs.run_due()
                     jobs.run_due()  # a second pass (or a second process) adds nothing
                 else:
-                    reply = bot.team().desk.handle(who, line).plain()
+                    reply = bot.team().command(who, line).plain()
                     self.log.append((stamp, "reply", reply))
                 self.log += [(stamp, to, body) for to, body in drain(self.db)]
         return self.log
@@ -372,9 +372,9 @@ def test_allocating_or_closing_stops_every_reminder_and_escalation(
     db: Database, clock: ManualClock
 ) -> None:
     bot = case_bot(db, clock, policy="targeted-family-support")
-    desk = bot.team().desk
+    team = bot.team()
     for ref in ("A1", "A2", "A3"):
-        desk.handle("jo", f"/duty case add {ref} red since 2026-02-01")  # long overdue already
+        team.command("jo", f"/duty case add {ref} red since 2026-02-01")  # long overdue already
     clock.set(at(START, 11))
     jobs = bot.team().jobs
     assert jobs is not None
@@ -385,8 +385,8 @@ def test_allocating_or_closing_stops_every_reminder_and_escalation(
     for ref in ("A1", "A2", "A3"):
         assert any("review was due" in m for m in about[ref])
         assert sum(m.startswith("Escalation to you") for m in about[ref]) == 2
-    desk.handle("jo", "/duty case allocate A1 @alex")
-    desk.handle("jo", "/duty case close A2 family moved to Wales")
+    team.command("jo", "/duty case allocate A1 @alex")
+    team.command("jo", "/duty case close A2 family moved to Wales")
     later = [m for day in tick_days(db, clock, 49) for _, m in day]
     assert later, "A3 is still open, so its overdue review is still sent each working day"
     assert all("A3" in m for m in later)
@@ -395,7 +395,7 @@ def test_allocating_or_closing_stops_every_reminder_and_escalation(
 
 def test_a_restart_sends_nothing_twice(db: Database, clock: ManualClock) -> None:
     bot = case_bot(db, clock, policy="targeted-family-support")
-    bot.team().desk.handle("jo", "/duty case add R1 amber since 2026-02-01")
+    bot.team().command("jo", "/duty case add R1 amber since 2026-02-01")
     days = list(tick_days(db, clock, 3))
     # Day 1 (Tue): the first pass sends everything due; the 14:00 pass nothing more.
     assert len(days[0]) >= 3
@@ -409,7 +409,7 @@ def test_an_escalation_with_nobody_in_the_role_goes_to_the_team_manager(
     db: Database, clock: ManualClock
 ) -> None:
     bot = make_bot(db, clock, managers=["jo", "kim"], rota=WEEK, cases={"policy": "walsall"})
-    bot.team().desk.handle("jo", "/duty case add G1 amber @kim since 2026-02-20")
+    bot.team().command("jo", "/duty case add G1 amber @kim since 2026-02-20")
     clock.set(at(START, 14))
     jobs = bot.team().jobs
     assert jobs is not None
@@ -427,16 +427,16 @@ def test_a_case_back_on_the_register_starts_its_clocks_again(
     db: Database, clock: ManualClock
 ) -> None:
     bot = case_bot(db, clock)  # practice-guide: the service manager hears at once
-    desk = bot.team().desk
-    desk.handle("jo", "/duty case add B1 yellow")
+    team = bot.team()
+    team.command("jo", "/duty case add B1 yellow")
     clock.set(at(START, 14))
     jobs = bot.team().jobs
     assert jobs is not None
     jobs.run_due()
     assert [to for to, m in drain(db) if "Escalation" in m] == ["sm"]
-    desk.handle("jo", "/duty case allocate B1 @alex")
+    team.command("jo", "/duty case allocate B1 @alex")
     clock.set(at(d(4, 20), 10))  # the worker left; B1 waits again
-    reply = desk.handle("jo", "/duty case add B1 red").plain()
+    reply = team.command("jo", "/duty case add B1 red").plain()
     assert reply.startswith("B1 is on the register: RED, unallocated since Mon 20 Apr")
     clock.set(at(d(4, 20), 14))
     jobs.run_due()
@@ -455,7 +455,7 @@ def test_a_case_back_on_the_register_starts_its_clocks_again(
 
 def test_reminders_wait_for_office_hours_on_a_working_day(db: Database, clock: ManualClock) -> None:
     bot = case_bot(db, clock, policy="walsall")
-    bot.team().desk.handle("jo", "/duty case add H1 amber since 2026-03-02")  # review overdue
+    bot.team().command("jo", "/duty case add H1 amber since 2026-03-02")  # review overdue
     jobs = bot.team().jobs
     assert jobs is not None
 
@@ -488,7 +488,7 @@ def test_the_weekly_report_goes_once_at_its_configured_time_and_channel(
     clock.set(at(d(3, 20), 10))  # a Friday
     weekly = {"day": "wed", "time": "13:30:00", "channel": "C0MANAGERS"}
     bot = make_bot(db, clock, cases={"weekly_report": weekly})
-    bot.team().desk.handle("jo", "/duty case add C1 amber")
+    bot.team().command("jo", "/duty case add C1 amber")
     jobs = bot.team().jobs
     assert jobs is not None
     for when in (at(d(3, 23), 9), at(d(3, 25), 13, 29)):
@@ -519,7 +519,7 @@ def test_a_report_missed_while_the_bot_was_down_comes_late_and_says_so(
     db: Database, clock: ManualClock
 ) -> None:
     bot = make_bot(db, clock)
-    bot.team().desk.handle("jo", "/duty case add C1 amber")
+    bot.team().command("jo", "/duty case add C1 amber")
     jobs = bot.team().jobs
     assert jobs is not None
     clock.set(at(d(3, 30), 9))
@@ -541,7 +541,7 @@ def test_no_report_for_a_team_without_cases_or_with_it_turned_off(
     clock.set(at(d(3, 30), 9))
     jobs.run_due()  # nothing on the register yet: no report
     off = make_bot(db, clock, cases={"weekly_report": {"enabled": False}})
-    off.team().desk.handle("jo", "/duty case add C1 amber")
+    off.team().command("jo", "/duty case add C1 amber")
     clock.set(at(d(4, 7), 9))
     jobs = off.team().jobs
     assert jobs is not None

@@ -101,7 +101,7 @@ def clock() -> ManualClock:
 
 
 def say(bot: DutyBot, who: str, line: str) -> str:
-    return bot.team().desk.handle(who, line).plain()
+    return bot.team().command(who, line).plain()
 
 
 def case_events(db: Database) -> list[tuple[str, str, str, str]]:
@@ -241,7 +241,7 @@ def test_refusals_are_one_plain_sentence(db: Database, clock: ManualClock) -> No
         ("sam", "/duty case letter C1 2026-03-02",
          "C1 became unallocated on Mon 16 Mar; give a date from then on."),
         ("sam", "/duty case add Smith", "A case reference has a number in it (never a name). "
-         "Use: /duty case add C1234 amber @sam since 2026-11-02"),
+         "Use: /duty case add C1234 amber @jo since 2026-11-02"),
     ]  # fmt: skip
     for who, line, refusal in cases:
         assert say(bot, who, line) == refusal
@@ -364,15 +364,15 @@ def test_the_cli_prints_the_report_or_writes_it_as_csv(tmp_path: Path) -> None:
     clock = ManualClock(datetime.now(UTC))
     cfg = parse_config({"database": {"url": url}, "teams": [{**TEAM, "managers": ["jo", "kim"]}]})
     bot = DutyBot(cfg, clock=clock).start(with_mailboxes=False)
-    desk = bot.team().desk
+    team = bot.team()
     for ref, ray, ago in (("Y1", "yellow", 30), ("R1", "red", 3), ("A1", "amber", 12)):
         since = (today - timedelta(days=ago)).isoformat()
         assert (
             "is on the register"
-            in desk.handle("jo", f"/duty case add {ref} {ray} since {since}").plain()
+            in team.command("jo", f"/duty case add {ref} {ray} since {since}").plain()
         )
-    desk.handle("jo", "/duty case add X1 red")
-    desk.handle("jo", "/duty case close X1 moved away")
+    team.command("jo", "/duty case add X1 red")
+    team.command("jo", "/duty case close X1 moved away")
     bot.close()
     cfg_file = cli_config(tmp_path, url)
 

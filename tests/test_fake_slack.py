@@ -326,7 +326,7 @@ def test_bolt_app_handles_signed_bodies_and_talks_to_the_fake(fake: FakeSlack) -
     seen: dict[str, Any] = {}
 
     @app.command("/duty")
-    def duty(ack: Any, command: dict[str, Any], client: WebClient) -> None:
+    def tasks(ack: Any, command: dict[str, Any], client: WebClient) -> None:
         ack()
         client.chat_postMessage(channel=command["channel_id"], text=f"got {command['text']}")
 

@@ -63,7 +63,7 @@ def test_resolving_moves_the_email_to_done_and_never_deletes(
     drop(inbox, "a.eml", message_id="<a@x>")
     bot = bot_for(inbox, tmp_path / "d.db", clock)
     bot.check_mail(TEAM["name"])
-    bot.team().duty.resolve("sam", 1, "recorded on Mosaic")
+    bot.team().tasks.resolve("sam", 1, "recorded on Mosaic")
     bot.check_mail(TEAM["name"])
     assert not (inbox / "a.eml").exists()
     assert (inbox / "Done" / "a.eml").read_bytes() == make_email(message_id="<a@x>")
@@ -88,7 +88,7 @@ def test_maildir_layout(tmp_path: Path, clock: ManualClock) -> None:
     (md / "cur" / "1700000001.M2.host:2,S").write_bytes(make_email(message_id="<m2@x>"))
     bot = bot_for(md, tmp_path / "d.db", clock)
     assert bot.check_mail(TEAM["name"]).new == [1, 2]
-    bot.team().duty.resolve("sam", 2, "done")
+    bot.team().tasks.resolve("sam", 2, "done")
     bot.check_mail(TEAM["name"])
     assert (md / "Done" / "1700000001.M2.host:2,S").exists()
     bot.close()

@@ -47,10 +47,10 @@ def jobs_of(bot: DutyBot) -> TeamJobs:
 
 def arrive(jobs: TeamJobs, subject: str = "Rent arrears") -> int:
     n = next(_ids)
-    now = jobs.duty.clock.now()
+    now = jobs.tasks.clock.now()
     message = raw(f"i{n}", make_email(subject, message_id=f"<h{n}-{now.timestamp()}@x>"))
     message = type(message)(item_id=message.item_id, mime=message.mime, received_at=now)
-    return take_in(jobs.duty.db, jobs.name, message, now).task_number
+    return take_in(jobs.tasks.db, jobs.name, message, now).task_number
 
 
 def drain(db: Database) -> list[tuple[str, str, str]]:
@@ -92,8 +92,8 @@ def clock() -> ManualClock:
 def test_a_fridays_handover_goes_to_mondays_manager(db: Database, clock: ManualClock) -> None:
     clock.set(london(2026, 11, 27, 9, 0))  # Friday
     bot = make_bot(db, clock, managers=["jo", "kim"])
-    bot.team().desk.handle("jo", "/duty rota set 2026-11-30 manager @kim")
-    bot.team().desk.handle("jo", "/duty rota set 2026-11-27 manager @jo")
+    bot.team().command("jo", "/duty rota set 2026-11-30 manager @kim")
+    bot.team().command("jo", "/duty rota set 2026-11-27 manager @jo")
     arrive(jobs_of(bot))
     drain(db)
     clock.set(london(2026, 11, 27, 16, 30))
@@ -112,10 +112,8 @@ def test_thursday_before_good_friday_hands_over_to_the_tuesday_after_easter(
 ) -> None:
     clock.set(london(2026, 4, 2, 9, 0))  # Maundy Thursday, BST
     bot = make_bot(db, clock, managers=["jo", "kim"])
-    assert (
-        "Rota set" in bot.team().desk.handle("jo", "/duty rota set 2026-04-07 manager @kim").plain()
-    )
-    refused = bot.team().desk.handle("jo", "/duty rota set 2026-04-06 manager @kim").plain()
+    assert "Rota set" in bot.team().command("jo", "/duty rota set 2026-04-07 manager @kim").plain()
+    refused = bot.team().command("jo", "/duty rota set 2026-04-06 manager @kim").plain()
     assert refused == "Mon 06 Apr is not a working day (Easter Monday), so it has no rota."
     clock.set(london(2026, 4, 2, 16, 30))
     jobs_of(bot).run_due()
@@ -183,7 +181,7 @@ def test_the_handover_is_at_1630_local_in_clock_change_weeks(
 
 def test_the_handover_lists_the_day_flagged_first(db: Database, clock: ManualClock) -> None:
     bot = make_bot(db, clock)
-    jobs, duty = jobs_of(bot), jobs_of(bot).duty
+    jobs, tasks = jobs_of(bot), jobs_of(bot).tasks
     clock.set(london(2026, 11, 23, 9, 30))
     a = arrive(jobs, "Rent arrears")
     b = arrive(jobs, "Bus pass")
@@ -191,13 +189,13 @@ def test_the_handover_lists_the_day_flagged_first(db: Database, clock: ManualClo
     d = arrive(jobs, "Welfare check")
     e = arrive(jobs, "Bursary")
     clock.set(london(2026, 11, 23, 11, 0))
-    duty.alert("sam", a, ["priya"], "rang about rent")
-    duty.resolve("sam", a, "recorded on Mosaic")
-    duty.claim("alex", b)
-    duty.note("alex", b, "left a voicemail")
-    duty.follow_up("alex", b, "tomorrow 10:00", "")
-    duty.flag("sam", c, "urgent")
-    duty.flag("sam", d, "safeguarding")
+    tasks.alert("sam", a, ["priya"], "rang about rent")
+    tasks.resolve("sam", a, "recorded on Mosaic")
+    tasks.claim("alex", b)
+    tasks.note("alex", b, "left a voicemail")
+    tasks.follow_up("alex", b, "tomorrow 10:00", "")
+    tasks.flag("sam", c, "urgent")
+    tasks.flag("sam", d, "safeguarding")
     assert e
     drain(db)
     clock.set(london(2026, 11, 23, 16, 30))
@@ -229,14 +227,14 @@ def test_the_handover_lists_the_day_flagged_first(db: Database, clock: ManualClo
 
 def test_each_claimed_task_shows_its_own_newest_note(db: Database, clock: ManualClock) -> None:
     bot = make_bot(db, clock)
-    jobs, duty = jobs_of(bot), jobs_of(bot).duty
+    jobs, tasks = jobs_of(bot), jobs_of(bot).tasks
     clock.set(london(2026, 11, 23, 9, 30))
     a = arrive(jobs, "Rent arrears")
     b = arrive(jobs, "Bus pass")
     c = arrive(jobs, "Bursary")
-    duty.claim("alex", a)
-    duty.claim("sam", b)
-    duty.claim("sam", c)
+    tasks.claim("alex", a)
+    tasks.claim("sam", b)
+    tasks.claim("sam", c)
     for hh, who, n, note in [
         (10, "alex", a, "rang the landlord"),
         (11, "sam", b, "form sent"),
@@ -244,7 +242,7 @@ def test_each_claimed_task_shows_its_own_newest_note(db: Database, clock: Manual
         (13, "sam", b, "form came back signed"),
     ]:
         clock.set(london(2026, 11, 23, hh, 0))
-        duty.note(who, n, note)
+        tasks.note(who, n, note)
     lines = jobs.handover.preview(clock.now()).view.message.plain().splitlines()
     assert f"    #{a} Rent arrears (last note: landlord will wait a week)" in lines
     assert f"    #{b} Bus pass (last note: form came back signed)" in lines
@@ -265,22 +263,22 @@ def test_preview_for_members_post_for_managers_and_never_twice(
     db: Database, clock: ManualClock
 ) -> None:
     bot = make_bot(db, clock)
-    desk = bot.team().desk
+    team = bot.team()
     arrive(jobs_of(bot))
     drain(db)
     clock.set(london(2026, 11, 23, 15, 0))
-    preview = desk.handle("sam", "/duty handover").plain()
+    preview = team.command("sam", "/duty handover").plain()
     assert preview.startswith("Preview (only you can see this):\nDuty handover for Mon 23 Nov")
     assert drain(db) == []
-    assert desk.handle("sam", "/duty handover post").plain() == (
+    assert team.command("sam", "/duty handover post").plain() == (
         "Only a duty manager can post the handover."
     )
-    assert desk.handle("jo", "/duty handover post").plain() == (
+    assert team.command("jo", "/duty handover post").plain() == (
         "Handover posted to the channel, sent to @jo (duty manager Tue 24 Nov) "
         "and emailed to the duty inbox."
     )
     assert len(posts(drain(db))) == 1
-    assert desk.handle("jo", "/duty handover post").plain() == (
+    assert team.command("jo", "/duty handover post").plain() == (
         "Today's handover was already posted at Mon 23 Nov 15:00. "
         "/duty handover shows it as it is now."
     )

@@ -27,7 +27,7 @@ from bot.kernel.roles import Roster
 from bot.mail.intake import CLASH_NOTE, Intake, take_in
 from bot.mail.mailbox import RawMessage
 from bot.mail.parse import parse_email
-from bot.tasks.actions import Duty
+from bot.tasks.actions import Tasks
 from bot.tasks.cards import card_view
 from handlers.slack.render import card_blocks, message_blocks, mrkdwn
 from storage import tasks as q
@@ -148,21 +148,21 @@ def render_everything(db: Database, clock: ManualClock) -> list[str]:
     """Every text the bot would send to Slack about these tasks."""
     cfg = make_config()
     team = cfg.team()
-    duty = Duty(db, team, Roster(team, None), clock)
+    tasks = Tasks(db, team, Roster(team, None), clock)
     name_of = team.display_name
     out: list[str] = []
     with db.session() as s:
-        tasks = list(s.scalars(select(Task).order_by(Task.number)))
+        rows = list(s.scalars(select(Task).order_by(Task.number)))
         thread = [Message.from_json(o.body) for o in s.scalars(select(Outbox))]
         handover = build_handover(s, team, WorkingCalendar(), clock.now().date()).message
-    for task in tasks:
+    for task in rows:
         view = card_view(task, team.tz)
         out += strings(card_blocks(TEAM, view, name_of))
         out.append(view.fallback)
-        shown = duty.show("sam", task.number)
+        shown = tasks.show("sam", task.number)
         out += strings(message_blocks(shown, name_of))
         out.append(mrkdwn(shown, name_of))
-    for msg in [*thread, handover, duty.list_tasks("sam", "all")]:
+    for msg in [*thread, handover, tasks.list_tasks("sam", "all")]:
         out += strings(message_blocks(msg, name_of))
         out.append(mrkdwn(msg, name_of))
     return out
@@ -172,12 +172,12 @@ def test_nothing_rendered_from_the_corpus_can_ping_or_link(
     db: Database, clock: ManualClock, mails: list[HostileMail]
 ) -> None:
     take_all(db, clock, mails)
-    duty = Duty(db, make_config().team(), Roster(make_config().team(), None), clock)
+    tasks = Tasks(db, make_config().team(), Roster(make_config().team(), None), clock)
     with db.session() as s:
         numbers = [t.number for t in s.scalars(select(Task))]
     for n in numbers[::7]:  # workers' notes go into threads, show and the handover too
-        duty.claim("sam", n)
-        duty.note("sam", n, "rang back <!channel> & left a message <@U123>")
+        tasks.claim("sam", n)
+        tasks.note("sam", n, "rang back <!channel> & left a message <@U123>")
     texts = render_everything(db, clock)
     assert markup_in(texts) == []
     joined = "\n".join(texts)

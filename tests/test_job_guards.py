@@ -96,12 +96,13 @@ def break_job(
 def busy_morning(bot: DutyBot, team: str | None = None) -> dict[str, Sent]:
     """At 09:00: a new case, a new task and a follow-up on it at 09:45. Returns what each
     job sends at 10:00 (the unclaimed nudge, the follow-up, the case's escalation)."""
-    desk, jobs = bot.team(team).desk, bot.team(team).jobs
+    wired = bot.team(team)
+    jobs = wired.jobs
     assert jobs is not None
-    desk.handle("jo", "/duty case add P1 red")
+    wired.command("jo", "/duty case add P1 red")
     n = arrive(jobs, SUBJECT)
-    desk.handle("sam", f"/duty followup {n} today 09:45 ring the landlord")
-    drain(jobs.duty.db)
+    wired.command("sam", f"/duty followup {n} today 09:45 ring the landlord")
+    drain(jobs.tasks.db)
     return {
         "nudges.unclaimed": [
             ("thread", "", f"Still unclaimed (open since 09:00). Who can take it? /duty claim {n}"),

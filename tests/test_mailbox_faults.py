@@ -232,7 +232,7 @@ def test_ews_invalid_sync_state_resyncs_from_scratch_without_doubling(
     with ews_box(ews) as box:
         bot = bot_on(team_db, clock, box)
         assert sync(team_db, box, clock).new == [1, 2]
-        bot.team().duty.resolve("sam", 1, "done")
+        bot.team().tasks.resolve("sam", 1, "done")
         assert bot.move_done(NAME) == 1  # mail 1 now in Duty/Done under a new id
 
         ews.invalidate_sync_states()
@@ -309,7 +309,7 @@ def test_ews_down_during_move_to_done_is_retried_later_and_nothing_is_lost(
         bot = bot_on(team_db, clock, box)
         assert bot.check_mail(NAME).new == [1, 2]
         ews.down = True
-        bot.team().duty.resolve("sam", 1, "recorded on Mosaic")
+        bot.team().tasks.resolve("sam", 1, "recorded on Mosaic")
 
         assert bot.move_done(NAME) == 0
         down = bot.check_mail(NAME)  # the watcher's own pass fails too, and says so
@@ -336,7 +336,7 @@ def test_graph_down_during_move_to_done_is_retried_later(
     with graph_box(graph, [], max_retries=1) as box:
         bot = bot_on(team_db, clock, box)
         assert bot.check_mail(NAME).new == [1]
-        bot.team().duty.resolve("sam", 1, "done")
+        bot.team().tasks.resolve("sam", 1, "done")
         graph.fail_next(2, status=503)  # the first try and its one retry
 
         assert bot.move_done(NAME) == 0
@@ -359,8 +359,8 @@ def test_an_email_moved_by_hand_does_not_hold_up_the_others(
     with ews_box(ews) as box:
         bot = bot_on(team_db, clock, box)
         bot.check_mail(NAME)
-        bot.team().duty.resolve("sam", 1, "done")
-        bot.team().duty.resolve("sam", 2, "done")
+        bot.team().tasks.resolve("sam", 1, "done")
+        bot.team().tasks.resolve("sam", 2, "done")
         with ews_box(ews) as outlook:  # someone tidies mail 1 away first, so its id changes
             outlook.move_to_done(first)
 

@@ -7,11 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from bot.chat.calls import Place, Reply
 from bot.kernel.calendar import WorkingCalendar
 from bot.kernel.clock import ManualClock
 from bot.kernel.config import OfficeHoursConfig
-from bot.nudges.nudges import RELEASE, STILL_ON_IT, office_time_between, press
-from bot.tasks.actions import Refused
+from bot.nudges.nudges import office_time_between
 from storage.db import Database
 from storage.models import Outbox
 from tests.test_handover import LONDON, arrive, dms, drain, jobs_of, london, make_bot
@@ -86,9 +86,9 @@ def test_unclaimed_counts_only_office_time_and_restarts_when_released(
     assert tick(db, clock) == []  # 10 minutes yesterday + 19 today
     at(clock, 9, 20, day=24)
     assert len(threads(tick(db, clock))) == 1
-    bot.team().desk.handle("sam", f"/duty claim {n}")
+    bot.team().command("sam", f"/duty claim {n}")
     at(clock, 9, 25, day=24)
-    bot.team().desk.handle("sam", f"/duty unclaim {n}")
+    bot.team().command("sam", f"/duty unclaim {n}")
     drain(db)
     at(clock, 9, 54, day=24)
     assert tick(db, clock) == []  # open again only since 09:25
@@ -102,10 +102,10 @@ def test_unclaimed_safeguarding_tells_the_duty_manager_and_backup(
     db: Database, clock: ManualClock
 ) -> None:
     bot = make_bot(db, clock, managers=["jo", "kim"])
-    desk = bot.team().desk
-    desk.handle("jo", "/duty rota set 2026-11-23 manager @kim pa1 @sam backup @priya")
+    team = bot.team()
+    team.command("jo", "/duty rota set 2026-11-23 manager @kim pa1 @sam backup @priya")
     n = arrive(jobs_of(bot), "Welfare check")
-    desk.handle("sam", f"/duty flag {n} safeguarding")
+    team.command("sam", f"/duty flag {n} safeguarding")
     out = drain(db)
     # The flag itself tells today's duty manager and back-up at once.
     assert {who for kind, who, _ in out if kind == "dm"} == {"kim", "priya"}
@@ -134,7 +134,7 @@ def test_a_stale_claim_asks_the_claimer_with_buttons(db: Database, clock: Manual
     bot = make_bot(db, clock)
     n = arrive(jobs_of(bot))
     at(clock, 15, 0)
-    bot.team().desk.handle("sam", f"/duty claim {n}")
+    bot.team().command("sam", f"/duty claim {n}")
     drain(db)
     at(clock, 10, 59, day=24)
     assert tick(db, clock) == []  # 2 hours on Monday + 1:59 on Tuesday
@@ -151,16 +151,21 @@ def test_a_stale_claim_asks_the_claimer_with_buttons(db: Database, clock: Manual
     at(clock, 12, 0, day=24)
     assert tick(db, clock) == []
     # "Still on it" restarts the clock; nobody else may press it.
-    duty = jobs_of(bot).duty
-    with pytest.raises(Refused):
-        press(duty, "alex", STILL_ON_IT, str(n))
-    assert press(duty, "sam", STILL_ON_IT, str(n)).plain() == f"Thanks. #{n} stays with you."
+    dm = Place("dm", "D1")
+
+    def press(who: str, verb: str) -> str:
+        reply = bot.calls.press(who, dm, verb, str(n))
+        assert isinstance(reply, Reply)
+        return ("refused: " if reply.refused else "") + reply.message.plain()
+
+    assert press("alex", "still on it").startswith("refused: ")
+    assert press("sam", "still on it") == f"Thanks. #{n} stays with you."
     assert threads(drain(db)) == ["Still on it: @sam."]
     at(clock, 15, 59, day=24)
     assert tick(db, clock) == []
     at(clock, 16, 0, day=24)
     assert len(dms(tick(db, clock), "sam")) == 1
-    assert "It is open again" in press(duty, "sam", RELEASE, str(n)).plain()
+    assert "It is open again" in press("sam", "unclaim")
 
 
 def test_an_unanswered_stale_nudge_repeats_after_as_long_again(
@@ -168,7 +173,7 @@ def test_an_unanswered_stale_nudge_repeats_after_as_long_again(
 ) -> None:
     bot = make_bot(db, clock)
     n = arrive(jobs_of(bot))
-    bot.team().desk.handle("sam", f"/duty claim {n}")
+    bot.team().command("sam", f"/duty claim {n}")
     drain(db)
     at(clock, 13, 0)
     assert len(dms(tick(db, clock), "sam")) == 1
@@ -181,9 +186,9 @@ def test_an_unanswered_stale_nudge_repeats_after_as_long_again(
 def test_a_follow_up_fires_at_its_time_once(db: Database, clock: ManualClock) -> None:
     bot = make_bot(db, clock)
     n = arrive(jobs_of(bot))
-    desk = bot.team().desk
-    desk.handle("sam", f"/duty claim {n}")
-    desk.handle("sam", f"/duty followup {n} today 11:00 ring the landlord")
+    team = bot.team()
+    team.command("sam", f"/duty claim {n}")
+    team.command("sam", f"/duty followup {n} today 11:00 ring the landlord")
     drain(db)
     at(clock, 10, 59)
     assert dms(tick(db, clock), "sam") == []
@@ -199,10 +204,10 @@ def test_a_follow_up_for_someone_off_duty_goes_to_todays_pa1(
     db: Database, clock: ManualClock
 ) -> None:
     bot = make_bot(db, clock)
-    desk = bot.team().desk
-    desk.handle("jo", "/duty rota set 2026-11-24 manager @jo pa1 @priya pa2 @alex")
+    team = bot.team()
+    team.command("jo", "/duty rota set 2026-11-24 manager @jo pa1 @priya pa2 @alex")
     n = arrive(jobs_of(bot))
-    desk.handle("sam", f"/duty followup {n} tomorrow 10:00")
+    team.command("sam", f"/duty followup {n} tomorrow 10:00")
     drain(db)
     at(clock, 10, 0, day=24)
     out = tick(db, clock)
@@ -215,7 +220,7 @@ def test_a_follow_up_for_someone_off_duty_goes_to_todays_pa1(
 def test_a_follow_up_due_after_hours_goes_next_morning(db: Database, clock: ManualClock) -> None:
     bot = make_bot(db, clock)
     n = arrive(jobs_of(bot))
-    bot.team().desk.handle("sam", f"/duty followup {n} today 18:00 check the reply")
+    bot.team().command("sam", f"/duty followup {n} today 18:00 check the reply")
     drain(db)
     at(clock, 18, 0)
     assert tick(db, clock) == []
@@ -244,7 +249,7 @@ def test_managers_hear_when_tomorrows_rota_is_empty_by_3pm(
     assert tick(db, clock, **team) == []
     # Once the rota is set, nobody is asked: here a Friday, about Monday.
     bot = make_bot(db, clock, **team)
-    bot.team().desk.handle("jo", "/duty rota set 2026-11-30 manager @kim")
+    bot.team().command("jo", "/duty rota set 2026-11-30 manager @kim")
     at(clock, 15, 0, day=27)
     assert tick(db, clock, **team) == []
 

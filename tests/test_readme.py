@@ -44,10 +44,10 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
 
 
 def test_the_readme_lists_every_duty_command_as_duty_help_does() -> None:
-    from bot.commands import help_text
+    from bot.app import CATALOGUE
 
     listed = readme().split("## Commands")[1].split("```\n")[1]
-    assert listed.splitlines() == help_text().splitlines()[2:]
+    assert listed.splitlines() == CATALOGUE.help_text().splitlines()[2:]
 
 
 # --- the duty day -----------------------------------------------------------------------------

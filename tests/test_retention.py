@@ -62,7 +62,7 @@ def email(
     return bytes(msg)
 
 
-class Desk:
+class TeamAtWork:
     """The bot as a team uses it: mail arrives, people type commands, the chat shows it."""
 
     def __init__(self, db: Database, tmp: Path, clock: ManualClock, days: int = 30) -> None:
@@ -85,7 +85,7 @@ class Desk:
         self.tick()
 
     def do(self, who: str, line: str) -> str:
-        reply = self.bot.team().desk.handle(who, line).plain()
+        reply = self.bot.team().command(who, line).plain()
         self.tick()
         return reply
 
@@ -124,10 +124,10 @@ def found(db: Database, words: tuple[str, ...]) -> list[str]:
 
 
 @pytest.fixture
-def desk(db: Database, tmp_path: Path) -> Desk:
+def work(db: Database, tmp_path: Path) -> TeamAtWork:
     """Two tasks taken in on day 0: #1 worked and resolved (its email moves to Done), #2
     alerted and left open. A reply to #2 comes on day 25."""
-    d = Desk(db, tmp_path, ManualClock(START))
+    d = TeamAtWork(db, tmp_path, ManualClock(START))
     d.arrive(
         "01.eml",
         email("Zebracorn rent arrears", "Please call Quillfeather on 07700 900123.",
@@ -160,16 +160,16 @@ def events(db: Database) -> list[tuple[str, str, str]]:
         return [(e.actor, e.kind, e.note) for e in rows]
 
 
-def test_purge_clears_content_keeps_the_trail_and_removes_done_copies(desk: Desk) -> None:
-    before = events(desk.db)
-    desk.later(6)  # day 31: #1 and #2 are past 30 days; the reply on #2 is 6 days old
-    report = desk.purge()
+def test_purge_clears_content_keeps_the_trail_and_removes_done_copies(work: TeamAtWork) -> None:
+    before = events(work.db)
+    work.later(6)  # day 31: #1 and #2 are past 30 days; the reply on #2 is 6 days old
+    report = work.purge()
     assert (report.tasks, report.emails, report.done_copies) == ([1, 2], 2, 1)
-    assert found(desk.db, FIRST + SECOND) == []
-    assert found(desk.db, REPLY) == list(REPLY)  # the young reply keeps its details
-    assert desk.files() == ["02.eml", "03.eml"]  # Done/ copy gone; open work stays in the inbox
+    assert found(work.db, FIRST + SECOND) == []
+    assert found(work.db, REPLY) == list(REPLY)  # the young reply keeps its details
+    assert work.files() == ["02.eml", "03.eml"]  # Done/ copy gone; open work stays in the inbox
 
-    one, two = desk.task(1), desk.task(2)
+    one, two = work.task(1), work.task(2)
     assert one.subject == two.subject == "(email content removed after 30 days)"
     assert (one.preview, one.attachments, one.sender) == ("", [], "(removed)")
     assert (one.state, one.resolved_by, one.resolve_note) == (
@@ -178,7 +178,7 @@ def test_purge_clears_content_keeps_the_trail_and_removes_done_copies(desk: Desk
         "recorded on Mosaic",
     )
     # every event is still there, with the workers' notes, plus one "content purged" each
-    after = events(desk.db)
+    after = events(work.db)
     assert after[: len(before)] == before
     assert (
         after[len(before) :]
@@ -191,60 +191,60 @@ def test_purge_clears_content_keeps_the_trail_and_removes_done_copies(desk: Desk
     assert ("alex", "alerted", "please call back") in after
 
 
-def test_a_purged_open_task_can_still_be_worked(desk: Desk) -> None:
-    desk.later(6)
-    desk.purge()
-    desk.out.truncate(0)
-    desk.tick()
-    assert "~ card #2 now:" in desk.out.getvalue()  # the card is redrawn without the content
-    assert desk.do("priya", "/duty claim 2") == "You've claimed #2."
-    shown = desk.do("priya", "/duty show 2")
+def test_a_purged_open_task_can_still_be_worked(work: TeamAtWork) -> None:
+    work.later(6)
+    work.purge()
+    work.out.truncate(0)
+    work.tick()
+    assert "~ card #2 now:" in work.out.getvalue()  # the card is redrawn without the content
+    assert work.do("priya", "/duty claim 2") == "You've claimed #2."
+    shown = work.do("priya", "/duty show 2")
     assert "#2 (email content removed after 30 days)" in shown
     assert "content purged by @retention: Email content removed after 30 days." in shown
-    assert desk.do("priya", "/duty resolve 2 passed to the allocated worker").startswith("#2 is")
-    desk.tick()
-    assert desk.files() == ["Done/02.eml", "Done/03.eml"]
-    desk.later(1)
-    again = desk.purge()
+    assert work.do("priya", "/duty resolve 2 passed to the allocated worker").startswith("#2 is")
+    work.tick()
+    assert work.files() == ["Done/02.eml", "Done/03.eml"]
+    work.later(1)
+    again = work.purge()
     assert again.done_copies == 1  # #2's own email, purged already, goes as soon as it moves
-    assert desk.files() == ["Done/03.eml"]  # the reply is 7 days old: it stays for now
-    desk.later(24)
-    last = desk.purge()
+    assert work.files() == ["Done/03.eml"]  # the reply is 7 days old: it stays for now
+    work.later(24)
+    last = work.purge()
     assert (last.tasks, last.emails, last.done_copies) == ([], 1, 1)
-    assert found(desk.db, FIRST + SECOND + REPLY) == [] and desk.files() == []
+    assert found(work.db, FIRST + SECOND + REPLY) == [] and work.files() == []
 
 
-def test_a_dry_run_changes_nothing_and_says_what_would_go(desk: Desk) -> None:
-    desk.later(6)
-    rows, files = dump(desk.db), desk.files()
-    plan = desk.purge(dry_run=True)
-    assert dump(desk.db) == rows and desk.files() == files
-    done = desk.purge()
+def test_a_dry_run_changes_nothing_and_says_what_would_go(work: TeamAtWork) -> None:
+    work.later(6)
+    rows, files = dump(work.db), work.files()
+    plan = work.purge(dry_run=True)
+    assert dump(work.db) == rows and work.files() == files
+    done = work.purge()
     assert (plan.tasks, plan.emails, plan.done_copies, plan.chat_messages) == (
         done.tasks, done.emails, done.done_copies, done.chat_messages,
     )  # fmt: skip
     assert plan.chat_messages > 0  # the alert DM quoting the subject, sent on day 0
 
 
-def test_twice_is_the_same_as_once(desk: Desk) -> None:
-    desk.later(6)
-    desk.purge()
-    rows, files = dump(desk.db), desk.files()
-    again = desk.purge()
+def test_twice_is_the_same_as_once(work: TeamAtWork) -> None:
+    work.later(6)
+    work.purge()
+    rows, files = dump(work.db), work.files()
+    again = work.purge()
     assert again.empty
-    assert dump(desk.db) == rows and desk.files() == files
+    assert dump(work.db) == rows and work.files() == files
 
 
-def test_too_young_to_purge_stays(desk: Desk) -> None:
-    desk.later(4)  # day 29
-    assert desk.purge().empty
-    assert found(desk.db, FIRST + SECOND) == list(FIRST + SECOND)
+def test_too_young_to_purge_stays(work: TeamAtWork) -> None:
+    work.later(4)  # day 29
+    assert work.purge().empty
+    assert found(work.db, FIRST + SECOND) == list(FIRST + SECOND)
 
 
 def test_an_old_backlog_taken_in_today_keeps_its_content_for_the_full_period(
     db: Database, tmp_path: Path
 ) -> None:
-    d = Desk(db, tmp_path, ManualClock(START))
+    d = TeamAtWork(db, tmp_path, ManualClock(START))
     d.arrive("old.eml", email("Zebracorn backlog", "Quillfeather", "marigold@example.org", "<o@x>",
                               date=START - 90 * DAY))  # fmt: skip
     assert d.task(1).received_at == START - 90 * DAY
@@ -253,24 +253,24 @@ def test_an_old_backlog_taken_in_today_keeps_its_content_for_the_full_period(
     assert d.purge().tasks == [1]
 
 
-def test_the_daily_job_purges_once_a_day(desk: Desk) -> None:
-    jobs = desk.bot.team().jobs
+def test_the_daily_job_purges_once_a_day(work: TeamAtWork) -> None:
+    jobs = work.bot.team().jobs
     assert jobs is not None
-    desk.later(6)
-    assert jobs.run_due(desk.clock.now()).purged == 2
-    assert found(desk.db, FIRST + SECOND) == []
-    assert jobs.run_due(desk.clock.now() + timedelta(hours=1)).purged == 0
-    with desk.db.session() as s:
+    work.later(6)
+    assert jobs.run_due(work.clock.now()).purged == 2
+    assert found(work.db, FIRST + SECOND) == []
+    assert jobs.run_due(work.clock.now() + timedelta(hours=1)).purged == 0
+    with work.db.session() as s:
         runs = s.scalars(select(JobRun.run_key).where(JobRun.job == "purge")).all()
     assert runs == ["2026-12-24"]
-    desk.later(1)
-    jobs.run_due(desk.clock.now())
-    with desk.db.session() as s:
+    work.later(1)
+    jobs.run_due(work.clock.now())
+    with work.db.session() as s:
         assert s.scalar(select(func.count()).where(JobRun.job == "purge")) == 2
 
 
 def test_old_handover_copies_in_outbox_go_too(db: Database, tmp_path: Path) -> None:
-    d = Desk(db, tmp_path, ManualClock(START))
+    d = TeamAtWork(db, tmp_path, ManualClock(START))
     box = FolderMailbox(d.inbox)
     box.send(OutgoingEmail("Duty handover", "#1 Zebracorn rent arrears"))
     (copy,) = (d.inbox / "Outbox").iterdir()
@@ -306,7 +306,7 @@ def cli_config(db: Database, tmp: Path, inbox: Path) -> Path:
 
 def test_purge_commands(db: Database, tmp_path: Path) -> None:
     # the commands use the real time: make the duty day 40 days ago
-    d = Desk(db, tmp_path, ManualClock(datetime.now(UTC).replace(microsecond=0) - 40 * DAY))
+    d = TeamAtWork(db, tmp_path, ManualClock(datetime.now(UTC).replace(microsecond=0) - 40 * DAY))
     d.arrive("01.eml", email("Zebracorn rent", "Quillfeather", "Marigold <marigold@example.org>",
                              "<a@x>", date=d.clock.now()))  # fmt: skip
     d.do("sam", "/duty resolve 1 done")
@@ -332,7 +332,7 @@ def test_purge_commands(db: Database, tmp_path: Path) -> None:
 
 def test_audit_export_writes_the_trail_for_the_days_asked(db: Database, tmp_path: Path) -> None:
     # 23:30 UTC on 30 June is 00:30 on 1 July in London (summer time)
-    d = Desk(db, tmp_path, ManualClock(datetime(2026, 6, 30, 22, 0, tzinfo=UTC)))
+    d = TeamAtWork(db, tmp_path, ManualClock(datetime(2026, 6, 30, 22, 0, tzinfo=UTC)))
     d.arrive("01.eml", email("Zebracorn", "x", "marigold@example.org", "<a@x>", date=d.clock.now()))
     d.do("sam", "/duty note 1 -1 tried twice")  # on 30 June, local time
     d.clock.set(datetime(2026, 6, 30, 23, 30, tzinfo=UTC))

@@ -29,9 +29,9 @@ def test_each_role_comes_from_the_day_then_weekly_then_config_then_first_manager
     mon = rota.day(MON)
     assert (mon.people, mon.sources) == ({"manager": "jo"}, {"manager": "fallback"})
     assert not mon.is_set
-    desk = bot.team().desk
-    desk.handle("kim", "/duty rota set weekly tue manager @kim pa2 @priya")
-    desk.handle("kim", "/duty rota set 2026-11-24 backup @alex")
+    team = bot.team()
+    team.command("kim", "/duty rota set weekly tue manager @kim pa2 @priya")
+    team.command("kim", "/duty rota set 2026-11-24 backup @alex")
     tue = rota.day(TUE)
     assert tue.people == {"manager": "kim", "pa1": "sam", "pa2": "priya", "backup": "alex"}
     assert tue.sources == {"manager": "weekly", "pa1": "config", "pa2": "weekly", "backup": "day"}
@@ -41,10 +41,10 @@ def test_each_role_comes_from_the_day_then_weekly_then_config_then_first_manager
 
 
 def test_rota_set_replies_and_refusals(db: Database, clock: ManualClock) -> None:
-    desk = make_bot(db, clock).team().desk
+    team = make_bot(db, clock).team()
 
     def run(who: str, line: str) -> str:
-        return desk.handle(who, line).plain()
+        return team.command(who, line).plain()
 
     assert run("sam", "/duty rota set tue manager @sam") == "Only a duty manager can set the rota."
     assert run("jo", "/duty rota set tue manager @stranger") == (
@@ -67,13 +67,13 @@ def test_rota_set_replies_and_refusals(db: Database, clock: ManualClock) -> None
 
 def test_rota_shows_today_and_the_next_working_day(db: Database, clock: ManualClock) -> None:
     bot = make_bot(db, clock)
-    desk = bot.team().desk
-    desk.handle("jo", "/duty rota set 2026-11-30 manager @jo pa1 @sam pa2 @alex backup @priya")
-    assert desk.handle("stranger", "/duty rota").plain() == (
+    team = bot.team()
+    team.command("jo", "/duty rota set 2026-11-30 manager @jo pa1 @sam pa2 @alex backup @priya")
+    assert team.command("stranger", "/duty rota").plain() == (
         "Only members of the duty team can see the rota."
     )
     clock.set(london(2026, 11, 28, 10, 0))  # a Saturday
-    assert desk.handle("sam", "/duty rota").plain().splitlines() == [
+    assert team.command("sam", "/duty rota").plain().splitlines() == [
         "Today (Sat 28 Nov) is not a working day (the weekend).",
         "Next working day, Mon 30 Nov:",
         "  Duty manager: @jo",
@@ -82,7 +82,7 @@ def test_rota_shows_today_and_the_next_working_day(db: Database, clock: ManualCl
         "  Back-up: @priya",
     ]
     clock.set(london(2026, 11, 27, 10, 0))  # Friday: nothing set
-    assert desk.handle("sam", "/duty rota").plain().splitlines()[:5] == [
+    assert team.command("sam", "/duty rota").plain().splitlines()[:5] == [
         "Today, Fri 27 Nov:",
         "  Duty manager: @jo (no rota set; first manager)",
         "  PA 1: not set",
@@ -95,18 +95,18 @@ def test_a_safeguarding_flag_tells_todays_duty_manager_and_backup(
     db: Database, clock: ManualClock
 ) -> None:
     bot = make_bot(db, clock, managers=["jo", "kim"])
-    desk = bot.team().desk
-    desk.handle("jo", "/duty rota set mon manager @kim backup @alex")
+    team = bot.team()
+    team.command("jo", "/duty rota set mon manager @kim backup @alex")
     n = arrive(jobs_of(bot))
     drain(db)
-    desk.handle("sam", f"/duty flag {n} safeguarding")
+    team.command("sam", f"/duty flag {n} safeguarding")
     told = sorted(who for kind, who, _ in drain(db) if kind == "dm")
     assert told == ["alex", "kim"]
 
 
 def test_clock_can_only_move_in_the_shell(db: Database, clock: ManualClock) -> None:
-    desk = make_bot(db, clock).team().desk
-    assert desk.handle("jo", "/duty clock +2h").plain() == (
+    team = make_bot(db, clock).team()
+    assert team.command("jo", "/duty clock +2h").plain() == (
         "The clock can only be moved in shell mode (dutybot shell)."
     )
 

@@ -119,7 +119,7 @@ def test_the_clock_never_moves_in_run(tmp_path: Path) -> None:
         with_mailboxes=False
     )
     try:
-        reply = bot.team().desk.handle("jo", "/duty clock 2030-01-01 16:30").plain()
+        reply = bot.team().command("jo", "/duty clock 2030-01-01 16:30").plain()
         assert reply == "The clock can only be moved in shell mode (dutybot shell)."
         assert isinstance(bot.clock, SystemClock)
         assert bot.clock.now().date() != date(2030, 1, 1)

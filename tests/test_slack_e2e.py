@@ -238,7 +238,7 @@ def test_the_resolve_modal_checklist_is_stored_in_the_event(db: Database) -> Non
             "Follow-up agreed",
         ):
             assert item in labels
-        assert json.loads(modal["private_metadata"])["number"] == n
+        assert json.loads(modal["private_metadata"])["args"] == str(n)
 
         r = h.resolve(n, "Advice given", ("case_note", "alerted"), follow_up="2026-11-25")
         assert r.status_code == 200 and r.text == ""

@@ -17,22 +17,20 @@ Due dates (policy numbers come from `CaseRules`, see bot.config):
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Final, TextIO
+from typing import Final, TextIO
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot import commands as c
 from bot.kernel.calendar import WorkingCalendar
 from bot.kernel.clock import Clock
 from bot.kernel.config import CaseRules, TeamConfig
+from bot.kernel.errors import Refused
 from bot.kernel.message import Message, lines, say, text, user
 from bot.kernel.roles import Roster
 from bot.ops.audit import safe_cell
-from bot.tasks.actions import Refused
 from bot.tasks.cards import local_time
 from storage import cases as cases_db
 from storage import tasks as tq
@@ -302,8 +300,8 @@ def unallocated_reports(db: Database, teams: list[TeamConfig], now: datetime) ->
 
 
 @dataclass
-class CaseDesk:
-    """One team's case register: the `/duty case ...` commands."""
+class Register:
+    """One team's register of unallocated cases: what the `/duty case ...` verbs do."""
 
     db: Database
     team: TeamConfig
@@ -322,24 +320,7 @@ class CaseDesk:
     def today(self) -> date:
         return self.clock.now().astimezone(self.team.tz).date()
 
-    def actions(self) -> dict[type, Callable[[str, Any], Message]]:
-        """Each case command and what runs it (the Desk hands these over)."""
-        return {
-            c.CaseAdd: self.add, c.CaseRate: self.rate, c.CaseReview: self.review,
-            c.CaseSummary: self.summary, c.CaseAllocate: self.allocate, c.CaseClose: self.close,
-            c.CaseList: self.list_cases, c.CaseShow: self.show, c.CaseSeen: self.seen,
-            c.CaseLetter: self.letter,
-        }  # fmt: skip
-
     # ---- helpers --------------------------------------------------------------------------
-
-    def _member(self, actor: str) -> None:
-        if not self.roster.is_member(actor):
-            raise Refused("Only members of the duty team can see or record cases.")
-
-    def _manager(self, actor: str, what: str) -> None:
-        if not self.roster.is_manager(actor):
-            raise Refused(f"Only a manager can {what}.")
 
     def _case(self, s: Session, ref: str) -> Case:
         case = cases_db.case_by_ref(s, self.name, ref)
@@ -381,82 +362,77 @@ class CaseDesk:
 
     # ---- managers --------------------------------------------------------------------------
 
-    def add(self, actor: str, cmd: c.Command) -> Message:
-        assert isinstance(cmd, c.CaseAdd)
-        self._manager(actor, "add cases")
+    def add(
+        self, actor: str, ref: str, ray: str | None, manager: str | None, given: str | None
+    ) -> Message:
+        """``given``: the day the case became unallocated (YYYY-MM-DD), today if None."""
         today, now, rules = self.today(), self.clock.now(), self.rules
-        since = date.fromisoformat(cmd.since) if cmd.since else today
+        since = date.fromisoformat(given) if given else today
         if since > today:
             raise Refused("A case can't become unallocated in the future; give an earlier date.")
-        manager = cmd.manager or actor
+        manager = manager or actor
         if not self.roster.is_manager(manager):
             raise Refused(
                 say(user(manager), " isn't a manager on this team, so can't be its team manager.")
             )
         values: dict[str, object] = {
-            "state": cases_db.OPEN, "ray": cmd.ray, "ray_rated_at": now if cmd.ray else None,
+            "state": cases_db.OPEN, "ray": ray, "ray_rated_at": now if ray else None,
             "team_manager": manager, "unallocated_since": since, "added_at": now,
             "last_review_at": None, "summary_at": None, "oversight_note_at": None,
             "letter_on": None, "contact_on": None, "visit_on": None, "allocated_to": None,
         }  # fmt: skip
         try:
             with self.db.session() as s:
-                case = cases_db.case_by_ref(s, self.name, cmd.ref)
+                case = cases_db.case_by_ref(s, self.name, ref)
                 if case is not None and case.state == cases_db.OPEN:
                     raise Refused(
-                        f"{cmd.ref} is already on the register, unallocated since "
+                        f"{ref} is already on the register, unallocated since "
                         f"{day_text(case.unallocated_since)}."
                     )
                 if case is None:
-                    case = cases_db.add_case(
-                        s, Case(team=self.name, ref=cmd.ref, spell=1, **values)
-                    )
+                    case = cases_db.add_case(s, Case(team=self.name, ref=ref, spell=1, **values))
                     kind = "case_added"
                 else:  # allocated or closed before, and waiting for a worker again
                     values["spell"] = case.spell + 1
                     if not cases_db.change_case(s, case.id, [Case.state != cases_db.OPEN], values):
-                        raise Refused(f"{cmd.ref} was added just now by someone else.")
+                        raise Refused(f"{ref} was added just now by someone else.")
                     kind = "case_readded"
                 self._event(
-                    s, case, actor, kind, ray=cmd.ray, since=since.isoformat(),
+                    s, case, actor, kind, ray=ray, since=since.isoformat(),
                     team_manager=manager,
                 )  # fmt: skip
         except IntegrityError:
-            raise Refused(f"{cmd.ref} was added just now by someone else.") from None
-        added = Case(team=self.name, ref=cmd.ref, **values)  # as stored: no need to read it back
+            raise Refused(f"{ref} was added just now by someone else.") from None
+        added = Case(team=self.name, ref=ref, **values)  # as stored: no need to read it back
         due = [f"First review due {day_text(next_review(added, rules, self.cal, self.team))}"]
         due += [
             f"{d.short} due {day_text(d.due)}" for d in deadlines(added, rules, self.cal, self.team)
         ]
         return say(
-            f"{cmd.ref} is on the register: {ray_text(cmd.ray)}, unallocated since "
+            f"{ref} is on the register: {ray_text(ray)}, unallocated since "
             f"{day_text(since)}, team manager ",
             user(manager),
             f". {'; '.join(due)}.",
         )
 
-    def rate(self, actor: str, cmd: c.Command) -> Message:
-        assert isinstance(cmd, c.CaseRate)
-        self._manager(actor, "rate cases")
+    def rate(self, actor: str, ref: str, ray: str, why: str) -> Message:
         nxt = rating_due(self.cal, self.rules, self.today())
         with self.db.session() as s:
-            case = self._open(s, cmd.ref)
+            case = self._open(s, ref)
             before = case.ray
             now = self.clock.now()
-            self._change(s, case, {"ray": cmd.ray, "ray_rated_at": now})
-            self._event(s, case, actor, "case_rated", cmd.why, before=before, ray=cmd.ray)
-        if before == cmd.ray:
-            reply = f"{cmd.ref} stays {ray_text(cmd.ray)}; the rating review is recorded."
+            self._change(s, case, {"ray": ray, "ray_rated_at": now})
+            self._event(s, case, actor, "case_rated", why, before=before, ray=ray)
+        if before == ray:
+            reply = f"{ref} stays {ray_text(ray)}; the rating review is recorded."
         else:
-            reply = f"{cmd.ref} is now {ray_text(cmd.ray)} (was {ray_text(before)})."
+            reply = f"{ref} is now {ray_text(ray)} (was {ray_text(before)})."
         return text(reply + (f" Next RAY review due {day_text(nxt)}." if nxt else ""))
 
-    def review(self, actor: str, cmd: c.Command) -> Message:
-        assert isinstance(cmd, c.CaseReview)
-        self._manager(actor, "record case reviews")
+    def review(self, actor: str, ref: str, note: str) -> Message:
         nxt = review_due(self.cal, self.rules, self.today())
         with self.db.session() as s:
-            case = self._open(s, cmd.ref)
+            case = self._open(s, ref)
             now = self.clock.now()
             self._change(
                 s, case,
@@ -464,83 +440,71 @@ class CaseDesk:
                  # A manager's review is the management oversight note the policy asks for.
                  "oversight_note_at": case.oversight_note_at or now},
             )  # fmt: skip
-            self._event(s, case, actor, "case_reviewed", cmd.note, next_due=nxt.isoformat())
-        return text(f"Review of {cmd.ref} recorded. Next review due {day_text(nxt)}.")
+            self._event(s, case, actor, "case_reviewed", note, next_due=nxt.isoformat())
+        return text(f"Review of {ref} recorded. Next review due {day_text(nxt)}.")
 
-    def summary(self, actor: str, cmd: c.Command) -> Message:
-        assert isinstance(cmd, c.CaseSummary)
-        self._manager(actor, "record case summaries")
+    def summary(self, actor: str, ref: str) -> Message:
         with self.db.session() as s:
-            case = self._open(s, cmd.ref)
+            case = self._open(s, ref)
             self._change(s, case, {"summary_at": self.clock.now()})
             self._event(s, case, actor, "case_summary")
-        return text(f"Case summary for {cmd.ref} recorded.")
+        return text(f"Case summary for {ref} recorded.")
 
-    def allocate(self, actor: str, cmd: c.Command) -> Message:
-        assert isinstance(cmd, c.CaseAllocate)
-        self._manager(actor, "allocate cases")
+    def allocate(self, actor: str, ref: str, to: str) -> Message:
         with self.db.session() as s:
-            case = self._open(s, cmd.ref)
-            self._change(s, case, {"state": "allocated", "allocated_to": cmd.user})
-            self._event(s, case, actor, "case_allocated", to=cmd.user)
+            case = self._open(s, ref)
+            self._change(s, case, {"state": "allocated", "allocated_to": to})
+            self._event(s, case, actor, "case_allocated", to=to)
         return say(
-            f"{cmd.ref} is allocated to ",
-            user(cmd.user),
+            f"{ref} is allocated to ",
+            user(to),
             " and off the unallocated register. Its reminders have stopped.",
         )
 
-    def close(self, actor: str, cmd: c.Command) -> Message:
-        assert isinstance(cmd, c.CaseClose)
-        self._manager(actor, "close cases")
+    def close(self, actor: str, ref: str, why: str) -> Message:
         with self.db.session() as s:
-            case = self._open(s, cmd.ref)
+            case = self._open(s, ref)
             self._change(s, case, {"state": "closed"})
-            self._event(s, case, actor, "case_closed", cmd.why)
-        return text(f"{cmd.ref} is closed and off the unallocated register. "
+            self._event(s, case, actor, "case_closed", why)
+        return text(f"{ref} is closed and off the unallocated register. "
                     "Its reminders have stopped.")  # fmt: skip
 
     # ---- any member -------------------------------------------------------------------------
 
-    def seen(self, actor: str, cmd: c.Command) -> Message:
-        assert isinstance(cmd, c.CaseSeen)
-        self._member(actor)
+    def seen(self, actor: str, ref: str, what: str, on: str | None) -> Message:
         with self.db.session() as s:
-            case = self._open(s, cmd.ref)
-            day = self._day(case, cmd.date, cmd.what)
+            case = self._open(s, ref)
+            day = self._day(case, on, what)
             # A visit is also contact with the child.
             values: dict[str, object] = {"contact_on": max(case.contact_on or day, day)}
-            if cmd.what == "visit":
+            if what == "visit":
                 values["visit_on"] = max(case.visit_on or day, day)
             self._change(s, case, values)
-            self._event(s, case, actor, "case_seen", what=cmd.what, on=day.isoformat())
-        return text(f"{cmd.what.capitalize()} for {cmd.ref} on {day_text(day)} recorded.")
+            self._event(s, case, actor, "case_seen", what=what, on=day.isoformat())
+        return text(f"{what.capitalize()} for {ref} on {day_text(day)} recorded.")
 
-    def letter(self, actor: str, cmd: c.Command) -> Message:
-        assert isinstance(cmd, c.CaseLetter)
-        self._member(actor)
+    def letter(self, actor: str, ref: str, on: str | None) -> Message:
         with self.db.session() as s:
-            case = self._open(s, cmd.ref)
-            day = self._day(case, cmd.date, "letter")
+            case = self._open(s, ref)
+            day = self._day(case, on, "letter")
             self._change(s, case, {"letter_on": max(case.letter_on or day, day)})
             self._event(s, case, actor, "case_letter", on=day.isoformat())
-        return text(f"Letter for {cmd.ref} sent {day_text(day)} recorded.")
+        return text(f"Letter for {ref} sent {day_text(day)} recorded.")
 
-    def list_cases(self, actor: str, cmd: c.Command) -> Message:
-        assert isinstance(cmd, c.CaseList)
-        self._member(actor)
+    def list_cases(self, actor: str, which: str | None) -> Message:
         today = self.today()
         with self.db.session() as s:
             report = build_report(s, self.team, self.cal, today)
         rows = list(report.rows)
-        match cmd.filter:
+        match which:
             case "red" | "amber" | "yellow":
-                rows = [r for r in rows if r.ray == cmd.filter]
+                rows = [r for r in rows if r.ray == which]
             case "overdue":
                 rows = [r for r in rows if r.overdue]
             case "mine":
                 rows = [r for r in rows if r.team_manager == actor]
         which = {None: "", "mine": " of yours", "overdue": " with something overdue"}.get(
-            cmd.filter, f" rated {cmd.filter}"
+            which, f" rated {which}"
         )
         if not rows:
             return text(f"No unallocated cases{which}.")
@@ -555,12 +519,10 @@ class CaseDesk:
             f", review due {day_text(r.next_review_due)}{overdue}",
         )
 
-    def show(self, actor: str, cmd: c.Command) -> Message:
-        assert isinstance(cmd, c.CaseShow)
-        self._member(actor)
+    def show(self, actor: str, ref: str) -> Message:
         today, rules, tz = self.today(), self.rules, self.team.tz
         with self.db.session() as s:
-            case = self._case(s, cmd.ref)
+            case = self._case(s, ref)
             history = cases_db.events_of_case(s, case.id, limit=15)
         rows = [
             say(

@@ -29,7 +29,7 @@ from bot.kernel.config import Config
 from bot.kernel.message import Message, lines, say, text
 from bot.mail.mailbox import Mailbox, MailboxError, OutgoingEmail
 from bot.rota.rota import Rota
-from bot.tasks.actions import Duty
+from bot.tasks.actions import Tasks
 from bot.tasks.cards import local_time
 from storage import jobs as jobs_db
 from storage import tasks as q
@@ -49,7 +49,7 @@ class Posted:
 class Handover:
     """One team's handover: when it is due, its preview, posting it once, its email."""
 
-    duty: Duty
+    tasks: Tasks
     cal: WorkingCalendar
     rota: Rota
     config: Config
@@ -57,14 +57,14 @@ class Handover:
 
     @property
     def name(self) -> str:
-        return self.duty.name
+        return self.tasks.name
 
     def at(self, day: date) -> datetime:
-        return datetime.combine(day, self.config.handover.time, tzinfo=self.duty.team.tz)
+        return datetime.combine(day, self.config.handover.time, tzinfo=self.tasks.team.tz)
 
     def latest_day(self, now: datetime) -> date:
         """The latest working day whose handover time has come by ``now``."""
-        local = now.astimezone(self.duty.team.tz)
+        local = now.astimezone(self.tasks.team.tz)
         today = local.date()
         if self.cal.is_working_day(today) and now >= self.at(today):
             return today
@@ -83,14 +83,14 @@ class Handover:
         """Post the handover if it is due and not yet done. Returns what happened, if anything."""
         day = self.latest_day(now)
         late = now - self.at(day) > timedelta(minutes=self.config.scheduler.misfire_grace_minutes)
-        with self.duty.db.session() as s:
+        with self.tasks.db.session() as s:
             if jobs_db.job_run(s, self.name, HANDOVER, day.isoformat()) is not None:
                 return None
             if late and not jobs_db.has_job_runs(s, self.name, HANDOVER):
                 return None  # a new install: don't post a handover from before it began
         if late and self.config.handover.late == "skip":
             try:
-                with self.duty.db.session() as s:
+                with self.tasks.db.session() as s:
                     run = jobs_db.start_job_run(
                         s, team=self.name, job=HANDOVER, run_key=day.isoformat(), at=now,
                         outcome="skipped",
@@ -106,19 +106,19 @@ class Handover:
 
     def preview(self, now: datetime) -> Posted:
         """Today's handover as it stands now, posting nothing."""
-        day = now.astimezone(self.duty.team.tz).date()
-        with self.duty.db.session() as s:
+        day = now.astimezone(self.tasks.team.tz).date()
+        with self.tasks.db.session() as s:
             manager = self.rota.of_day(s, self.cal.next_working_day(day)).manager
-            return Posted(build_handover(s, self.duty.team, self.cal, day, manager), manager)
+            return Posted(build_handover(s, self.tasks.team, self.cal, day, manager), manager)
 
     def post(
         self, day: date, now: datetime, *, late: bool = False, actor: str = "scheduler"
     ) -> Posted | None:
         """Post ``day``'s handover to the channel and the next duty manager, and queue the
         email. None if it was already done (by this process or another)."""
-        team = self.duty.team
+        team = self.tasks.team
         try:
-            with self.duty.db.session() as s:
+            with self.tasks.db.session() as s:
                 run = jobs_db.start_job_run(
                     s, team=self.name, job=HANDOVER, run_key=day.isoformat(), at=now,
                     outcome="late" if late else "done", actor=actor,
@@ -160,7 +160,7 @@ class Handover:
         return Posted(view, manager)
 
     def _email(self, view: HandoverView, message: Message) -> dict[str, str]:
-        body = message.plain(self.duty.team.names)
+        body = message.plain(self.tasks.team.names)
         subject = f"Duty handover for {view.day:%a %d %b %Y}"
         if view.quiet:
             subject += ": nothing outstanding"
@@ -174,7 +174,7 @@ class Handover:
         """Send handover emails still waiting; a failure is retried on the next pass."""
         if self.mailbox is None:
             return 0
-        with self.duty.db.session() as s:
+        with self.tasks.db.session() as s:
             waiting = jobs_db.emails_waiting(s, self.name)
         sent = 0
         for run in waiting:
@@ -183,17 +183,17 @@ class Handover:
                 self.mailbox.send(OutgoingEmail(mail["subject"], mail["text"], mail.get("html")))
             except MailboxError as exc:
                 log.warning("handover email for %s not sent, will retry: %s", self.name, exc)
-                with self.duty.db.session() as s:
+                with self.tasks.db.session() as s:
                     jobs_db.email_failed(s, run.id)
                 continue
             except Exception as exc:  # the type only: the text could carry content
                 log.warning(
                     "handover email for %s not sent, will retry: %s", self.name, type(exc).__name__
                 )
-                with self.duty.db.session() as s:
+                with self.tasks.db.session() as s:
                     jobs_db.email_failed(s, run.id)
                 continue
-            with self.duty.db.session() as s:
+            with self.tasks.db.session() as s:
                 jobs_db.email_sent(s, run.id, now)
             sent += 1
         return sent

@@ -11,7 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-PartKind = Literal["text", "user", "ping", "button"]  # ping: a mention that notifies (alerts only)
+# ping: a mention that notifies (alerts only); fallback: what a lock screen shows instead
+PartKind = Literal["text", "user", "ping", "button", "fallback"]
+
+DM_FALLBACK = "A message from dutybot about duty work"  # when a message names none
+CHANNEL_FALLBACK = "A message from dutybot"
 
 
 @dataclass(frozen=True)
@@ -43,14 +47,23 @@ class Message:
             if p.kind == "text":
                 out.append(p.value)
             elif p.kind == "button":
-                out.append(f"[{json.loads(p.value)['label']}]")
-            else:
+                out.append(f"[{Action.from_json(p.value).label}]")
+            elif p.kind != "fallback":
                 out.append("@" + names.get(p.value, p.value))
         return "".join(out)
 
-    def buttons(self) -> list[Button]:
-        """The buttons in this message, in order (adapters draw them as an actions block)."""
-        return [Button(**json.loads(p.value)) for p in self.parts if p.kind == "button"]
+    @property
+    def fallback(self) -> str:
+        """The plain notification text (no personal data), or "" if none was given."""
+        return next((p.value for p in self.parts if p.kind == "fallback"), "")
+
+    def with_fallback(self, fallback: str) -> Message:
+        """This message with ``fallback`` as its notification text, unless it has one."""
+        return self if self.fallback else Message((*self.parts, Part("fallback", fallback)))
+
+    def actions(self) -> list[Action]:
+        """The buttons in this message, in order (adapters draw them as their own buttons)."""
+        return [Action.from_json(p.value) for p in self.parts if p.kind == "button"]
 
 
 def text(s: str) -> Message:
@@ -66,16 +79,37 @@ def ping(user_id: str) -> Message:
 
 
 @dataclass(frozen=True)
-class Button:
-    label: str  # shown on the button
-    action_id: str  # what pressing it does, e.g. "duty_still_on_it"
-    value: str  # what it acts on, e.g. the task number
+class Action:
+    """A button: pressing it runs a catalogue verb on ``args`` (or opens the verb's form), or,
+    with ``url``, opens a link. Adapters draw it; bot/ decides which, in what order."""
+
+    label: str
+    verb: str = ""  # "claim", "still on it"
+    args: str = ""  # the words after the verb, e.g. the task number
+    primary: bool = False
+    url: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"label": self.label, "verb": self.verb, "args": self.args, "primary": self.primary,
+             "url": self.url}
+        )  # fmt: skip
+
+    @classmethod
+    def from_json(cls, body: str) -> Action:
+        data = json.loads(body)
+        if "action_id" in data:  # queued before actions named their verb
+            verb = str(data["action_id"]).removeprefix("duty_").replace("_", " ")
+            return cls(str(data.get("label", "")), verb, str(data.get("value", "")))
+        return cls(
+            str(data["label"]), str(data.get("verb", "")), str(data.get("args", "")),
+            bool(data.get("primary")), data.get("url"),
+        )  # fmt: skip
 
 
-def button(label: str, action_id: str, value: str) -> Message:
-    """A button; plain text shows it as [label]."""
-    body = json.dumps({"label": label, "action_id": action_id, "value": value})
-    return Message((Part("button", body),))
+def button(action: Action) -> Message:
+    """A button in a message; plain text shows it as [label]."""
+    return Message((Part("button", action.to_json()),))
 
 
 def say(*bits: Message | str) -> Message:

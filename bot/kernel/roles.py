@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 from bot.kernel.config import TeamConfig
@@ -56,3 +57,27 @@ class Roster:
 
     def is_manager(self, user_id: str) -> bool:
         return self.role_of(user_id) == "manager"
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """Who may use an interaction, and the plain sentence that refuses anyone else."""
+
+    role: Literal["anyone", "member", "manager"]
+    refusal: str = ""
+
+    def permits(self, roster: Roster, user_id: str) -> bool:
+        if self.role == "manager":
+            return roster.is_manager(user_id)
+        return self.role == "anyone" or roster.is_member(user_id)
+
+
+ANYONE = Allowed("anyone")
+
+
+def members(refusal: str) -> Allowed:
+    return Allowed("member", refusal)
+
+
+def managers(refusal: str) -> Allowed:
+    return Allowed("manager", refusal)

@@ -22,7 +22,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Final
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
@@ -30,18 +29,15 @@ from sqlalchemy.orm import Session
 
 from bot.kernel.calendar import WorkingCalendar
 from bot.kernel.config import NudgesConfig, OfficeHoursConfig
-from bot.kernel.message import Message, button, lines, say, text, user
+from bot.kernel.message import Action, Message, button, lines, say, text, user
 from bot.rota.rota import DayRota, Rota
-from bot.tasks.actions import Duty, Refused
+from bot.tasks.actions import Tasks
 from bot.tasks.cards import clock_time, local_time
 from storage import nudges as nudges_db
 from storage import tasks as q
 from storage.models import Task
 
 log = logging.getLogger(__name__)
-
-STILL_ON_IT: Final = "duty_still_on_it"
-RELEASE: Final = "duty_release"
 
 
 # ---- office time -------------------------------------------------------------------------
@@ -86,41 +82,14 @@ def office_time_between(
 # ---- the buttons -------------------------------------------------------------------------
 
 
-def still_on_it(duty: Duty, actor: str, number: int) -> Message:
-    """ "Still on it": an event on the task, which restarts its stale-claim clock."""
-    if not duty.roster.is_member(actor):
-        raise Refused("Only members of the duty team can do that.")
-    with duty.db.session() as s:
-        task = q.task_by_number(s, duty.name, number)
-        if task is None:
-            raise Refused(f"There is no task #{number}.")
-        if task.state != "claimed" or task.claimed_by != actor:
-            raise Refused(f"#{number} isn't claimed by you any more, so there is nothing to do.")
-        now = duty.clock.now()
-        q.add_event(s, team=duty.name, task_id=task.id, actor=actor, kind="still_on_it", at=now)
-        body = say("Still on it: ", user(actor), ".")
-        q.queue_message(
-            s, team=duty.name, kind="thread", task_id=task.id, body=body.to_json(), at=now
-        )
-    return text(f"Thanks. #{number} stays with you.")
-
-
-def press(duty: Duty, actor: str, action_id: str, value: str) -> Message:
-    """Run a nudge button (the Slack adapter calls this with the button's action and value)."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise Refused("That button is out of date.") from None
-    if action_id == STILL_ON_IT:
-        return still_on_it(duty, actor, number)
-    if action_id == RELEASE:
-        return duty.unclaim(actor, number)
-    raise Refused("That button is out of date.")
-
-
 def stale_buttons(number: int) -> Message:
+    """ "Still on it" and "Release", for the claimer asked whether they still have a task."""
     value = str(number)
-    return say(button("Still on it", STILL_ON_IT, value), " ", button("Release", RELEASE, value))
+    return say(
+        button(Action("Still on it", "still on it", value)),
+        " ",
+        button(Action("Release", "unclaim", value)),
+    )
 
 
 # ---- the nudges --------------------------------------------------------------------------
@@ -128,7 +97,7 @@ def stale_buttons(number: int) -> Message:
 
 @dataclass
 class Nudger:
-    duty: Duty
+    tasks: Tasks
     cal: WorkingCalendar
     rota: Rota
     hours: OfficeHoursConfig
@@ -136,11 +105,11 @@ class Nudger:
 
     @property
     def name(self) -> str:
-        return self.duty.name
+        return self.tasks.name
 
     @property
     def tz(self) -> ZoneInfo:
-        return self.duty.team.tz
+        return self.tasks.team.tz
 
     def run(self, now: datetime) -> int:
         """Send every nudge that is due at ``now``; returns how many went out."""
@@ -182,7 +151,7 @@ class Nudger:
     ) -> int:
         """Record the nudge and queue its messages in one transaction; 0 if another won."""
         try:
-            with self.duty.db.session() as s:
+            with self.tasks.db.session() as s:
                 if not nudges_db.record_nudge(
                     s, team=self.name, kind=kind, subject=subject, at=now, previous=previous
                 ):
@@ -206,7 +175,7 @@ class Nudger:
     # -- unclaimed, and unclaimed safeguarding --
 
     def _unclaimed(self, now: datetime, today: DayRota) -> int:
-        with self.duty.db.session() as s:
+        with self.tasks.db.session() as s:
             waiting = q.open_tasks_since(s, self.name)
             sent_plain = nudges_db.last_nudges(s, self.name, "unclaimed")
             sent_sg = nudges_db.last_nudges(s, self.name, "safeguarding")
@@ -261,7 +230,7 @@ class Nudger:
         if not items:
             return 0
         try:
-            with self.duty.db.session() as s:
+            with self.tasks.db.session() as s:
                 won = self._claim_all(s, "unclaimed", items, sent, now)
                 rows = []
                 for w in won:
@@ -291,7 +260,7 @@ class Nudger:
             return 0
         people = [today.people.get("manager"), today.people.get("backup")]
         try:
-            with self.duty.db.session() as s:
+            with self.tasks.db.session() as s:
                 won = self._claim_all(s, "safeguarding", items, sent, now)
                 rows = [
                     text(
@@ -320,7 +289,7 @@ class Nudger:
     # -- stale claims --
 
     def _stale_claims(self, now: datetime) -> int:
-        with self.duty.db.session() as s:
+        with self.tasks.db.session() as s:
             held = q.claimed_tasks(s, self.name)
             last_sent = nudges_db.last_nudges(s, self.name, "stale")
         cap = timedelta(hours=self.rules.stale_claim_hours)
@@ -348,12 +317,12 @@ class Nudger:
     # -- follow-ups --
 
     def _follow_ups(self, now: datetime, today: DayRota) -> int:
-        with self.duty.db.session() as s:
+        with self.tasks.db.session() as s:
             due = q.follow_ups_due(s, self.name, now)
         sent = 0
         for fu in due:
             try:
-                with self.duty.db.session() as s:
+                with self.tasks.db.session() as s:
                     if not q.mark_follow_up_notified(s, fu.id, now):
                         continue  # another process reminded them
                     nudges_db.record_nudge(
@@ -401,7 +370,7 @@ class Nudger:
         if self.rota.day(nxt).is_set:
             return 0
         key = nxt.isoformat()
-        with self.duty.db.session() as s:
+        with self.tasks.db.session() as s:
             if nudges_db.last_nudge(s, self.name, "rota_missing", key) is not None:
                 return 0
         body = text(
@@ -410,7 +379,7 @@ class Nudger:
         )
 
         def write(s: Session) -> None:
-            for who in self.duty.roster.managers():
+            for who in self.tasks.roster.managers():
                 self._dm(s, who, body, now, None)
 
         return self._send("rota_missing", key, None, now, write)

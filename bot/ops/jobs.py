@@ -26,7 +26,7 @@ from bot.ops.logsafe import trace_without_text
 from bot.ops.outage import database_unreachable
 from bot.ops.retention import purge_due
 from bot.rota.rota import Rota
-from bot.tasks.actions import Duty
+from bot.tasks.actions import Tasks
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class JobReport:
 
 @dataclass
 class TeamJobs:
-    duty: Duty
+    tasks: Tasks
     cal: WorkingCalendar
     rota: Rota
     config: Config
@@ -58,21 +58,21 @@ class TeamJobs:
     cases: CaseClocks = field(init=False)
 
     def __post_init__(self) -> None:
-        self.handover = Handover(self.duty, self.cal, self.rota, self.config, self.mailbox)
+        self.handover = Handover(self.tasks, self.cal, self.rota, self.config, self.mailbox)
         self.nudger = Nudger(
-            self.duty, self.cal, self.rota, self.config.office_hours, self.config.nudges
+            self.tasks, self.cal, self.rota, self.config.office_hours, self.config.nudges
         )
-        d = self.duty
+        d = self.tasks
         self.cases = CaseClocks.of(d.db, d.team, d.roster, self.cal, self.config)
 
     @property
     def name(self) -> str:
-        return self.duty.name
+        return self.tasks.name
 
     def run_due(self, now: datetime | None = None) -> JobReport:
         """Everything due at ``now``: the purge, the handover (or its catch-up), its emails,
         each kind of nudge and the case clocks, each in its own guard."""
-        now = now or self.duty.clock.now()
+        now = now or self.tasks.clock.now()
         report = JobReport()
 
         def guarded(name: str, job: Callable[[], T]) -> T | None:
@@ -80,7 +80,7 @@ class TeamJobs:
 
         # first, so nothing posted below quotes content due to go (once a day, in job_runs)
         days = self.config.retention.email_content_days
-        purged = guarded("purge", lambda: purge_due(self.duty.db, self.duty.team, days, now))
+        purged = guarded("purge", lambda: purge_due(self.tasks.db, self.tasks.team, days, now))
         report.purged = len(purged.tasks) if purged else 0
         report.handover = guarded("handover", lambda: self.handover.due(now))
         report.emails = guarded("handover_emails", lambda: self.handover.send_emails(now)) or 0

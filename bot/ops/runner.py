@@ -123,9 +123,9 @@ class Runner:
         return result
 
     def start(self) -> None:
-        for name, desk in self.bot.teams.items():
+        for name, wired in self.bot.teams.items():
             self._spawn(f"deliver-{name}", for_team(name, lambda n=name: self._deliver_loop(n)))
-            if desk.mailbox is not None:
+            if wired.mailbox is not None:
                 self._spawn(f"mailbox-{name}", for_team(name, lambda n=name: self._mail_loop(n)))
                 self._spawn(f"move-{name}", for_team(name, lambda n=name: self._move_loop(n)))
 
@@ -145,10 +145,10 @@ class Runner:
                 self._pokes[team].set()  # perhaps more than one batch waits: go on at once
 
     def _mail_loop(self, team: str) -> None:
-        desk = self.bot.teams[team]
-        interval = desk.cfg.mailbox.poll_seconds
-        watch = getattr(desk.mailbox, "watch", None)
-        if callable(watch) and getattr(desk.cfg.mailbox, "streaming", False):
+        wired = self.bot.teams[team]
+        interval = wired.cfg.mailbox.poll_seconds
+        watch = getattr(wired.mailbox, "watch", None)
+        if callable(watch) and getattr(wired.cfg.mailbox, "streaming", False):
             self._safe_check(team)  # catch up first, then let the stream tell us
             watch(self.stop, lambda: self._safe_check(team), poll_interval=interval)
             return

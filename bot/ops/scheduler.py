@@ -136,7 +136,7 @@ class DutyScheduler:
         for name, jobs in self.teams.items():
             aps.add_job(
                 self._scheduled,
-                handover_trigger(jobs.config.handover.time, jobs.duty.team.tz),
+                handover_trigger(jobs.config.handover.time, jobs.tasks.team.tz),
                 args=[name],
                 id=handover_job_id(name),
                 coalesce=True,

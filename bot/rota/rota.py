@@ -10,19 +10,19 @@ The rota decides who gets the handover DM and the nudges.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Final, Literal
 
 from sqlalchemy.orm import Session
 
-from bot import commands as c
 from bot.kernel.calendar import WorkingCalendar
 from bot.kernel.clock import Clock
 from bot.kernel.config import TeamConfig
+from bot.kernel.errors import Refused
 from bot.kernel.message import Message, lines, say, text, user
 from bot.kernel.roles import Roster
-from bot.tasks.actions import Refused
 from storage import rota as rota_db
 from storage.db import Database
 
@@ -105,8 +105,6 @@ class Rota:
 
     def show(self, actor: str) -> Message:
         """`/duty rota`: today and the next working day."""
-        if not self.roster.is_member(actor):
-            raise Refused("Only members of the duty team can see the rota.")
         today = self.today()
         nxt = self.cal.next_working_day(today)
         rows: list[Message] = []
@@ -130,24 +128,22 @@ class Rota:
             rows.append(say(f"  {ROLE_NAMES[role]}: ", user(who), note))
         return rows
 
-    def set(self, actor: str, cmd: c.RotaSet) -> Message:
-        """`/duty rota set DAY|weekly DAY role @person ...` (managers only)."""
-        if not self.roster.is_manager(actor):
-            raise Refused("Only a duty manager can set the rota.")
-        for role, who in cmd.assignments:
+    def set(self, actor: str, when: str, assignments: Sequence[tuple[str, str]]) -> Message:
+        """`/duty rota set DAY|weekly DAY role @person ...`."""
+        for role, who in assignments:
             if not self.roster.is_member(who):
                 raise Refused(
                     say(user(who), f" isn't on the duty team, so can't be {ROLE_NAMES[role]}.")
                 )
         now = self.clock.now()
-        roles = list(cmd.assignments)
-        if cmd.when.startswith("weekly "):
-            weekday = WEEKDAYS.index(cmd.when.split()[1])
+        roles = list(assignments)
+        if when.startswith("weekly "):
+            weekday = WEEKDAYS.index(when.split()[1])
             with self.db.session() as s:
                 rota_db.set_rota_weekday(s, self.name, weekday, roles, actor, now)
             names = ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays")[weekday]
             return self._confirm(f"Rota set for {names} every week: ", roles)
-        day = self._day_of(cmd.when)
+        day = self._day_of(when)
         if not self.cal.is_working_day(day):
             why = self.cal.holiday_name(day) or "a weekend"
             raise Refused(f"{day:%a %d %b} is not a working day ({why}), so it has no rota.")
@@ -158,9 +154,12 @@ class Rota:
         return self._confirm(f"Rota set for {day:%a %d %b}: ", roles)
 
     def _day_of(self, when: str) -> date:
-        """A date from "2026-12-01", or "mon".."fri" meaning the coming one (today counts)."""
+        """A date from "2026-12-01", "today", "tomorrow", or "mon".."fri" meaning the coming one
+        (today counts)."""
+        today = self.today()
+        if when in ("today", "tomorrow"):
+            return today + timedelta(days=1 if when == "tomorrow" else 0)
         if when in WEEKDAYS:
-            today = self.today()
             return today + timedelta(days=(WEEKDAYS.index(when) - today.weekday()) % 7)
         return date.fromisoformat(when)
 

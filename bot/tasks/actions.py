@@ -1,7 +1,7 @@
 """Task actions: claim, unclaim, assign, resolve, reopen, alert, flag, note, follow up.
 
-Each checks the actor's role, changes state with a conditional update, writes an event and
-queues the thread reply, all in one transaction. Replies are short plain sentences.
+Each changes state with a conditional update, writes an event and queues the thread reply,
+all in one transaction. Replies are short plain sentences.
 """
 
 from __future__ import annotations
@@ -15,26 +15,20 @@ from sqlalchemy.orm import Session
 
 from bot.kernel.clock import Clock
 from bot.kernel.config import TeamConfig
+from bot.kernel.errors import Refused
 from bot.kernel.message import Message, lines, ping, say, text, user
 from bot.kernel.roles import Roster
 from bot.kernel.when import WhenError, parse_when
-from bot.tasks.cards import clock_time, local_time
+from bot.tasks.cards import card_view, clock_time, local_time
 from storage import tasks as q
 from storage.db import Database
 from storage.models import Task
 
 
-class Refused(Exception):
-    """An action that can't be done; ``reply`` says why in one plain sentence."""
-
-    def __init__(self, reply: Message | str) -> None:
-        self.reply = reply if isinstance(reply, Message) else text(reply)
-        super().__init__(self.reply.plain())
-
-
 @dataclass
-class Duty:
-    """One team's duty desk: the task actions, bound to its database, roster and clock."""
+class Tasks:
+    """One team's tasks: the actions on them, bound to its database, roster and clock. Who may
+    do each is checked before (bot/tasks/commands.py); these check the task's own state."""
 
     db: Database
     team: TeamConfig
@@ -47,16 +41,6 @@ class Duty:
         return self.team.name
 
     # ---- helpers ----------------------------------------------------------------------
-
-    def _member(self, actor: str) -> None:
-        if not self.roster.is_member(actor):
-            raise Refused(
-                "Only members of the duty team can do that. Ask a duty manager to add you."
-            )
-
-    def _manager(self, actor: str, what: str) -> None:
-        if not self.roster.is_manager(actor):
-            raise Refused(f"Only a duty manager can {what}.")
 
     def _task(self, s: Session, number: int) -> Task:
         task = q.task_by_number(s, self.name, number)
@@ -102,7 +86,6 @@ class Duty:
     # ---- actions ----------------------------------------------------------------------
 
     def claim(self, actor: str, number: int) -> Message:
-        self._member(actor)
         with self.db.session() as s:
             task = self._task(s, number)
             now = self.clock.now()
@@ -123,7 +106,6 @@ class Duty:
         return text(f"You've claimed #{number}.")
 
     def unclaim(self, actor: str, number: int) -> Message:
-        self._member(actor)
         with self.db.session() as s:
             task = self._task(s, number)
             if task.state != "claimed":
@@ -145,7 +127,6 @@ class Duty:
         return text(f"You've released #{number}. It is open again.")
 
     def assign(self, actor: str, number: int, to: str) -> Message:
-        self._manager(actor, "assign tasks")
         if not self.roster.is_member(to):
             raise Refused(
                 say(user(to), " isn't on the duty team, so #", str(number), " can't go to them.")
@@ -181,7 +162,6 @@ class Duty:
         follow_up_at: datetime | None = None,
     ) -> Message:
         """Resolve; ``follow_up_at`` books the agreed follow-up in the same transaction."""
-        self._member(actor)
         note = note.strip()
         if self.team.resolve_note_required and not note:
             raise Refused(
@@ -190,7 +170,9 @@ class Duty:
             )
         now = self.clock.now()
         if follow_up_at is not None and follow_up_at <= now:
-            raise Refused("The follow-up date has already passed. Pick a later day.")
+            raise Refused(
+                "The follow-up date has already passed. Pick a later day.", field="follow_up_date"
+            )
         with self.db.session() as s:
             task = self._task(s, number)
             won = q.transition(
@@ -228,7 +210,6 @@ class Duty:
         return text(f"#{number} is resolved. Its email will move to Done.")
 
     def reopen(self, actor: str, number: int, why: str) -> Message:
-        self._member(actor)
         with self.db.session() as s:
             task = self._task(s, number)
             won = q.reopen_if_resolved(s, task.id)
@@ -239,7 +220,6 @@ class Duty:
         return text(f"#{number} is open again.")
 
     def alert(self, actor: str, number: int, people: Sequence[str], note: str) -> Message:
-        self._member(actor)
         people = list(dict.fromkeys(people))
         if not people:
             raise Refused(f"Say who to alert, like: /duty alert {number} @alex rang about rent")
@@ -277,7 +257,6 @@ class Duty:
         return say(f"Alert sent about #{number} to ", who, ".")
 
     def flag(self, actor: str, number: int, flag: str, on: bool = True) -> Message:
-        self._member(actor)
         if flag not in ("urgent", "safeguarding"):
             raise Refused(f"'{flag}' isn't a flag. Use urgent or safeguarding.")
         with self.db.session() as s:
@@ -325,7 +304,6 @@ class Duty:
             )
 
     def note(self, actor: str, number: int, note: str) -> Message:
-        self._member(actor)
         note = note.strip()
         if not note:
             raise Refused(f"Write the note after the number, like: /duty note {number} rang back")
@@ -336,7 +314,6 @@ class Duty:
         return text(f"Note added to #{number}.")
 
     def follow_up(self, actor: str, number: int, when: str, note: str) -> Message:
-        self._member(actor)
         now = self.clock.now()
         try:
             due = parse_when(when, now, self.team.tz)
@@ -367,7 +344,6 @@ class Duty:
     # ---- reading ----------------------------------------------------------------------
 
     def list_tasks(self, actor: str, scope: str) -> Message:
-        self._member(actor)
         with self.db.session() as s:
             if scope == "mine":
                 tasks = q.list_tasks(s, self.name, ["claimed"], claimed_by=actor)
@@ -396,11 +372,8 @@ class Duty:
         return say(f"#{task.number} {flags}{task.subject}", who)
 
     def show(self, actor: str, number: int) -> Message:
-        self._member(actor)
         with self.db.session() as s:
             task = self._task(s, number)
-            from bot.tasks.cards import card_view
-
             card = card_view(task, self.team.tz)
             rows = [
                 text(f"#{task.number} {card.subject}"),

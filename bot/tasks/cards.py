@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.kernel.message import Message, say, text, user
+from bot.kernel.message import Action, Message, say, text, user
 from storage.models import Task
 
 
@@ -23,6 +23,7 @@ class CardView:
     preview: str
     attachments: str
     web_link: str | None
+    actions: tuple[Action, ...]  # the buttons, in order
     fallback: str  # notification text: generic, never personal data
 
 
@@ -60,6 +61,20 @@ def state_line(task: Task, tz: ZoneInfo) -> Message:
     return text("Open: nobody has claimed this yet")
 
 
+def card_actions(task: Task) -> tuple[Action, ...]:
+    """Claim (the one to press first) while open; Resolve and Alert until resolved, then
+    Reopen; and a link to the email in Outlook when there is a safe one."""
+    number = str(task.number)
+    if task.state == "resolved":
+        found = [Action("Reopen", "reopen", number)]
+    else:
+        found = [Action("Claim", "claim", number, primary=True)] if task.state == "open" else []
+        found += [Action("Resolve", "resolve", number), Action("Alert", "alert", number)]
+    if task.web_link and task.web_link.startswith("https://"):
+        found.append(Action("Open in Outlook", url=task.web_link))
+    return tuple(found)
+
+
 def card_view(task: Task, tz: ZoneInfo) -> CardView:
     flags = tuple(
         f for f, on in (("safeguarding", task.safeguarding), ("urgent", task.urgent)) if on
@@ -76,5 +91,6 @@ def card_view(task: Task, tz: ZoneInfo) -> CardView:
         preview=task.preview,
         attachments=attachments_line(task.attachments),
         web_link=task.web_link,
+        actions=card_actions(task),
         fallback=f"New duty task #{task.number}",
     )

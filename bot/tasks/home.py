@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bot.kernel.message import Message, say, text, user
+from bot.kernel.message import Action, Message, say, text, user
 from bot.rota.rota import ROLE_NAMES, ROLES, Rota
-from bot.tasks.actions import Duty
+from bot.tasks.actions import Tasks
 from bot.tasks.cards import local_time
 from storage import tasks as q
 
@@ -19,8 +19,7 @@ SINCE_EVER = datetime(2000, 1, 1, tzinfo=UTC)
 @dataclass(frozen=True)
 class HomeRow:
     line: Message
-    number: int | None = None  # the task a button on this row acts on
-    action: str | None = None  # "claim" or "resolve"
+    action: Action | None = None  # the button beside the row, if it has one
 
 
 @dataclass(frozen=True)
@@ -30,17 +29,25 @@ class HomeSection:
     empty: str = "Nothing here."
 
 
-def home(duty: Duty, rota: Rota | None, actor: str, unclaimed_minutes: int) -> list[HomeSection]:
+def home(tasks: Tasks, rota: Rota | None, actor: str, unclaimed_minutes: int) -> list[HomeSection]:
     """The four sections, for a member of the team (callers check membership first)."""
-    now = duty.clock.now()
-    with duty.db.session() as s:  # one read of the open tasks serves both sections
-        waiting = q.open_tasks_since(s, duty.name)
+    now = tasks.clock.now()
+    with tasks.db.session() as s:  # one read of the open tasks serves both sections
+        waiting = q.open_tasks_since(s, tasks.name)
     return [
-        _mine(duty, actor),
-        _open(duty, waiting),
-        _overdue(duty, now, unclaimed_minutes, waiting),
+        _mine(tasks, actor),
+        _open(tasks, waiting),
+        _overdue(tasks, now, unclaimed_minutes, waiting),
         _rota(rota),
     ]
+
+
+def _claim(number: int) -> Action:
+    return Action("Claim", "claim", str(number))
+
+
+def _resolve(number: int) -> Action:
+    return Action("Resolve", "resolve", str(number))
 
 
 def _capped(rows: list[HomeRow], more: str) -> list[HomeRow]:
@@ -50,18 +57,18 @@ def _capped(rows: list[HomeRow], more: str) -> list[HomeRow]:
     return [*rows[:ROWS_PER_SECTION], HomeRow(text(f"…and {extra} more. {more}"))]
 
 
-def _mine(duty: Duty, actor: str) -> HomeSection:
-    with duty.db.session() as s:
-        tasks = q.list_tasks(s, duty.name, ["claimed"], claimed_by=actor)
-        rows = [HomeRow(duty.summary_line(t), t.number, "resolve") for t in tasks]
+def _mine(tasks: Tasks, actor: str) -> HomeSection:
+    with tasks.db.session() as s:
+        held = q.list_tasks(s, tasks.name, ["claimed"], claimed_by=actor)
+        rows = [HomeRow(tasks.summary_line(t), _resolve(t.number)) for t in held]
     return HomeSection(
         "My claimed tasks", _capped(rows, "See /duty list mine"), "You have no claimed tasks."
     )
 
 
-def _open(duty: Duty, waiting: list[q.OpenTask]) -> HomeSection:
-    tasks = sorted((w.task for w in waiting), key=lambda t: (not t.safeguarding, not t.urgent))
-    rows = [HomeRow(duty.summary_line(t), t.number, "claim") for t in tasks]
+def _open(tasks: Tasks, waiting: list[q.OpenTask]) -> HomeSection:
+    first = sorted((w.task for w in waiting), key=lambda t: (not t.safeguarding, not t.urgent))
+    rows = [HomeRow(tasks.summary_line(t), _claim(t.number)) for t in first]
     return HomeSection(
         "Open tasks nobody has claimed",
         _capped(rows, "See /duty list"),
@@ -70,14 +77,14 @@ def _open(duty: Duty, waiting: list[q.OpenTask]) -> HomeSection:
 
 
 def _overdue(
-    duty: Duty, now: datetime, unclaimed_minutes: int, waiting: list[q.OpenTask]
+    tasks: Tasks, now: datetime, unclaimed_minutes: int, waiting: list[q.OpenTask]
 ) -> HomeSection:
     """Follow-ups past their agreed time, and tasks left unclaimed too long (since they last
     became open, as the nudges count)."""
-    tz = duty.team.tz
+    tz = tasks.team.tz
     rows: list[HomeRow] = []
-    with duty.db.session() as s:
-        for fu in q.follow_ups_due_between(s, duty.name, SINCE_EVER, now):
+    with tasks.db.session() as s:
+        for fu in q.follow_ups_due_between(s, tasks.name, SINCE_EVER, now):
             task = s.get(q.Task, fu.task_id)  # resolved ones too: the follow-up still stands
             if task is None:
                 continue
@@ -88,7 +95,6 @@ def _overdue(
                         user(fu.owner),
                         ")",
                     ),
-                    task.number,
                 )
             )
     cutoff = now - timedelta(minutes=unclaimed_minutes)
@@ -96,7 +102,7 @@ def _overdue(
         if w.open_since <= cutoff:
             since = local_time(w.open_since, tz)
             rows.append(
-                HomeRow(text(f"#{w.task.number} unclaimed since {since}"), w.task.number, "claim")
+                HomeRow(text(f"#{w.task.number} unclaimed since {since}"), _claim(w.task.number))
             )
     return HomeSection("Overdue", _capped(rows, "See /duty list"), "Nothing overdue.")
 

@@ -245,7 +245,7 @@ class SlackChat:
         card: CardRef | None,
         key: int | None = None,
     ) -> None:
-        blocks = message_blocks(message, self.name_of(team))
+        blocks = message_blocks(message, self.name_of(team), team.name)
         if card is not None:
             link = self._call(
                 self.safe, "chat.getPermalink", channel=card.channel, message_ts=card.ts
@@ -277,7 +277,7 @@ class SlackChat:
     def post_to_channel(
         self, team: TeamConfig, channel: str, message: Message, key: int | None = None
     ) -> None:
-        blocks = message_blocks(message, self.name_of(team))
+        blocks = message_blocks(message, self.name_of(team), team.name)
         with self.pacer.paced(channel):
             self._call(
                 self.posting,

@@ -11,15 +11,18 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from bot.kernel.message import Message
+from bot.chat.calls import FormView
+from bot.chat.catalogue import Field, FormValues
+from bot.kernel.message import Action, Message
 from bot.tasks.cards import CardView
 from bot.tasks.home import HomeSection
 
 SECTION_LIMIT = 3000
 MAX_BLOCKS = 50  # in a message
 MAX_VIEW_BLOCKS = 100  # in a modal or App Home
-HOME_BUTTONS = {"claim": ("Claim", "duty_claim"), "resolve": ("Resolve", "duty_resolve")}
 ELLIPSIS = "…"
+LINK_ACTION = "duty_outlook"  # a link button: Slack opens the URL, the click only needs an ack
+ACTIONS = re.compile(r"^duty_(?!outlook$)")  # every other button and form names a verb
 
 NameOf = Callable[[str], str]
 USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
@@ -68,17 +71,24 @@ def _is_user_id(value: str) -> bool:
     return USER_ID.fullmatch(value) is not None
 
 
-def buttons_of(message: Message) -> list[dict[str, str]]:
-    found = []
-    for part in message.parts:
-        if part.kind == "button":
-            try:
-                data = json.loads(part.value)
-            except ValueError:
-                continue
-            if isinstance(data, dict):
-                found.append({k: str(v) for k, v in data.items()})
-    return found
+def action_id(verb: str) -> str:
+    """A verb as a Slack action or callback id: "still on it" is duty_still_on_it."""
+    return "duty_" + verb.replace(" ", "_")
+
+
+def verb_of(action: str) -> str:
+    return action.removeprefix("duty_").replace("_", " ")
+
+
+def button(action: Action, team: str) -> dict[str, Any]:
+    """An action as a Slack button; its value carries the team and the verb's words."""
+    if action.url:
+        b = _button(action.label, LINK_ACTION, f"{team}:{action.args}")
+        b["url"] = action.url[:3000]
+        return b
+    value = cut(f"{team}:{action.args}", 2000)
+    style = "primary" if action.primary else None
+    return _button(cut(action.label, 75), action_id(action.verb), value, style)
 
 
 def chunks(text: str, limit: int = SECTION_LIMIT) -> list[str]:
@@ -98,28 +108,15 @@ def chunks(text: str, limit: int = SECTION_LIMIT) -> list[str]:
     return out
 
 
-def message_blocks(message: Message, name_of: NameOf) -> list[dict[str, Any]]:
+def message_blocks(message: Message, name_of: NameOf, team: str = "") -> list[dict[str, Any]]:
     """A message as blocks: its text (over several sections if long), then any buttons."""
     pieces = chunks(mrkdwn(message, name_of))
     if len(pieces) > MAX_BLOCKS - 1:
         pieces = [*pieces[: MAX_BLOCKS - 2], "…and more: see /duty handover or /duty list."]
     blocks: list[dict[str, Any]] = [_section(p) for p in pieces]
-    buttons = buttons_of(message)
-    if buttons:
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "text": {"type": "plain_text", "text": cut(b.get("label", "OK"), 75)},
-                        "action_id": b.get("action_id", "duty_noop"),
-                        "value": cut(b.get("value", ""), 2000),
-                    }
-                    for b in buttons[:5]
-                ],
-            }
-        )
+    actions = message.actions()
+    if actions:
+        blocks.append({"type": "actions", "elements": [button(a, team) for a in actions[:5]]})
     return blocks
 
 
@@ -137,20 +134,16 @@ def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(text, 2000) or " "}]}
 
 
-def _button(label: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+def _button(label: str, ident: str, value: str, style: str | None = None) -> dict[str, Any]:
     b: dict[str, Any] = {
         "type": "button",
         "text": {"type": "plain_text", "text": label},
-        "action_id": action_id,
+        "action_id": ident,
         "value": value,
     }
     if style:
         b["style"] = style
     return b
-
-
-def card_value(team: str, number: int) -> str:
-    return f"{team}:{number}"
 
 
 def card_blocks(team: str, card: CardView, name_of: NameOf) -> list[dict[str, Any]]:
@@ -166,113 +159,68 @@ def card_blocks(team: str, card: CardView, name_of: NameOf) -> list[dict[str, An
         blocks.append(_section(cut_escaped(card.preview, SECTION_LIMIT)))
     if card.attachments:
         blocks.append(_context(":paperclip: " + cut_escaped(card.attachments, 1900)))
-    value = card_value(team, card.number)
-    if card.state == "resolved":
-        actions = [_button("Reopen", "duty_reopen", value)]
-    else:
-        actions = []
-        if card.state == "open":
-            actions.append(_button("Claim", "duty_claim", value, "primary"))
-        actions += [
-            _button("Resolve", "duty_resolve", value),
-            _button("Alert", "duty_alert", value),
-        ]
-    if card.web_link and card.web_link.startswith("https://"):
-        link = _button("Open in Outlook", "duty_outlook", value)
-        link["url"] = card.web_link[:3000]
-        actions.append(link)
+    actions = [button(a, team) for a in card.actions]
     blocks.append({"type": "actions", "block_id": f"task-{card.number}", "elements": actions})
     return blocks[:MAX_BLOCKS]
 
 
-RESOLVE_CHECKLIST = (
-    ("case_note", "Recorded as a case note on Mosaic/LCS"),
-    ("alerted", "Allocated worker and team leader alerted"),
-    ("follow_up", "Follow-up agreed"),
-)
-
-
-def resolve_modal(
-    team: str, number: int, note_required: bool, metadata: dict[str, str]
-) -> dict[str, Any]:
+def form_modal(found: FormView, where: dict[str, Any]) -> dict[str, Any]:
+    """A form as a modal; ``where`` it was opened from rides along in its metadata."""
+    meta = {"team": found.team, "args": found.args, **where}
+    form = found.form
     return {
         "type": "modal",
-        "callback_id": "duty_resolve",
-        "private_metadata": json.dumps({"team": team, "number": number, **metadata}),
-        "title": {"type": "plain_text", "text": f"Resolve #{number}"},
-        "submit": {"type": "plain_text", "text": "Resolve"},
+        "callback_id": action_id(found.verb),
+        "private_metadata": json.dumps(meta),
+        "title": {"type": "plain_text", "text": cut(form.title, 24)},
+        "submit": {"type": "plain_text", "text": cut(form.submit, 24)},
         "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": "note",
-                "optional": not note_required,
-                "label": {"type": "plain_text", "text": "What was done?"},
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": "value",
-                    "multiline": True,
-                    "max_length": 2000,
-                },
-            },
-            {
-                "type": "input",
-                "block_id": "checklist",
-                "optional": True,
-                "label": {"type": "plain_text", "text": "Checklist"},
-                "element": {
-                    "type": "checkboxes",
-                    "action_id": "value",
-                    "options": [
-                        {"text": {"type": "plain_text", "text": label}, "value": key}
-                        for key, label in RESOLVE_CHECKLIST
-                    ],
-                },
-            },
-            {
-                "type": "input",
-                "block_id": "follow_up_date",
-                "optional": True,
-                "label": {"type": "plain_text", "text": "Follow-up date, if one was agreed"},
-                "element": {"type": "datepicker", "action_id": "value"},
-            },
-        ],
+        "blocks": [_input(f) for f in form.fields],
     }
 
 
-def alert_modal(team: str, number: int, metadata: dict[str, str]) -> dict[str, Any]:
+def _input(field: Field) -> dict[str, Any]:
+    element: dict[str, Any]
+    match field.kind:
+        case "text" | "long_text":
+            element = {"type": "plain_text_input", "multiline": field.kind == "long_text",
+                       "max_length": 2000}  # fmt: skip
+        case "checks":
+            element = {
+                "type": "checkboxes",
+                "options": [
+                    {"text": {"type": "plain_text", "text": label}, "value": value}
+                    for value, label in field.options
+                ],
+            }
+        case "date":
+            element = {"type": "datepicker"}
+        case "people":
+            element = {"type": "multi_users_select", "max_selected_items": field.most}
+    element["action_id"] = "value"
     return {
-        "type": "modal",
-        "callback_id": "duty_alert",
-        "private_metadata": json.dumps({"team": team, "number": number, **metadata}),
-        "title": {"type": "plain_text", "text": f"Alert about #{number}"},
-        "submit": {"type": "plain_text", "text": "Send alert"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": "people",
-                "label": {"type": "plain_text", "text": "Who to alert"},
-                "element": {
-                    "type": "multi_users_select",
-                    "action_id": "value",
-                    "max_selected_items": 10,
-                },
-            },
-            {
-                "type": "input",
-                "block_id": "note",
-                "optional": True,
-                "label": {"type": "plain_text", "text": "Note"},
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": "value",
-                    "multiline": True,
-                    "max_length": 2000,
-                },
-            },
-        ],
+        "type": "input",
+        "block_id": field.name,
+        "optional": not field.required,
+        "label": {"type": "plain_text", "text": field.label},
+        "element": element,
     }
+
+
+def form_values(state: dict[str, Any]) -> FormValues:
+    """A submitted modal's values by field name, each as its kind of input holds it."""
+    found: dict[str, Any] = {}
+    for name, block in state.items():
+        value = (block or {}).get("value") or {}
+        if "selected_options" in value:
+            found[name] = [o.get("value") for o in value.get("selected_options") or []]
+        elif "selected_users" in value:
+            found[name] = list(value.get("selected_users") or [])
+        elif "selected_date" in value:
+            found[name] = value.get("selected_date")
+        else:
+            found[name] = value.get("value")
+    return found
 
 
 def home_view(team: str, sections: list[HomeSection], name_of: NameOf) -> dict[str, Any]:
@@ -286,9 +234,8 @@ def home_view(team: str, sections: list[HomeSection], name_of: NameOf) -> dict[s
             blocks.append(_section(escape(section.empty)))
         for row in section.rows:
             block = _section(mrkdwn(row.line, name_of))
-            if row.number is not None and row.action in HOME_BUTTONS:
-                label, action_id = HOME_BUTTONS[row.action]
-                block["accessory"] = _button(label, action_id, card_value(team, row.number))
+            if row.action is not None:
+                block["accessory"] = button(row.action, team)
             blocks.append(block)
         blocks.append({"type": "divider"})
     return {"type": "home", "blocks": blocks[:MAX_VIEW_BLOCKS]}

@@ -45,8 +45,8 @@ def build(
         _need(config.slack.signing_secret_env, "The Slack signing secret")
     safe, posting = make_clients(token, config.slack.api_url)
     chat = SlackChat(safe, posting, pace_seconds=pace_seconds)
-    for desk in bot.teams.values():
-        desk.duty.roster._groups = _group_lookup(safe)  # noqa: SLF001 - wiring, one place
+    for team in bot.teams.values():
+        team.tasks.roster._groups = _group_lookup(safe)  # noqa: SLF001 - wiring, one place
     runner = Runner(bot, chat)
     if token_verification:
         check_token(config)
