@@ -4,6 +4,7 @@ adapters are picked here, by the names in config, and nowhere else."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import shutil
 import threading
@@ -18,7 +19,7 @@ from bot.cases.register import Register
 from bot.chat.calls import Calls, Place
 from bot.chat.catalogue import Catalogue, catalogue_of
 from bot.chat.delivery import Delivered, StopSignal, deliver
-from bot.chat.port import Chat
+from bot.chat.port import Chat, ChatAdapter
 from bot.handover import commands as handover_verbs
 from bot.kernel.calendar import WorkingCalendar
 from bot.kernel.clock import Clock, SystemClock
@@ -57,6 +58,17 @@ S = TypeVar("S")
 
 class StartupError(Exception):
     """The bot can't start; the message is one plain sentence saying what to do."""
+
+
+# The chat adapter for each `chat = ...` in config: its module, with an ADAPTER in it. The
+# adapters live under handlers/, which bot/ never imports by name: they are looked up here.
+CHATS: dict[str, str] = {"shell": "handlers.shell", "slack": "handlers.slack.server"}
+
+
+def chat_adapter(config: Config) -> ChatAdapter:
+    """The adapter of the chat the config names."""
+    adapter: ChatAdapter = importlib.import_module(CHATS[config.chat]).ADAPTER
+    return adapter
 
 
 # Every interaction, in the order /duty help lists them. A new domain adds its list here.
@@ -181,6 +193,8 @@ class DutyBot:
 
     def start(self, *, with_mailboxes: bool = True) -> DutyBot:
         guard_library_logs()  # before any client exists: email content never goes to logs
+        if self.groups is None:  # the chat's user groups, for roles given as a group
+            self.groups = chat_adapter(self.config).groups(self.config)
         if self.db is None:
             self.db = Database(self.config.database.url)
         self._migrate()

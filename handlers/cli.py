@@ -161,48 +161,23 @@ def run(config_path: str) -> None:
     import signal
     import threading
 
-    from bot.app import DutyBot, StartupError
+    from bot.app import DutyBot, StartupError, chat_adapter
+    from bot.chat.port import ChatSetupError
 
     cfg = _load(config_path)
     _setup_logging(cfg)
-    if cfg.chat != "slack":
-        raise click.ClickException(
-            'run needs chat = "slack" in the config; for this terminal use: dutybot shell'
-        )
-    from bot.ops.monitor import Monitor
-    from bot.ops.status import CachedProbe
-    from handlers.slack.server import (
-        SetupError,
-        SocketLink,
-        build,
-        serve_http,
-        serve_socket_mode,
-        slack_probe,
-    )
-    from handlers.status_http import StatusUnavailable, serve_in_background, status_server
-
+    bot = None
     try:
         bot = DutyBot(cfg).start()
-        slack, runner = build(cfg, bot, pace_seconds=cfg.slack.pace_seconds)
-        link = SocketLink(cfg, slack) if cfg.slack.mode == "socket" else None
-    except (StartupError, SetupError) as exc:
+        service = chat_adapter(cfg).start(cfg, bot)
+    except (StartupError, ChatSetupError) as exc:
+        if bot is not None:
+            bot.close()
         raise click.ClickException(str(exc)) from None
     # What start-up built (modules, mappers, the bolt app) lives for good; frozen, the
     # collector's full passes stop walking it, which took ~60 ms out of some handovers.
     gc.collect()
     gc.freeze()
-    probe = CachedProbe(slack_probe(cfg))
-    monitor = Monitor.of(bot, link.watch(probe) if link else probe)  # /healthz and /metrics
-    status_http = None
-    if cfg.slack.mode == "socket" and cfg.status.enabled:  # HTTP mode serves them itself
-        try:
-            status_http = status_server(
-                monitor.healthz, monitor.metrics, cfg.status.host, cfg.status.port
-            )
-        except StatusUnavailable as exc:
-            slack.close()
-            bot.close()
-            raise click.ClickException(str(exc)) from None
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -211,24 +186,15 @@ def run(config_path: str) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    runner.start()  # the mailbox watchers and card delivery
+    service.runner.start()  # the mailbox watchers and card delivery
     bot.start_scheduler()  # the handover, nudges and follow-ups
     try:
-        if cfg.slack.mode == "http":
-            serve_http(cfg, slack, monitor.healthz, stop, monitor.metrics)
-        else:
-            if status_http is not None:
-                serve_in_background(status_http, stop)
-                logging.getLogger("dutybot").info(
-                    "serving /healthz and /metrics on %s:%s", cfg.status.host, cfg.status.port
-                )
-            assert link is not None
-            serve_socket_mode(link, stop)
-    except SetupError as exc:
+        service.serve(stop)
+    except ChatSetupError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
-        busy = runner.shutdown()
-        slack.close()
+        busy = service.runner.shutdown()
+        service.close()
         bot.close()
         if busy:
             logging.getLogger("dutybot").warning(
@@ -246,16 +212,13 @@ def status(config_path: str | None, as_json: bool) -> None:
     clocks, and whether the database and Slack answer. Exits 1 if anything is wrong."""
     import json
 
+    from bot.app import chat_adapter
     from bot.kernel.clock import SystemClock
     from bot.ops.status import build_status
     from storage.db import Database
 
     cfg = _load(config_path)
-    probe = None
-    if cfg.chat == "slack":
-        from handlers.slack.server import slack_probe
-
-        probe = slack_probe(cfg)
+    probe = chat_adapter(cfg).probe(cfg)
     database = Database(cfg.database.url)
     try:
         found = build_status(cfg, database, SystemClock().now(), probe)

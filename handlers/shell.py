@@ -15,8 +15,8 @@ from typing import TextIO
 
 from bot.app import DutyBot, Team
 from bot.chat.calls import Place
-from bot.chat.port import CardRef
-from bot.kernel.config import TeamConfig
+from bot.chat.port import CardRef, ChatService, ChatSetupError
+from bot.kernel.config import Config, TeamConfig
 from bot.kernel.message import Message
 from bot.ops.scheduler import Reports
 from bot.tasks.cards import CardView
@@ -203,3 +203,22 @@ def prompt_lines(prompt: str) -> Iterable[str]:
         except EOFError:
             print()
             return
+
+
+class ShellAdapter:
+    """`chat = "shell"`: the chat is this terminal, so there is nothing for `run` to serve."""
+
+    def groups(self, config: Config) -> None:
+        return None
+
+    def probe(self, config: Config) -> None:
+        return None
+
+    def start(self, config: Config, bot: DutyBot) -> ChatService:
+        raise ChatSetupError(
+            'The shell chat runs in a terminal: use dutybot shell, or set chat = "slack" in '
+            "the config for dutybot run."
+        )
+
+
+ADAPTER = ShellAdapter()

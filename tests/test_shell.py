@@ -65,3 +65,19 @@ def test_garbage_never_crashes_the_shell(tmp_path: Path) -> None:
     out = shell(cfg, "\x00\x1b[2J\n/duty claim #99999999999\n/duty\n🙂\n/duty show abc\n")
     assert "Traceback" not in out
     assert "Tasks" in out  # /duty alone shows help
+
+
+def test_run_on_a_shell_config_says_to_use_the_shell(tmp_path: Path) -> None:
+    # `dutybot run` asks the chat the config names to serve; the shell's chat is a terminal.
+    done = subprocess.run(
+        [sys.executable, "-m", "handlers.cli", "run", "--config", str(write_config(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        'Error: The shell chat runs in a terminal: use dutybot shell, or set chat = "slack" '
+        "in the config for dutybot run."
+    )

@@ -1,13 +1,21 @@
-"""The Chat port: what delivery asks of a chat (Slack, Teams, the shell's printer)."""
+"""The chat ports: what delivery asks of a chat (Slack, Teams, the shell's printer), and what
+`dutybot run` asks of the chat adapter the config names (bot.app.chat_adapter)."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from bot.kernel.config import TeamConfig
+from bot.kernel.config import Config, TeamConfig
 from bot.kernel.message import Message
+from bot.kernel.roles import GroupLookup
 from bot.tasks.cards import CardView
+
+if TYPE_CHECKING:
+    from bot.app import DutyBot
+    from bot.ops.runner import Runner
+    from bot.ops.status import Probe
 
 
 @dataclass(frozen=True)
@@ -65,4 +73,37 @@ class Chat(Protocol):
         self, team: TeamConfig, channel: str, thread: CardRef | None, key: int
     ) -> bool:
         """Is the message ``key`` already in ``thread`` (or in ``channel`` if no thread)?"""
+        ...
+
+
+class ChatSetupError(Exception):
+    """The chat can't start (a token missing or refused, a port taken); the message is one
+    plain sentence saying what to do."""
+
+
+class ChatService(Protocol):
+    """A chat adapter, started: it delivers through ``runner`` and serves until told to stop."""
+
+    runner: Runner
+
+    def serve(self, stop: threading.Event) -> None:
+        """Take the chat's requests until ``stop`` is set (raises ChatSetupError)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class ChatAdapter(Protocol):
+    """What `dutybot run` and `dutybot status` ask of the chat the config names."""
+
+    def groups(self, config: Config) -> GroupLookup | None:
+        """How to read a user group's members in this chat, if it has groups."""
+        ...
+
+    def probe(self, config: Config) -> Probe | None:
+        """Is the chat service there and does it take our credentials?"""
+        ...
+
+    def start(self, config: Config, bot: DutyBot) -> ChatService:
+        """Connect, ready to serve (raises ChatSetupError)."""
         ...

@@ -4,7 +4,7 @@ With `log.level = "DEBUG"` every library logs at DEBUG too, and the Slack ones l
 request and response bodies: each card's blocks (subject, sender, preview), each command's
 answer, each Socket Mode payload. A filter on those loggers keeps the record (what was
 called, the status) and cuts it where the body starts. (SQLAlchemy's bound values and rows
-are kept out in storage/db.py, exchangelib's SOAP bodies in bot/mailbox/ews.py.)
+are kept out in storage/db.py, exchangelib's SOAP bodies in bot/mail/adapters/ews.py.)
 """
 
 from __future__ import annotations

@@ -13,26 +13,33 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.app import DutyBot
+from bot.chat.port import ChatSetupError
 from bot.kernel.config import Config, secret
+from bot.kernel.roles import GroupLookup
+from bot.ops.monitor import Monitor
 from bot.ops.runner import Runner
-from bot.ops.status import Check, Probe
+from bot.ops.status import CachedProbe, Check, Probe
 from handlers.slack.app import SlackBot
 from handlers.slack.chat import SlackChat, is_transient, make_clients, slack_answer
-from handlers.status_http import MetricsFn, StatusApp, StatusFn, run_until
+from handlers.status_http import (
+    MetricsFn,
+    StatusApp,
+    StatusFn,
+    StatusUnavailable,
+    run_until,
+    serve_in_background,
+    status_server,
+)
 
 log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 
 
-class SetupError(Exception):
-    """A missing token or secret; the message says which environment variable to set."""
-
-
 def _need(env: str, what: str) -> str:
     value = secret(env)
     if not value:
-        raise SetupError(f"{what} is missing. Set the {env} environment variable.")
+        raise ChatSetupError(f"{what} is missing. Set the {env} environment variable.")
     return value
 
 
@@ -45,8 +52,6 @@ def build(
         _need(config.slack.signing_secret_env, "The Slack signing secret")
     safe, posting = make_clients(token, config.slack.api_url)
     chat = SlackChat(safe, posting, pace_seconds=pace_seconds)
-    for team in bot.teams.values():
-        team.tasks.roster._groups = _group_lookup(safe)  # noqa: SLF001 - wiring, one place
     runner = Runner(bot, chat)
     if token_verification:
         check_token(config)
@@ -70,12 +75,16 @@ def check_token(config: Config) -> None:
     found = slack_probe(config)()
     if found.refused:
         env = config.slack.bot_token_env
-        raise SetupError(f"{found.detail}. Check the {env} environment variable.")
+        raise ChatSetupError(f"{found.detail}. Check the {env} environment variable.")
     if not found.ok:
         log.warning("%s at start-up; carrying on, cards will wait", found.detail)
 
 
-def _group_lookup(client: Any) -> Callable[[str], set[str]]:
+def group_lookup(config: Config) -> GroupLookup:
+    """A Slack user group's members (usergroups.list; Roster caches the answer)."""
+    client = WebClient(token=secret(config.slack.bot_token_env), base_url=config.slack.api_url,
+                       timeout=5)  # fmt: skip
+
     def lookup(group_id: str) -> set[str]:
         return set(client.usergroups_users_list(usergroup=group_id).get("users", []))
 
@@ -160,7 +169,7 @@ class SocketLink:
             status, error = slack_answer(exc)
             if is_transient(status, error):
                 return False
-            raise SetupError(
+            raise ChatSetupError(
                 f"Slack refused the app-level token ({error}). Check the {self.env} environment "
                 "variable holds the app's xapp- token with connections:write, and that Socket "
                 "Mode is on in the app's settings."
@@ -196,3 +205,53 @@ def serve_socket_mode(link: SocketLink, stop: threading.Event, retry_seconds: fl
         stop.wait()
     finally:
         link.handler.close()
+
+
+class SlackService:
+    """Slack, started: the bolt app with its runner, served over HTTP or Socket Mode."""
+
+    def __init__(self, config: Config, bot: DutyBot) -> None:
+        self.config = config
+        self.slack, self.runner = build(config, bot, pace_seconds=config.slack.pace_seconds)
+        self.link = SocketLink(config, self.slack) if config.slack.mode == "socket" else None
+        probe = CachedProbe(slack_probe(config))
+        self.monitor = Monitor.of(bot, self.link.watch(probe) if self.link else probe)
+        self.status_http: Any = None
+        if self.link is not None and config.status.enabled:  # HTTP mode serves them itself
+            try:
+                self.status_http = status_server(
+                    self.monitor.healthz, self.monitor.metrics, config.status.host,
+                    config.status.port,
+                )  # fmt: skip
+            except StatusUnavailable as exc:
+                self.slack.close()
+                raise ChatSetupError(str(exc)) from None
+
+    def serve(self, stop: threading.Event) -> None:
+        cfg, monitor = self.config, self.monitor
+        if self.link is None:
+            serve_http(cfg, self.slack, monitor.healthz, stop, monitor.metrics)
+            return
+        if self.status_http is not None:
+            serve_in_background(self.status_http, stop)
+            log.info("serving /healthz and /metrics on %s:%s", cfg.status.host, cfg.status.port)
+        serve_socket_mode(self.link, stop)
+
+    def close(self) -> None:
+        self.slack.close()
+
+
+class SlackAdapter:
+    """`chat = "slack"`: Slack's user groups, its status probe, and the service."""
+
+    def groups(self, config: Config) -> GroupLookup:
+        return group_lookup(config)
+
+    def probe(self, config: Config) -> Probe:
+        return slack_probe(config)
+
+    def start(self, config: Config, bot: DutyBot) -> SlackService:
+        return SlackService(config, bot)
+
+
+ADAPTER = SlackAdapter()
