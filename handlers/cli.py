@@ -338,7 +338,7 @@ def report_unallocated(
     config_path: str | None, csv_path: str | None, team_name: str | None
 ) -> None:
     """Every open unallocated case: red first, then the longest waiting; counts by RAY."""
-    from bot.cases.register import unallocated_reports, write_csv
+    from bot.cases.report import unallocated_reports, write_csv
     from bot.kernel.clock import SystemClock
 
     cfg = _load(config_path)

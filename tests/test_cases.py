@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from bot.app import DutyBot
-from bot.cases.register import next_rating, next_review
+from bot.cases.policy import next_rating, next_review
 from bot.kernel.clock import ManualClock
 from bot.kernel.config import CASE_POLICIES, ConfigError, parse_config
 from bot.kernel.message import Message
@@ -482,7 +482,7 @@ def test_show_gives_the_newest_history_of_a_long_running_case(
 def test_the_csv_report_never_hands_a_spreadsheet_a_formula() -> None:
     import io
 
-    from bot.cases.register import CaseReport, ReportRow, write_csv
+    from bot.cases.report import CaseReport, ReportRow, write_csv
 
     row = ReportRow("C1", "red", "U0KIM", d(3, 2), 21, None, d(3, 12), ("review",))
     out = io.StringIO()

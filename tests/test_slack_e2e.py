@@ -17,7 +17,8 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.kernel.clock import ManualClock
-from handlers.slack.chat import DM_FALLBACK, Pacer
+from bot.kernel.message import DM_FALLBACK
+from handlers.slack.chat import Pacer
 from storage import tasks as q
 from storage.db import Database
 from tests.slack_harness import (

@@ -27,9 +27,8 @@ from typing import Final
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.cases.register import (
+from bot.cases.policy import (
     ROLE_NAMES,
-    build_report,
     day_text,
     days_unallocated,
     days_word,
@@ -38,6 +37,7 @@ from bot.cases.register import (
     overdue_items,
     ray_text,
 )
+from bot.cases.report import build_report
 from bot.kernel.calendar import WorkingCalendar
 from bot.kernel.config import CaseRules, Config, OfficeHoursConfig, TeamConfig
 from bot.kernel.message import Message, lines, say, text, user

@@ -1,302 +1,44 @@
-"""Unallocated cases: the register, its RAY ratings, its due dates and the weekly report.
+"""Unallocated cases: the register, and what the `/duty case ...` verbs do to it.
 
 A child or young person waiting for a worker is "worked on duty" until allocated
 (seeds/001, 002, 003). Managers add, rate, review, allocate and close cases; any team
 member lists them, shows one, and records letters, contacts and visits. Every change
 writes an event. Chat only ever sees the case reference, never a name, and never the free
 text of a note (notes stay in the audit trail).
-
-Due dates (policy numbers come from `CaseRules`, see bot.config):
-- calendar-day clocks (reviews, RAY ratings, first contact and visit, the oversight note)
-  land on the working day on or before the date, so the cadence is never exceeded;
-- working-day clocks (letter, case summary) use `WorkingCalendar.add_working_days`, where
-  the day the case became unallocated does not count; 0 means that day itself (or the next
-  working day if it isn't one).
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Final, TextIO
+from datetime import date
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.cases.policy import (
+    day_text,
+    days_unallocated,
+    days_word,
+    deadlines,
+    event_text,
+    local_day,
+    next_review,
+    rating_due,
+    ray_text,
+    review_due,
+)
+from bot.cases.report import ReportRow, build_report
 from bot.kernel.calendar import WorkingCalendar
 from bot.kernel.clock import Clock
 from bot.kernel.config import CaseRules, TeamConfig
 from bot.kernel.errors import Refused
 from bot.kernel.message import Message, lines, say, text, user
 from bot.kernel.roles import Roster
-from bot.ops.audit import safe_cell
 from bot.tasks.cards import local_time
 from storage import cases as cases_db
 from storage import tasks as tq
 from storage.db import Database
-from storage.models import Case, Event
-
-RAYS: Final = ("red", "amber", "yellow")
-ROLE_NAMES: Final = {
-    "service_manager": "service manager",
-    "group_manager": "group manager",
-    "head_of_service": "head of service",
-}
-
-
-def day_text(d: date) -> str:
-    return d.strftime("%a %d %b")
-
-
-def ray_text(ray: str | None) -> str:
-    return ray.upper() if ray else "NOT RATED"
-
-
-def days_word(n: int) -> str:
-    return "1 day" if n == 1 else f"{n} days"
-
-
-def event_text(ev: Event) -> str:
-    """What a case event did, in a few words (never its note)."""
-    data = ev.data or {}
-    on = f" of {day_text(date.fromisoformat(data['on']))}" if data.get("on") else ""
-    match ev.kind:
-        case "case_readded":
-            return "back on the register"
-        case "case_rated":
-            return f"rated {ray_text(data.get('ray'))}"
-        case "case_summary":
-            return "case summary recorded"
-        case "case_seen":
-            return f"{data.get('what', 'contact')}{on} recorded"
-        case "case_letter":
-            return f"letter{on} recorded"
-        case "case_escalated":
-            return f"escalated to the {ROLE_NAMES.get(data.get('role', ''), 'manager')}"
-    return ev.kind.removeprefix("case_").replace("_", " ")
-
-
-# ---- due dates -----------------------------------------------------------------------------
-
-
-def on_or_before(cal: WorkingCalendar, d: date) -> date:
-    """The last working day on or before ``d``."""
-    return cal.previous_working_day(d + timedelta(days=1))
-
-
-def within_days(cal: WorkingCalendar, start: date, days: int) -> date:
-    """A "within N days" date: ``start`` + N calendar days, back to a working day if need be,
-    but never before ``start``'s own first working day."""
-    due = on_or_before(cal, start + timedelta(days=days))
-    first = cal.add_working_days(start, 0)
-    return due if due >= first else first
-
-
-def review_due(cal: WorkingCalendar, rules: CaseRules, base: date) -> date:
-    return within_days(cal, base, rules.review_days)
-
-
-def rating_due(cal: WorkingCalendar, rules: CaseRules, base: date) -> date | None:
-    return None if rules.ray_review_days is None else within_days(cal, base, rules.ray_review_days)
-
-
-def next_review(case: Case, rules: CaseRules, cal: WorkingCalendar, team: TeamConfig) -> date:
-    """Counted from the last review, or from the day the case became unallocated."""
-    return review_due(cal, rules, _local(case.last_review_at, team) or case.unallocated_since)
-
-
-def next_rating(
-    case: Case, rules: CaseRules, cal: WorkingCalendar, team: TeamConfig
-) -> date | None:
-    """Counted from the last RAY rating, or from the day the case became unallocated; None
-    when the policy has no rating reviews."""
-    return rating_due(cal, rules, _local(case.ray_rated_at, team) or case.unallocated_since)
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """One thing that must be done by a date: a letter, a contact, a visit, a summary, the
-    oversight note or the next RAY rating review."""
-
-    key: str  # letter | contact | visit | summary | oversight | rating
-    label: str  # "Letter to the family and agencies"
-    short: str  # "letter", as listed under "overdue"
-    due: date
-    done: date | None
-    how: str  # the command that records it
-
-    def overdue(self, today: date) -> bool:
-        return self.done is None and today > self.due
-
-
-def _local(when: datetime | None, team: TeamConfig) -> date | None:
-    return None if when is None else when.astimezone(team.tz).date()
-
-
-def deadlines(
-    case: Case, rules: CaseRules, cal: WorkingCalendar, team: TeamConfig
-) -> list[Deadline]:
-    """The policy's deadlines for this case, in the order the team meets them."""
-    since, ref = case.unallocated_since, case.ref
-    out: list[Deadline] = []
-
-    def add(key: str, label: str, short: str, due: date, done: date | None, how: str) -> None:
-        out.append(Deadline(key, label, short, due, done, how))
-
-    if rules.letter_working_days is not None:
-        due = cal.add_working_days(since, rules.letter_working_days)
-        add("letter", "Letter to the family and agencies", "letter", due, case.letter_on,
-            f"/duty case letter {ref}")  # fmt: skip
-    if rules.summary_working_days is not None:
-        due = cal.add_working_days(since, rules.summary_working_days)
-        add("summary", "Case summary", "summary", due, _local(case.summary_at, team),
-            f"/duty case summary {ref}")  # fmt: skip
-    if rules.contact_days is not None:
-        add("contact", "First contact with the child", "contact",
-            within_days(cal, since, rules.contact_days), case.contact_on,
-            f"/duty case seen {ref} contact")  # fmt: skip
-    if rules.oversight_note_days is not None:
-        add("oversight", "Management oversight note", "oversight note",
-            within_days(cal, since, rules.oversight_note_days),
-            _local(case.oversight_note_at, team), f"/duty case review {ref} note")  # fmt: skip
-    if rules.visit_days is not None:
-        add("visit", "First visit", "visit", within_days(cal, since, rules.visit_days),
-            case.visit_on, f"/duty case seen {ref} visit")  # fmt: skip
-    rating = next_rating(case, rules, cal, team)
-    if rating is not None:
-        add("rating", "RAY rating review", "RAY rating", rating, None,
-            f"/duty case rate {ref} red|amber|yellow")  # fmt: skip
-    return out
-
-
-def overdue_items(
-    case: Case, rules: CaseRules, cal: WorkingCalendar, team: TeamConfig, today: date
-) -> list[str]:
-    """What is overdue on ``today``, review first."""
-    items = ["review"] if today > next_review(case, rules, cal, team) else []
-    return items + [d.short for d in deadlines(case, rules, cal, team) if d.overdue(today)]
-
-
-def days_unallocated(case: Case, today: date) -> int:
-    return max(0, (today - case.unallocated_since).days)
-
-
-# ---- the weekly report ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReportRow:
-    ref: str
-    ray: str | None
-    team_manager: str
-    since: date
-    days: int
-    last_review: date | None
-    next_review_due: date
-    overdue: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class CaseReport:
-    team: str
-    day: date
-    rows: tuple[ReportRow, ...]  # red first, then the longest waiting first
-
-    @property
-    def counts(self) -> dict[str, int]:
-        found = {ray: 0 for ray in (*RAYS, "not rated")}
-        for row in self.rows:
-            found[row.ray or "not rated"] += 1
-        return found
-
-    @property
-    def longest(self) -> ReportRow | None:
-        return max(self.rows, key=lambda r: (r.days, r.ref), default=None)
-
-    def headline(self) -> str:
-        counts = ", ".join(f"{k} {n}" for k, n in self.counts.items() if n or k in RAYS)
-        head = f"Unallocated cases, {self.day:%a %d %b %Y}: {len(self.rows)} open ({counts})."
-        if (top := self.longest) is not None:
-            head += f" Longest wait: {top.ref}, {days_word(top.days)}."
-        return head
-
-    def row_message(self, row: ReportRow) -> Message:
-        last = day_text(row.last_review) if row.last_review else "none"
-        overdue = ", ".join(row.overdue) if row.overdue else "nothing"
-        return say(
-            f"{row.ref} {ray_text(row.ray)}, {days_word(row.days)} unallocated "
-            f"(since {day_text(row.since)}), team manager ",
-            user(row.team_manager),
-            f". Last review: {last}. Next review due {day_text(row.next_review_due)}. "
-            f"Overdue: {overdue}.",
-        )
-
-    def message(self) -> Message:
-        if not self.rows:
-            return text(
-                f"Unallocated cases, {self.day:%a %d %b %Y}: none. Every case is allocated."
-            )
-        return lines([text(self.headline()), *(self.row_message(r) for r in self.rows)])
-
-    def csv_rows(self, names: dict[str, str] | None = None) -> list[list[str]]:
-        """The rows under `CSV_COLUMNS`; team managers by display name."""
-        names = names or {}
-        return [
-            [self.team, r.ref, r.ray or "", names.get(r.team_manager, r.team_manager),
-             r.since.isoformat(), str(r.days), r.last_review.isoformat() if r.last_review else "",
-             r.next_review_due.isoformat(), "; ".join(r.overdue)]
-            for r in self.rows
-        ]  # fmt: skip
-
-
-CSV_COLUMNS: Final = (
-    "team", "ref", "ray", "team_manager", "unallocated_since", "days_unallocated",
-    "last_review", "next_review_due", "overdue",
-)  # fmt: skip
-
-
-def write_csv(out: TextIO, reports: list[tuple[CaseReport, dict[str, str]]]) -> int:
-    """Every team's report as one CSV; returns how many cases it holds."""
-    w = csv.writer(out)
-    w.writerow(CSV_COLUMNS)
-    rows = [row for report, names in reports for row in report.csv_rows(names)]
-    w.writerows([safe_cell(cell) for cell in row] for row in rows)  # names come from config
-    return len(rows)
-
-
-def report_order(row: ReportRow) -> tuple[int, int, str]:
-    return (0 if row.ray == "red" else 1, -row.days, row.ref)
-
-
-def build_report(s: Session, team: TeamConfig, cal: WorkingCalendar, today: date) -> CaseReport:
-    rules = team.cases.rules()
-    rows = [
-        ReportRow(
-            ref=case.ref,
-            ray=case.ray,
-            team_manager=case.team_manager,
-            since=case.unallocated_since,
-            days=days_unallocated(case, today),
-            last_review=_local(case.last_review_at, team),
-            next_review_due=next_review(case, rules, cal, team),
-            overdue=tuple(overdue_items(case, rules, cal, team, today)),
-        )
-        for case in cases_db.open_cases(s, team.name)
-    ]
-    return CaseReport(team.name, today, tuple(sorted(rows, key=report_order)))
-
-
-def unallocated_reports(db: Database, teams: list[TeamConfig], now: datetime) -> list[CaseReport]:
-    """Each team's report as it stands at ``now`` (`dutybot report unallocated`)."""
-    with db.session() as s:
-        return [
-            build_report(s, t, WorkingCalendar(t.nation, t.closures), now.astimezone(t.tz).date())
-            for t in teams
-        ]
-
-
-# ---- the commands ------------------------------------------------------------------------------
+from storage.models import Case
 
 
 @dataclass
@@ -536,7 +278,7 @@ class Register:
         ]
         if case.state == "allocated" and case.allocated_to:
             rows.append(say("Allocated to ", user(case.allocated_to), "."))
-        last = _local(case.last_review_at, self.team)
+        last = local_day(case.last_review_at, self.team)
         review = f"Review: last {day_text(last)}" if last else "Review: none yet"
         due = next_review(case, rules, self.cal, self.team)
         flag = " (OVERDUE)" if case.state == "open" and today > due else ""

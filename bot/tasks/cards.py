@@ -24,7 +24,8 @@ class CardView:
     attachments: str
     web_link: str | None
     actions: tuple[Action, ...]  # the buttons, in order
-    fallback: str  # notification text: generic, never personal data
+    fallback: str  # notification text when posted: generic, never personal data
+    fallback_changed: str  # ... when redrawn
 
 
 def local_time(when: datetime, tz: ZoneInfo) -> str:
@@ -93,4 +94,5 @@ def card_view(task: Task, tz: ZoneInfo) -> CardView:
         web_link=task.web_link,
         actions=card_actions(task),
         fallback=f"New duty task #{task.number}",
+        fallback_changed=f"Duty task #{task.number}",
     )

@@ -26,7 +26,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.chat.port import CardRef, ChatRefused, ChatUnavailable
 from bot.kernel.config import TeamConfig
-from bot.kernel.message import Message
+from bot.kernel.message import CHANNEL_FALLBACK, DM_FALLBACK, Message
 from bot.tasks.cards import CardView
 from handlers.slack.render import card_blocks, message_blocks, mrkdwn, permalink_block
 
@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 
 METADATA_TYPE = "duty_task"
 MESSAGE_METADATA_TYPE = "duty_message"  # thread replies, DMs, channel posts
-DM_FALLBACK = "A message from dutybot about duty work"
-CHANNEL_FALLBACK = "A message from dutybot"
 TRANSIENT = (
     "ratelimited",
     "fatal_error",
@@ -209,7 +207,7 @@ class SlackChat:
             "chat.update",
             channel=ref.channel,
             ts=ref.ts,
-            text=card.fallback.replace("New duty task", "Duty task"),
+            text=card.fallback_changed,
             blocks=card_blocks(team.name, card, self.name_of(team)),
         )
 
@@ -258,7 +256,7 @@ class SlackChat:
             self.posting,
             "chat.postMessage",
             channel=self.dm_channel(user_id),
-            text=DM_FALLBACK,  # lock screens show only this: no personal data
+            text=message.fallback or DM_FALLBACK,  # lock screens show only this
             blocks=blocks,
             unfurl_links=False,
             unfurl_media=False,
@@ -283,7 +281,7 @@ class SlackChat:
                 self.posting,
                 "chat.postMessage",
                 channel=channel,
-                text=CHANNEL_FALLBACK,  # notifications show only this: no personal data
+                text=message.fallback or CHANNEL_FALLBACK,  # notifications show only this
                 blocks=blocks,
                 unfurl_links=False,
                 unfurl_media=False,
