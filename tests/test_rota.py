@@ -65,6 +65,17 @@ def test_rota_set_replies_and_refusals(db: Database, clock: ManualClock) -> None
     )
 
 
+def test_rota_set_takes_today_and_tomorrow(db: Database, clock: ManualClock) -> None:
+    team = make_bot(db, clock).team()  # today is Mon 23 Nov
+    assert team.command("jo", "/duty rota set today manager @jo pa1 @sam").plain() == (
+        "Rota set for Mon 23 Nov: Duty manager @jo, PA 1 @sam."
+    )
+    assert team.command("jo", "/duty rota set Tomorrow pa2 @alex").plain() == (
+        "Rota set for Tue 24 Nov: PA 2 @alex."
+    )
+    assert team.rota.day(date(2026, 11, 24)).people["pa2"] == "alex"
+
+
 def test_rota_shows_today_and_the_next_working_day(db: Database, clock: ManualClock) -> None:
     bot = make_bot(db, clock)
     team = bot.team()
