@@ -31,6 +31,7 @@ from bot.kernel.clock import Clock
 from bot.kernel.config import CaseRules, TeamConfig
 from bot.kernel.message import Message, lines, say, text, user
 from bot.kernel.roles import Roster
+from bot.kernel.words import count
 from bot.ops.audit import safe_cell
 from bot.tasks.actions import Refused
 from bot.tasks.cards import local_time
@@ -56,7 +57,7 @@ def ray_text(ray: str | None) -> str:
 
 
 def days_word(n: int) -> str:
-    return "1 day" if n == 1 else f"{n} days"
+    return count(n, "day")
 
 
 def event_text(ev: Event) -> str:
