@@ -113,11 +113,12 @@ def test_no_handover_when_the_clock_moves_onto_a_bank_holiday(tmp_path: Path) ->
 def test_the_clock_never_moves_in_run(tmp_path: Path) -> None:
     """`dutybot run` builds the bot on the real clock; `/duty clock` is refused there."""
     db = Database(f"sqlite:///{tmp_path / 'duty.db'}")
-    bot = DutyBot(parse_config({"chat": "slack", "teams": [TEAM]}), db=db).start(
+    team = {**TEAM, "members": ["USAM00001"], "managers": ["UJO000001"], "names": {}}
+    bot = DutyBot(parse_config({"chat": "slack", "teams": [team]}), db=db).start(
         with_mailboxes=False
     )
     try:
-        reply = bot.team().desk.handle("jo", "/duty clock 2030-01-01 16:30").plain()
+        reply = bot.team().desk.handle("UJO000001", "/duty clock 2030-01-01 16:30").plain()
         assert reply == "The clock can only be moved in shell mode (dutybot shell)."
         assert isinstance(bot.clock, SystemClock)
         assert bot.clock.now().date() != date(2030, 1, 1)
