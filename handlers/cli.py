@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -212,14 +213,22 @@ def status(config_path: str | None, as_json: bool) -> None:
     clocks, and whether the database and Slack answer. Exits 1 if anything is wrong."""
     import json
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     from bot.app import chat_adapter
     from bot.kernel.clock import SystemClock
     from bot.ops.status import build_status
     from storage.db import Database
+    from storage.status import sqlite_file_missing
 
     cfg = _load(config_path)
     probe = chat_adapter(cfg).probe(cfg)
     database = Database(cfg.database.url)
+    # A SQLite file is brought up to date, as the bot does at start-up; a missing one is not
+    # made here (status says it is missing), nor is PostgreSQL upgraded (status says how).
+    if database.is_sqlite and not sqlite_file_missing(database):
+        with suppress(SQLAlchemyError):  # build_status then says what is wrong with it
+            database.ensure_current(upgrade_sqlite=True)
     try:
         found = build_status(cfg, database, SystemClock().now(), probe)
     finally:
@@ -254,12 +263,14 @@ def db_upgrade(config_path: str | None) -> None:
 
 
 def _open_database(cfg: Config) -> Database:
-    """The configured database, refusing one behind the code's migrations."""
+    """The configured database, up to date: a SQLite file is brought up to date (made if need
+    be), as the bot does at start-up; any other database behind the code is refused, with
+    the command to run."""
     from storage.db import Database, SchemaBehind
 
     database = Database(cfg.database.url)
     try:
-        database.ensure_current(upgrade_sqlite=False)
+        database.ensure_current(upgrade_sqlite=True)
     except SchemaBehind as exc:
         database.dispose()
         raise click.ClickException(str(exc)) from None

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
+from bot.kernel.config import ConfigError, parse_config
 from handlers.cli import main
 from tests.conftest import ROOT
 
@@ -112,3 +115,57 @@ members = "sam"
         "nudges.unclaimed_minutes: 'x' is the wrong kind of value; expected a whole number",
         "teams[0].members: 'sam' is the wrong kind of value; expected a list, like [\"U012AB3CD\"]",
     ]
+
+
+# ---- Slack ids ---------------------------------------------------------------------------
+
+NOT_A_USER = (
+    "is not a Slack user id; "
+    "expected an id like U012AB3CD (in Slack: the person's profile, ⋮, Copy member ID)"
+)
+
+
+def shell_names_team() -> dict[str, Any]:
+    """A team written with shell names, in every place a config names a person."""
+    return {
+        "name": "care-experienced",
+        "channel": "C0DUTY",
+        "members": ["sam", "U012AB3CD"],
+        "managers": ["jo", "W012AB3CD"],
+        "member_group": "duty-team",
+        "manager_group": "S0123MANAGERS",
+        "names": {"jo": "Jo", "U012AB3CD": "Alex"},
+        "rota": {"mon": {"manager": "jo", "pa1": "U012AB3CD"}, "fri": {"backup": "@priya"}},
+        "cases": {"people": {"service_manager": "morgan", "head_of_service": "U0HEAD001"}},
+    }
+
+
+def test_under_slack_each_shell_name_is_one_plain_line() -> None:
+    with pytest.raises(ConfigError) as bad:
+        parse_config({"chat": "slack", "teams": [shell_names_team()]})
+    assert bad.value.problems == [
+        f'teams[0].members: "sam" {NOT_A_USER}',
+        f'teams[0].managers: "jo" {NOT_A_USER}',
+        f'teams[0].names: "jo" {NOT_A_USER}',
+        f'teams[0].rota.mon.manager: "jo" {NOT_A_USER}',
+        f'teams[0].rota.fri.backup: "@priya" {NOT_A_USER}',
+        f'teams[0].cases.people.service_manager: "morgan" {NOT_A_USER}',
+        'teams[0].member_group: "duty-team" is not a Slack user group id; '
+        "expected a user group id like S0123ABCD",
+    ]
+
+
+def test_the_shell_takes_any_name() -> None:
+    cfg = parse_config({"chat": "shell", "teams": [shell_names_team()]})
+    assert cfg.team().members == ["sam", "U012AB3CD"]
+
+
+def test_check_refuses_shell_names_in_a_slack_config(tmp_path: Path) -> None:
+    example = (ROOT / "config.example.toml").read_text()
+    assert 'chat = "shell"\n' in example
+    code, lines = check(tmp_path, example.replace('chat = "shell"\n', 'chat = "slack"\n', 1))
+    assert code == 1
+    assert f'teams[0].members: "sam" {NOT_A_USER}' in lines
+    assert f'teams[0].rota.mon.manager: "jo" {NOT_A_USER}' in lines
+    assert f'teams[0].cases.people.head_of_service: "lee" {NOT_A_USER}' in lines
+    assert all(" is not a Slack user id; " in line for line in lines)

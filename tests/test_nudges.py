@@ -73,6 +73,16 @@ def test_unclaimed_nudge_once_per_hour_across_restarts(db: Database, clock: Manu
     assert tick(db, clock) == []
 
 
+def test_a_one_minute_setting_says_one_minute(db: Database, clock: ManualClock) -> None:
+    bot = make_bot(db, clock, {"nudges": {"unclaimed_minutes": 1}}, rota=WEEK)
+    n = arrive(jobs_of(bot), "Rent arrears")
+    drain(db)
+    at(clock, 9, 1)
+    jobs_of(bot).run_due()
+    want = f"Unclaimed for over 1 minute:\n  #{n} Rent arrears (since 09:00)"
+    assert dms(drain(db), "jo") == [want]
+
+
 def test_unclaimed_counts_only_office_time_and_restarts_when_released(
     db: Database, clock: ManualClock
 ) -> None:

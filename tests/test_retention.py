@@ -283,6 +283,17 @@ def test_old_handover_copies_in_outbox_go_too(db: Database, tmp_path: Path) -> N
     assert not copy.exists()
 
 
+def test_a_one_day_setting_says_one_day(db: Database, tmp_path: Path) -> None:
+    d = TeamAtWork(db, tmp_path, ManualClock(START), days=1)
+    d.arrive("01.eml", email("Zebracorn", "x", "marigold@example.org", "<a@x>"))
+    d.later(2)
+    plan = d.purge(dry_run=True).lines("Europe/London", dry_run=True)
+    assert plan[0].startswith(f"{TEAM['name']}: email content older than 1 day (taken in before")
+    d.purge()
+    assert d.task(1).subject == "(email content removed after 1 day)"
+    assert events(db)[-1] == ("retention", "content_purged", "Email content removed after 1 day.")
+
+
 def test_number_ranges_stay_short() -> None:
     assert number_ranges([7, 1, 2, 3, 4, 9, 10]) == "#1-#4, #7, #9-#10"
     assert number_ranges([]) == "none"

@@ -49,7 +49,7 @@ def test_piped_commands_drive_the_duty_day(tmp_path: Path) -> None:
     assert "[NHS no.]" in out and "943 476 5919" not in out
     assert "You've claimed #1." in out
     assert "You already have #1." in out
-    assert "  > thread #1: Resolved by @sam: recorded on Mosaic" in out
+    assert "  > thread #1: Resolved by @Sam: recorded on Mosaic" in out
     assert "I don't know 'clam'. Did you mean: /duty claim N" in out
     assert "Only a duty manager can assign tasks." in out
     assert (tmp_path / "inbox" / "Done" / "01-rent-arrears.eml").exists()
@@ -81,3 +81,17 @@ def test_run_on_a_shell_config_says_to_use_the_shell(tmp_path: Path) -> None:
         'Error: The shell chat runs in a terminal: use dutybot shell, or set chat = "slack" '
         "in the config for dutybot run."
     )
+
+
+def test_the_example_config_shows_each_role_once(tmp_path: Path) -> None:
+    """Names in the example config are plain names; the shell adds the role itself."""
+    cfg = write_config(tmp_path)
+    out = shell(cfg, "/duty handover\n/duty rota\n", who="jo").splitlines()
+    assert out[0] == "dutybot shell: team care-experienced, channel C0DUTY. You are @Jo (manager)."
+    preview = [ln for ln in out if ln.startswith("Duty handover for ")]
+    assert preview and all(ln.endswith(" (duty manager @Jo)") for ln in preview)
+    assert "  Duty manager: @Jo" in out
+    assert not [ln for ln in out if "(duty manager)" in ln or "(manager) (" in ln]
+
+    member = shell(cfg, "", who="sam").splitlines()
+    assert member[0].endswith("You are @Sam (member).")

@@ -16,6 +16,7 @@ from typing import Final
 
 from bot.kernel.calendar import WorkingCalendar
 from bot.kernel.config import CaseRules, TeamConfig
+from bot.kernel.words import count
 from storage.models import Case, Event
 
 RAYS: Final = ("red", "amber", "yellow")
@@ -35,7 +36,7 @@ def ray_text(ray: str | None) -> str:
 
 
 def days_word(n: int) -> str:
-    return "1 day" if n == 1 else f"{n} days"
+    return count(n, "day")
 
 
 def event_text(ev: Event) -> str:

@@ -539,6 +539,48 @@ _WANTED: dict[str, str] = {
 }
 
 
+# Slack's ids: people U012AB3CD (W... on Enterprise Grid), user groups S0123ABCD.
+SLACK_USER_ID: Final = re.compile(r"[UW][A-Z0-9]+")
+SLACK_GROUP_ID: Final = re.compile(r"S[A-Z0-9]+")
+_USER_ID_WANTED: Final = (
+    "expected an id like U012AB3CD (in Slack: the person's profile, ⋮, Copy member ID)"
+)
+_GROUP_ID_WANTED: Final = "expected a user group id like S0123ABCD"
+
+
+def _user_ids(team: TeamConfig) -> list[tuple[str, str]]:
+    """(key, user id) for every place a team's config names a person."""
+    found = [("members", u) for u in team.members] + [("managers", u) for u in team.managers]
+    found += [("names", u) for u in team.names]
+    for day in ("mon", "tue", "wed", "thu", "fri"):
+        roles = getattr(team.rota, day)
+        if roles is not None:
+            found += [(f"rota.{day}.{r}", u) for r, u in roles.model_dump().items() if u]
+    found += [(f"cases.people.{r}", u) for r, u in team.cases.people.model_dump().items() if u]
+    return found
+
+
+def slack_id_problems(cfg: Config) -> list[str]:
+    """With chat = "slack", every user or group id that isn't a Slack one (a shell name like
+    "sam", say): one line each. The shell takes any name, so it has none."""
+    if cfg.chat != "slack":
+        return []
+    problems: list[str] = []
+    for i, team in enumerate(cfg.teams):
+        for key, who in dict.fromkeys(_user_ids(team)):
+            if not SLACK_USER_ID.fullmatch(who):
+                problems.append(
+                    f'teams[{i}].{key}: "{who}" is not a Slack user id; {_USER_ID_WANTED}'
+                )
+        for key in ("member_group", "manager_group"):
+            group = getattr(team, key)
+            if group is not None and not SLACK_GROUP_ID.fullmatch(group):
+                problems.append(
+                    f'teams[{i}].{key}: "{group}" is not a Slack user group id; {_GROUP_ID_WANTED}'
+                )
+    return problems
+
+
 def parse_config(data: dict[str, Any]) -> Config:
     problems = _secret_keys(data)
     secret_keys = {p.split(":")[0] for p in problems}
@@ -550,6 +592,7 @@ def parse_config(data: dict[str, Any]) -> Config:
                 continue  # already said: it's a secret in the file
             problems.append(_plain(e))
         raise ConfigError(problems) from None
+    problems += slack_id_problems(cfg)
     if problems:
         raise ConfigError(problems)
     return cfg

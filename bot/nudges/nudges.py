@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from bot.kernel.calendar import WorkingCalendar
 from bot.kernel.config import NudgesConfig, OfficeHoursConfig
 from bot.kernel.message import Action, Message, button, lines, say, text, user
+from bot.kernel.words import count
 from bot.rota.rota import DayRota, Rota
 from bot.tasks.actions import Tasks
 from bot.tasks.cards import clock_time, local_time
@@ -245,7 +246,8 @@ class Nudger:
                     )  # fmt: skip
                     rows.append(text(f"  #{w.task.number} {w.task.subject} (since {shown})"))
                 if won and today.manager:
-                    head = text(f"Unclaimed for over {self.rules.unclaimed_minutes} minutes:")
+                    over = count(self.rules.unclaimed_minutes, "minute")
+                    head = text(f"Unclaimed for over {over}:")
                     task = won[0].task if len(won) == 1 else None
                     self._dm(s, today.manager, lines([head, *rows]), now, task)
         except IntegrityError:

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.kernel.config import FolderMailboxConfig, TeamConfig
+from bot.kernel.words import count
 from storage import jobs as jobs_db
 from storage import retention as rq
 from storage import tasks as q
@@ -71,7 +72,8 @@ class PurgeReport:
 
         when = self.cutoff.astimezone(ZoneInfo(tz_name)).strftime("%a %d %b %Y %H:%M")
         verb = "would be" if dry_run else "were"
-        head = f"{self.team}: email content older than {self.days} days (taken in before {when})"
+        older = count(self.days, "day")
+        head = f"{self.team}: email content older than {older} (taken in before {when})"
         if self.empty:
             return [f"{head}: nothing to purge."]
         out = [f"{head}:"]
@@ -102,7 +104,7 @@ def number_ranges(numbers: list[int]) -> str:
 
 def placeholder(days: int) -> dict[str, object]:
     return {
-        "subject": f"(email content removed after {days} days)",
+        "subject": f"(email content removed after {count(days, 'day')})",
         "sender": "(removed)",
         "preview": "",
         "attachments": [],
@@ -163,7 +165,7 @@ def _purge_tasks(s: Session, team: str, task_ids: list[int], days: int, now: dat
         task = s.get(Task, task_id)
         q.add_event(
             s, team=team, task_id=task_id, actor=ACTOR, kind="content_purged", at=now,
-            note=f"Email content removed after {days} days.", data={"days": days},
+            note=f"Email content removed after {count(days, 'day')}.", data={"days": days},
         )  # fmt: skip
         done.append(task.number if task else 0)
     for ev in rq.mailbox_events(s, task_ids):

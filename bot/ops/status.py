@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.kernel.config import Config
+from bot.kernel.words import count
 from bot.ops.outage import database_reason
 from bot.ops.scheduler import LEASE
 from storage import status as sq
@@ -298,19 +299,15 @@ def how_long(delta: timedelta | None) -> str:
     if seconds < 60:
         return "under a minute"
     if hours < 1:
-        return _plural(minutes, "minute")
+        return count(minutes, "minute")
     if days < 1:
         rest = minutes % 60
-        return _plural(hours, "hour") + (f" {_plural(rest, 'minute')}" if rest else "")
-    return _plural(days, "day")
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+        return count(hours, "hour") + (f" {count(rest, 'minute')}" if rest else "")
+    return count(days, "day")
 
 
 def _cards(n: int) -> str:
-    return _plural(n, "card")
+    return count(n, "card")
 
 
 def _iso(when: datetime | None) -> str | None:
