@@ -87,7 +87,7 @@ def render_card(card: CardView, names: dict[str, str]) -> str:
     flags = "".join(f"[{f.upper()}] " for f in card.flags)
     rows = [
         f"+-- #{card.number} {flags}{card.subject}",
-        f"| From: {card.sender}",
+        f"| {card.origin.plain(names)}",
         f"| Received: {card.received}",
         f"| {card.state_line.plain(names)}",
     ]

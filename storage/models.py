@@ -114,6 +114,11 @@ class Task(Base):
     card_version: Mapped[int] = mapped_column(Integer, default=1)
     card_shown_version: Mapped[int] = mapped_column(Integer, default=0)
     content_purged_at: Mapped[datetime | None] = mapped_column(default=None)
+    channel: Mapped[str] = mapped_column(String(16), default="email", server_default="email")
+    logged_by: Mapped[str | None] = mapped_column(String(64), default=None)  # not by email
+    worker: Mapped[str | None] = mapped_column(String(64), default=None)  # allocated worker
+    acked_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    acked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Email(Base):
@@ -334,3 +339,19 @@ class Case(Base):
     contact_on: Mapped[date | None] = mapped_column(Date, default=None)
     visit_on: Mapped[date | None] = mapped_column(Date, default=None)
     allocated_to: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class Cover(Base):
+    """A spell when whoever had the duty phone handed it on, until they took it back."""
+
+    __tablename__ = "cover"
+    __table_args__ = (Index("ix_cover_team_open", "team", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    team: Mapped[str] = mapped_column(ForeignKey("teams.name"))
+    person: Mapped[str] = mapped_column(String(64))  # who went out
+    holder: Mapped[str] = mapped_column(String(64))  # who has the phone meanwhile
+    started_at: Mapped[datetime]
+    until: Mapped[datetime | None] = mapped_column(default=None)  # when they said they'd be back
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, TypeVar
 
 from bot.chat.catalogue import Call, Catalogue, Form, FormValues, Invalid, Verb
 from bot.chat.words import Bad, tokens
+from bot.kernel.clean import tidy
 from bot.kernel.config import TeamConfig
 from bot.kernel.errors import Refused
 from bot.kernel.message import Message, text
@@ -52,7 +53,7 @@ class Team(Protocol):
 class Place:
     """Where a request came from: a channel (by id), a direct message, App Home, the shell."""
 
-    kind: Literal["channel", "dm", "home", "shell"]
+    kind: Literal["channel", "dm", "home", "shell", "shortcut"]  # shortcut: on any message
     channel: str = ""
 
 
@@ -132,9 +133,17 @@ class Calls:
             return refusal(call.message, team.cfg.name)
         return self._run(team, actor, place, call)
 
-    def press(self, actor: str, place: Place, verb_name: str, value: str) -> Reply | FormView:
+    def press(
+        self,
+        actor: str,
+        place: Place,
+        verb_name: str,
+        value: str,
+        prefill: Mapping[str, str] | None = None,
+    ) -> Reply | FormView:
         """A button: ``value`` is "team:words" (or the words alone, from older buttons). A verb
-        with a form opens it instead of running."""
+        with a form opens it instead of running, its text fields started from ``prefill``
+        (outside text, cleaned here)."""
         named, _, args = value.rpartition(":")
         verb = self.catalogue.verb(verb_name)
         team = self.team_for(place, actor, named or None)
@@ -146,16 +155,16 @@ class Calls:
             return refusal(verb.who.refusal, team.cfg.name)
         if verb.form is not None:
             try:
-                return FormView(verb.name, team.cfg.name, args, verb.form(team.cfg, args))
+                form = verb.form(team.cfg, args)
             except (Bad, ValueError):
                 return refusal(OUT_OF_DATE, team.cfg.name)
+            initial = {name: tidy(said) for name, said in (prefill or {}).items()}
+            return FormView(verb.name, team.cfg.name, args, form.filled(initial))
         try:
             call = Call(verb, verb.read(verb.words(tokens(args))))
         except Bad:
             return refusal(OUT_OF_DATE, team.cfg.name)
-        reply = self._run(team, actor, place, call)
-        quiet = verb.quiet_press and not reply.refused
-        return Reply(reply.message, reply.team, reply.refused, reply.field, quiet)
+        return self._quiet(verb, self._run(team, actor, place, call))
 
     def submit(
         self, actor: str, verb_name: str, team_name: str, args: str, values: FormValues
@@ -175,7 +184,12 @@ class Calls:
         reply = self._run(team, actor, Place("dm"), call)
         if reply.refused and reply.field is None:
             return refusal(reply.message, reply.team, first)
-        return reply
+        return self._quiet(verb, reply)
+
+    @staticmethod
+    def _quiet(verb: Verb[Any, Any], reply: Reply) -> Reply:
+        """A verb whose card shows what a button or form did says nothing more."""
+        return replace(reply, quiet=verb.quiet_button and not reply.refused)
 
     def home(self, actor: str) -> tuple[str, Any] | str:
         """(team, what their home page shows), or the plain sentence to show instead."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Literal, TypeVar
 
 from bot.chat.words import FALLBACK, Bad, Words, show, tokens
@@ -21,7 +21,7 @@ from bot.kernel.roles import ANYONE, Allowed
 S = TypeVar("S")  # the team's domain object a verb runs on (its tasks, its rota, ...)
 A = TypeVar("A")  # the verb's arguments, as read from its words or its form
 
-FieldKind = Literal["text", "long_text", "checks", "date", "people"]
+FieldKind = Literal["text", "long_text", "choice", "checks", "date", "people"]
 FormValues = Mapping[str, Any]  # field name -> str | list[str] | None
 
 
@@ -33,8 +33,10 @@ class Field:
     label: str
     kind: FieldKind
     required: bool = False
-    options: tuple[tuple[str, str], ...] = ()  # (value, label), for checks
+    options: tuple[tuple[str, str], ...] = ()  # (value, label), for choice and checks
     most: int = 10  # people: how many may be picked
+    longest: int = 2000  # text: how many characters
+    initial: str = ""  # text: what it starts with
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,14 @@ class Form:
     title: str
     submit: str
     fields: tuple[Field, ...]
+
+    def filled(self, initial: Mapping[str, str]) -> Form:
+        """This form with text fields started from ``initial`` (cut to fit)."""
+        fields = tuple(
+            replace(f, initial=initial[f.name][: f.longest]) if f.name in initial else f
+            for f in self.fields
+        )
+        return replace(self, fields=fields)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +70,7 @@ class Verb(Generic[S, A]):
     elsewhere: str = ""  # the refusal anywhere else
     form: Callable[[TeamConfig, str], Form] | None = None  # what a button opens (args: "42")
     from_form: Callable[[str, FormValues], A] | None = None
-    quiet_press: bool = False  # pressed on a card, the redrawn card is the answer
+    quiet_button: bool = False  # from a card's button or form, the redrawn card is the answer
     needs: tuple[str, ...] = ()  # lines a manager runs first so the example works (its test)
     listed: bool = True  # in /duty help
 

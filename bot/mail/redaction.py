@@ -13,12 +13,13 @@ only the part of a body that will be previewed (about 2,000 chars).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from datetime import date
 from typing import Final, Literal
 
 from phonenumbers import Leniency, PhoneNumberMatcher
+
+from bot.kernel.clean import INVISIBLE_CLASS, tidy
 
 PreviewMode = Literal["redacted", "subject-only", "full"]
 
@@ -37,25 +38,9 @@ ELLIPSIS: Final = "…"
 DOB_MIN_AGE_YEARS: Final = 5
 
 # ---------------------------------------------------------------------------------------------
-# tidy
+# tidy (bot.kernel.clean): dropped from redaction input too, so they cannot split a number
 
-# Bidi embeddings/overrides/isolates and marks (including the Arabic letter mark), then
-# zero-width characters. Dropped from redaction input too, so they cannot split a number.
-_INVISIBLE_CLASS: Final = r"\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b-\u200d\u2060\ufeff"
-_INVISIBLE: Final = re.compile(f"[{_INVISIBLE_CLASS}]")
-# The same plus C0/C1 controls other than newline and tab.
-_TIDY_DROP: Final = re.compile(rf"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f{_INVISIBLE_CLASS}]")
-# Line breaks of every kind become "\n" rather than vanishing, so lines never run together.
-_LINE_BREAKS: Final = re.compile(r"\r\n?|[\x0b\x0c\x85\u2028\u2029]")
-
-
-def tidy(text: str) -> str:
-    """Remove bidi controls, zero-width and control characters (keeping newline and tab), NFC.
-
-    Carriage returns, form feeds and Unicode line separators become newlines.
-    """
-    text = _LINE_BREAKS.sub("\n", text)
-    return unicodedata.normalize("NFC", _TIDY_DROP.sub("", text))
+_INVISIBLE: Final = re.compile(f"[{INVISIBLE_CLASS}]")
 
 
 # ---------------------------------------------------------------------------------------------

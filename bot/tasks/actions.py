@@ -207,7 +207,8 @@ class Tasks:
                 data["follow_up_at"] = follow_up_at.isoformat()
                 reply = reply + f" Follow-up agreed for {local_time(follow_up_at, self.team.tz)}."
             self._record(s, task, actor, "resolved", reply, note=note, data=data or None)
-        return text(f"#{number} is resolved. Its email will move to Done.")
+        moves = " Its email will move to Done." if task.channel == "email" else ""
+        return text(f"#{number} is resolved.{moves}")
 
     def reopen(self, actor: str, number: int, why: str) -> Message:
         with self.db.session() as s:
@@ -377,7 +378,7 @@ class Tasks:
             card = card_view(task, self.team.tz)
             rows = [
                 text(f"#{task.number} {card.subject}"),
-                text(f"From: {card.sender}, {card.received}"),
+                card.origin + f", {card.received}",
                 card.state_line,
             ]
             if card.flags:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from bot.kernel.message import Action, Message, say, text, user
@@ -15,7 +16,7 @@ class CardView:
     task_id: int
     number: int
     subject: str
-    sender: str
+    origin: Message  # "From Casey <c@x>", or "Phone call, logged by @sam"
     received: str  # local time, e.g. "Mon 23 Nov 10:42"
     flags: tuple[str, ...]
     state: str
@@ -76,7 +77,23 @@ def card_actions(task: Task) -> tuple[Action, ...]:
     return tuple(found)
 
 
+# How a contact that didn't come by email came: as a card says it, and as a reply says it.
+CHANNELS: Final = {
+    "phone": ("Phone call", "phone call"),
+    "text": ("Text message", "text message"),
+    "visit": ("Visit", "visit"),
+    "other": ("Contact", "contact"),
+}
+
+
+def origin(task: Task) -> Message:
+    if task.channel in CHANNELS:
+        return say(f"{CHANNELS[task.channel][0]}, logged by ", user(task.logged_by or ""))
+    return text(f"From {task.sender or '(unknown sender)'}")
+
+
 def card_view(task: Task, tz: ZoneInfo) -> CardView:
+    came = f" ({CHANNELS[task.channel][1]})" if task.channel in CHANNELS else ""
     flags = tuple(
         f for f, on in (("safeguarding", task.safeguarding), ("urgent", task.urgent)) if on
     )
@@ -84,7 +101,7 @@ def card_view(task: Task, tz: ZoneInfo) -> CardView:
         task_id=task.id,
         number=task.number,
         subject=task.subject or "(no subject)",
-        sender=task.sender or "(unknown sender)",
+        origin=origin(task),
         received=local_time(task.received_at, tz),
         flags=flags,
         state=task.state,
@@ -93,6 +110,6 @@ def card_view(task: Task, tz: ZoneInfo) -> CardView:
         attachments=attachments_line(task.attachments),
         web_link=task.web_link,
         actions=card_actions(task),
-        fallback=f"New duty task #{task.number}",
-        fallback_changed=f"Duty task #{task.number}",
+        fallback=f"New duty task #{task.number}{came}",
+        fallback_changed=f"Duty task #{task.number}{came}",
     )

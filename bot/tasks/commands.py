@@ -247,7 +247,7 @@ VERBS: list[Verb[Tasks, Any]] = [
     Verb(
         name="claim", syntax="/duty claim N", does="take task N", example="/duty claim 42",
         group=GROUP, who=MEMBERS, on=Tasks, read=lambda w: Claim(_number_only(w)),
-        run=lambda t, actor, a: t.claim(actor, a.number), quiet_press=True,
+        run=lambda t, actor, a: t.claim(actor, a.number), quiet_button=True,
     ),
     Verb(
         name="unclaim", syntax="/duty unclaim N", does="put task N back as open",
@@ -265,13 +265,13 @@ VERBS: list[Verb[Tasks, Any]] = [
         name="resolve", syntax="/duty resolve N [note]", does="mark task N done",
         example="/duty resolve 42 called back, all sorted", group=GROUP, who=MEMBERS, on=Tasks,
         read=lambda w: Resolve(w.number(), w.text()), run=_resolve,
-        form=resolve_form, from_form=_resolved,
+        form=resolve_form, from_form=_resolved, quiet_button=True,
     ),
     Verb(
         name="reopen", syntax="/duty reopen N [why]", does="reopen a resolved task",
         example="/duty reopen 42 family rang again", group=GROUP, who=MEMBERS, on=Tasks,
         read=lambda w: Reopen(w.number(), w.text()),
-        run=lambda t, actor, a: t.reopen(actor, a.number, a.why), quiet_press=True,
+        run=lambda t, actor, a: t.reopen(actor, a.number, a.why), quiet_button=True,
         needs=("/duty resolve 42 passed to the allocated worker",),
     ),
     Verb(
@@ -279,7 +279,7 @@ VERBS: list[Verb[Tasks, Any]] = [
         does="alert people about task N", example="/duty alert 42 @sam please call the carer",
         group=GROUP, who=MEMBERS, on=Tasks, read=_alert,
         run=lambda t, actor, a: t.alert(actor, a.number, a.users, a.note),
-        form=alert_form, from_form=_alerted,
+        form=alert_form, from_form=_alerted, quiet_button=True,
     ),
     Verb(
         name="flag", syntax="/duty flag N urgent|safeguarding", does="flag task N",

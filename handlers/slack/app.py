@@ -215,7 +215,7 @@ class SlackBot:
             ack(response_action="errors", errors={reply.field: reply.message.plain()[:150]})
             return
         ack()
-        self._note(context, reply, private=reply.refused)
+        self._note(context, reply)
         if meta.get("home"):
             context[HOME] = user
 

@@ -39,7 +39,11 @@ def cut(text: str, limit: int) -> str:
 
 def cut_escaped(text: str, limit: int) -> str:
     """Escape, then cut without splitting an entity like ``&amp;``."""
-    out = escape(text)
+    return fit_mrkdwn(escape(text), limit)
+
+
+def fit_mrkdwn(out: str, limit: int) -> str:
+    """Escaped text as it is if it fits in ``limit``, else cut (never inside an entity)."""
     return out if len(out) <= limit else cut_mrkdwn(out, limit)
 
 
@@ -147,12 +151,14 @@ def _button(label: str, ident: str, value: str, style: str | None = None) -> dic
 
 
 def card_blocks(team: str, card: CardView, name_of: NameOf) -> list[dict[str, Any]]:
-    """The task card. Only the subject, sender, preview and attachments come from outside."""
+    """The task card. Only the subject, origin, preview and attachments come from outside."""
     flags = "".join(f":rotating_light: *{f.upper()}*  " for f in card.flags)
     head = f"*#{card.number}*  {flags}{cut_escaped(card.subject, 2500)}"
     blocks: list[dict[str, Any]] = [
         _section(head),
-        _context(f"From {cut_escaped(card.sender, 500)}  ·  received {escape(card.received)}"),
+        _context(
+            f"{fit_mrkdwn(mrkdwn(card.origin, name_of), 505)}  ·  received {escape(card.received)}"
+        ),  # fmt: skip
         _section(f"*{mrkdwn(card.state_line, name_of)}*"),
     ]
     if card.preview:
@@ -184,15 +190,13 @@ def _input(field: Field) -> dict[str, Any]:
     match field.kind:
         case "text" | "long_text":
             element = {"type": "plain_text_input", "multiline": field.kind == "long_text",
-                       "max_length": 2000}  # fmt: skip
+                       "max_length": field.longest}  # fmt: skip
+            if field.initial:
+                element["initial_value"] = field.initial
+        case "choice":
+            element = {"type": "radio_buttons", "options": _options(field)}
         case "checks":
-            element = {
-                "type": "checkboxes",
-                "options": [
-                    {"text": {"type": "plain_text", "text": label}, "value": value}
-                    for value, label in field.options
-                ],
-            }
+            element = {"type": "checkboxes", "options": _options(field)}
         case "date":
             element = {"type": "datepicker"}
         case "people":
@@ -207,6 +211,13 @@ def _input(field: Field) -> dict[str, Any]:
     }
 
 
+def _options(field: Field) -> list[dict[str, Any]]:
+    return [
+        {"text": {"type": "plain_text", "text": label}, "value": value}
+        for value, label in field.options
+    ]
+
+
 def form_values(state: dict[str, Any]) -> FormValues:
     """A submitted modal's values by field name, each as its kind of input holds it."""
     found: dict[str, Any] = {}
@@ -216,6 +227,8 @@ def form_values(state: dict[str, Any]) -> FormValues:
             found[name] = [o.get("value") for o in value.get("selected_options") or []]
         elif "selected_users" in value:
             found[name] = list(value.get("selected_users") or [])
+        elif "selected_option" in value:
+            found[name] = (value.get("selected_option") or {}).get("value")
         elif "selected_date" in value:
             found[name] = value.get("selected_date")
         else:
