@@ -20,6 +20,8 @@ from bot.chat.calls import Calls, Place
 from bot.chat.catalogue import Catalogue, catalogue_of
 from bot.chat.delivery import Delivered, StopSignal, deliver
 from bot.chat.port import Chat, ChatAdapter
+from bot.contacts import commands as contact_verbs
+from bot.contacts.log import Contacts
 from bot.handover import commands as handover_verbs
 from bot.kernel.calendar import WorkingCalendar
 from bot.kernel.clock import Clock, SystemClock
@@ -75,6 +77,7 @@ def chat_adapter(config: Config) -> ChatAdapter:
 CATALOGUE: Catalogue = catalogue_of(
     [
         task_verbs.VERBS,
+        contact_verbs.VERBS,
         nudge_verbs.VERBS,
         handover_verbs.VERBS,
         rota_verbs.VERBS,
@@ -94,6 +97,7 @@ class Team:
     roster: Roster
     calendar: WorkingCalendar
     tasks: Tasks
+    contacts: Contacts
     rota: Rota
     register: Register
     jobs: TeamJobs
@@ -105,7 +109,8 @@ class Team:
 
     def service(self, kind: type[S]) -> S:
         """The domain object a verb of ``kind`` runs on."""
-        found = (self.tasks, self.rota, self.register, self.jobs.handover, self.hands)
+        found = (self.tasks, self.contacts, self.rota, self.register, self.jobs.handover,
+                 self.hands)  # fmt: skip
         for each in (*found, self.calls.catalogue):
             if isinstance(each, kind):
                 return each
@@ -233,7 +238,10 @@ class DutyBot:
         jobs = TeamJobs(tasks, cal, rota, self.config, mailbox)
         register = Register(self.db, team, roster, cal, self.clock)
         hands = ClockHands(self.clock, team.tz)
-        return Team(team, roster, cal, tasks, rota, register, jobs, hands, self.calls, mailbox)
+        contacts = Contacts(self.db, team, self.clock, self.config.privacy.preview)
+        return Team(
+            team, roster, cal, tasks, contacts, rota, register, jobs, hands, self.calls, mailbox
+        )
 
     def team(self, name: str | None = None) -> Team:
         if name is None:

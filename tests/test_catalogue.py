@@ -98,5 +98,5 @@ def test_every_verb_is_declared_once_with_its_help() -> None:
 
 def test_a_verb_with_a_form_reads_the_form_too() -> None:
     with_forms = [v for v in CATALOGUE.verbs if v.form is not None]
-    assert {v.name for v in with_forms} == {"resolve", "alert"}
+    assert {v.name for v in with_forms} == {"resolve", "alert", "new"}
     assert all(v.from_form is not None for v in with_forms)

@@ -1,0 +1,83 @@
+"""The contact verbs: `/duty new` logs a phone call, text, visit or other contact as a task
+(also from App Home's "New contact" button and Slack's "Log as duty task" shortcut)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.chat.catalogue import Field, Form, FormValues, Verb
+from bot.chat.words import Bad, Words, show
+from bot.contacts.log import Contacts
+from bot.kernel.config import TeamConfig
+from bot.kernel.roles import members
+
+GROUP = "Tasks"
+MEMBERS = members("Only members of the duty team can do that. Ask a duty manager to add you.")
+_CHANNELS = {"phone": "phone", "call": "phone", "text": "text", "sms": "text", "visit": "visit",
+             "other": "other"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class NewContact:
+    channel: str  # phone | text | visit | other
+    summary: str
+    urgent: bool = False
+    safeguarding: bool = False
+
+
+def _read(w: Words) -> NewContact:
+    if not w:
+        raise w.needs("how it came and what it is about")
+    word = w.take()
+    channel = _CHANNELS.get(word.lower())
+    if channel is None:
+        raise Bad(f"'{show(word)}' isn't phone, text, visit or other. {w.use}")
+    return NewContact(channel, w.needs_text("what it is about"))
+
+
+def new_form(team: TeamConfig, args: str) -> Form:
+    return Form(
+        title="Log a contact",
+        submit="Log it",
+        fields=(
+            Field(
+                "channel",
+                "How did it come?",
+                "choice",
+                required=True,
+                options=(
+                    ("phone", "Phone call"),
+                    ("text", "Text message"),
+                    ("visit", "Visit"),
+                    ("other", "Other"),
+                ),
+            ),  # fmt: skip
+            Field("summary", "What is it about?", "long_text", required=True, longest=300),
+            Field(
+                "flags",
+                "Flags",
+                "checks",
+                options=(("urgent", "Urgent"), ("safeguarding", "Safeguarding")),
+            ),  # fmt: skip
+        ),
+    )
+
+
+def _from_form(args: str, values: FormValues) -> NewContact:
+    flags = set(values.get("flags") or [])
+    channel = str(values.get("channel") or "")
+    summary = str(values.get("summary") or "")
+    return NewContact(channel, summary, "urgent" in flags, "safeguarding" in flags)
+
+
+VERBS: list[Verb[Contacts, Any]] = [
+    Verb(
+        name="new", syntax="/duty new phone|text|visit|other SUMMARY",
+        does="log a contact that didn't come by email as a task",
+        example="/duty new phone Mum of a care leaver rang about a missed payment",
+        group=GROUP, who=MEMBERS, on=Contacts, read=_read,
+        run=lambda c, actor, a: c.log(actor, a.channel, a.summary, a.urgent, a.safeguarding),
+        form=new_form, from_form=_from_form,
+    ),
+]  # fmt: skip
