@@ -370,6 +370,32 @@ class SlackHarness:
             headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
         return self.post(body, "application/json", headers=headers)
 
+    def shortcut(
+        self, callback_id: str, text: str, *, user: str = SAM, channel: str = "C0ELSEWHERE"
+    ) -> requests.Response:
+        """A message shortcut on a message saying ``text`` (in any channel)."""
+        payload = {
+            "type": "message_action",
+            "token": "verification-token-unused",
+            "action_ts": f"{time.time():.6f}",
+            "team": {"id": self.fake.team_id, "domain": "duty"},
+            "user": {"id": user, "name": user.lower(), "team_id": self.fake.team_id},
+            "channel": {"id": channel, "name": "elsewhere"},
+            "is_enterprise_install": False,
+            "enterprise": None,
+            "callback_id": callback_id,
+            "trigger_id": f"trigger-{uuid.uuid4().hex[:10]}",
+            "response_url": self.fake.response_url(),
+            "message_ts": "1700000000.000200",
+            "message": {
+                "type": "message",
+                "user": "UCALLER01",
+                "text": text,
+                "ts": "1700000000.000200",
+            },  # fmt: skip
+        }
+        return self.post(_form(payload))
+
     def open_home(self, user: str = SAM, **kw: Any) -> requests.Response:
         return self.event(
             {"type": "app_home_opened", "user": user, "channel": f"D{user}", "tab": "home"}, **kw

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.kernel.clock import ManualClock
 from storage.db import Database
 from storage.models import Outbox, Task
+from tests.slack_harness import SAM, SlackHarness, buttons, card_text
 from tests.test_handover import jobs_of, london, make_bot
 from tests.test_shell import shell, write_config
 
@@ -93,3 +94,43 @@ def test_the_shell_prints_the_contact_card(tmp_path: Path) -> None:
     assert "Logged #9 (visit)." in out
     assert "+-- #9 Callum came in, lost his keys" in out
     assert "| Visit, logged by @Sam" in out
+
+
+def test_slack_home_button_and_form_log_a_contact(db: Database) -> None:
+    with SlackHarness(db) as h:
+        h.open_home(SAM)
+        (home,) = h.fake.wait_for(lambda: h.fake.views_published(SAM))
+        button = buttons(home)["New contact"]
+        h.click(button["action_id"], 0, container="home", value=button["value"])
+        modal = h.fake.wait_for(h.fake.views_opened)[-1]["view"]
+        assert modal["callback_id"] == "duty_new"
+        assert [b["block_id"] for b in modal["blocks"]] == ["channel", "summary", "flags"]
+        values = {
+            "channel": {"value": {"type": "radio_buttons", "selected_option": {"value": "phone"}}},
+            "summary": {"value": {"type": "plain_text_input", "value": "Landlord rang"}},
+            "flags": {
+                "value": {"type": "checkboxes", "selected_options": [{"value": "safeguarding"}]}
+            },  # fmt: skip
+        }
+        assert h.submit("duty_new", 0, values).status_code == 200
+        h.drain()
+        task = contact(db, 1)
+        assert (task.channel, task.safeguarding, task.subject) == ("phone", True, "Landlord rang")
+        card = h.card(1)
+        assert card["text"] == "New duty task #1 (phone call)"  # the lock screen: no content
+        assert "Phone call, logged by @Sam" in card_text(card)
+        (said,) = h.fake.wait_for(lambda: h.ephemerals(SAM))
+        assert said["text"] == "Logged #1 (phone call)."
+
+
+def test_the_slack_shortcut_logs_a_message_from_anywhere(db: Database) -> None:
+    with SlackHarness(db) as h:
+        h.shortcut("duty_new", "Text from Kim\u202e: Callum &lt;safe&gt;, call back")
+        modal = h.fake.wait_for(h.fake.views_opened)[-1]["view"]
+        summary = next(b for b in modal["blocks"] if b["block_id"] == "summary")
+        # The message starts the summary: cleaned of direction overrides, Slack's escapes undone.
+        assert summary["element"]["initial_value"] == "Text from Kim: Callum <safe>, call back"
+        h.shortcut("duty_new", "hello", user="UOUTSIDER1")
+        assert h.fake.wait_for(lambda: h.ephemerals("UOUTSIDER1"))[-1]["text"] == (
+            "You're not on a duty team I look after. Ask a duty manager to add you."
+        )

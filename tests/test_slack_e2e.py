@@ -384,6 +384,7 @@ def test_app_home_shows_my_tasks_open_tasks_overdue_and_todays_rota(db: Database
         blocks = view["blocks"]
         headers = [b["text"]["text"] for b in blocks if b["type"] == "header"]
         assert headers == [
+            "Log a contact",  # its "New contact" button: tests/test_contacts.py
             "My claimed tasks",
             "Open tasks nobody has claimed",
             "Overdue",

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from handlers.slack.scopes import API_SCOPES, COMMAND, EVENTS, bot_scopes
+from handlers.slack.scopes import API_SCOPES, COMMAND, EVENTS, SHORTCUTS, bot_scopes
 from storage.db import Database
 from tests.slack_harness import ALEX, JO, OUTSIDER, SAM, SlackHarness
 
@@ -24,6 +24,12 @@ def test_the_manifest_names_the_command_the_bot_answers() -> None:
     (command,) = manifest()["features"]["slash_commands"]
     assert command["command"] == COMMAND == "/duty"
     assert command["should_escape"] is True  # @mentions arrive as <@U…|name>, as parsed
+
+
+def test_the_manifest_declares_the_shortcuts_the_bot_answers() -> None:
+    declared = {s["callback_id"]: s for s in manifest()["features"]["shortcuts"]}
+    assert {k: s["name"] for k, s in declared.items()} == SHORTCUTS
+    assert all(s["type"] == "message" for s in declared.values())
 
 
 def test_the_manifest_asks_for_exactly_the_scopes_the_code_needs() -> None:

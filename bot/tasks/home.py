@@ -35,6 +35,7 @@ def home(tasks: Tasks, rota: Rota | None, actor: str, unclaimed_minutes: int) ->
     with tasks.db.session() as s:  # one read of the open tasks serves both sections
         waiting = q.open_tasks_since(s, tasks.name)
     return [
+        _log(),
         _mine(tasks, actor),
         _open(tasks, waiting),
         _overdue(tasks, now, unclaimed_minutes, waiting),
@@ -48,6 +49,14 @@ def _claim(number: int) -> Action:
 
 def _resolve(number: int) -> Action:
     return Action("Resolve", "resolve", str(number))
+
+
+def _log() -> HomeSection:
+    """The button for a contact that didn't come by email (/duty new)."""
+    row = HomeRow(
+        text("A phone call, text or visit for the duty team?"), Action("New contact", "new")
+    )
+    return HomeSection("Log a contact", [row])
 
 
 def _capped(rows: list[HomeRow], more: str) -> list[HomeRow]:

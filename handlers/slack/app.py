@@ -33,7 +33,7 @@ from handlers.slack.render import (
     notice_view,
     verb_of,
 )
-from handlers.slack.scopes import COMMAND, EVENTS
+from handlers.slack.scopes import COMMAND, EVENTS, SHORTCUTS
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,8 @@ class SlackBot:
         app.action(ACTIONS)(ack=self._press, lazy=[self._after])
         app.view(ACTIONS)(ack=self._submit, lazy=[self._after])
         app.event(EVENTS[0])(ack=self._just_ack, lazy=[self._home_opened])  # app_home_opened
+        for shortcut in SHORTCUTS:
+            app.shortcut(shortcut)(ack=self._shortcut, lazy=[self._after])
 
     def _once_per_event(self, body: dict[str, Any], next: Callable[[], BoltResponse]) -> Any:
         # Slack re-sends an event (X-Slack-Retry-Num) when our answer was slow or lost; the
@@ -175,6 +177,20 @@ class SlackBot:
         self._note(context, found)
         if home and not found.refused:
             context[HOME] = user
+
+    def _shortcut(
+        self, ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        """A message shortcut ("Log as duty task"): its verb's form, started from the message."""
+        ack()
+        user = (body.get("user") or {}).get("id", "")
+        said = _unescape(str((body.get("message") or {}).get("text") or ""))
+        verb = verb_of(str(body.get("callback_id")))
+        found = self.calls.press(user, Place("shortcut"), verb, "", prefill={"summary": said})
+        if isinstance(found, FormView):
+            self._open(client, body, form_modal(found, {"channel": _channel_of(body)}), context)
+            return
+        self._note(context, found)
 
     def _ephemeral(self, client: WebClient, body: dict[str, Any], message: str) -> None:
         """A reply only the person who acted sees, where they acted (or in our DM)."""

@@ -28,6 +28,9 @@ API_SCOPES: Final[dict[str, tuple[str, ...]]] = {
 
 EVENTS: Final = ("app_home_opened",)
 
+# Message shortcuts: callback id -> the name people see in a message's "More actions" menu.
+SHORTCUTS: Final = {"duty_new": "Log as duty task"}
+
 
 def bot_scopes() -> set[str]:
     """Every bot scope the bot needs: the methods' scopes and the slash command's."""
