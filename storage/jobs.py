@@ -5,16 +5,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import JobRun
+from storage.models import Event, JobRun
 
 
 def job_run(s: Session, team: str, job: str, run_key: str) -> JobRun | None:
     return s.scalar(
         select(JobRun).where(JobRun.team == team, JobRun.job == job, JobRun.run_key == run_key)
     )
+
+
+def began(s: Session, team: str) -> datetime | None:
+    """When the team's record begins: its first event or job run (None: nothing yet)."""
+    first_run = s.scalar(select(func.min(JobRun.ran_at)).where(JobRun.team == team))
+    first_event = s.scalar(select(func.min(Event.at)).where(Event.team == team))
+    found = [when for when in (first_run, first_event) if when is not None]
+    return min(found) if found else None
 
 
 def has_job_runs(s: Session, team: str, job: str) -> bool:

@@ -385,6 +385,27 @@ def test_up_the_next_morning_skips_it_when_configured(db: Database, clock: Manua
     assert handover_runs(db) == [("2026-11-23", "done"), ("2026-11-24", "skipped")]
 
 
+def test_an_early_post_by_hand_on_a_new_database_brings_no_old_handover(
+    db: Database, clock: ManualClock
+) -> None:
+    clock.set(london(2026, 12, 7, 9, 59))  # Monday; the database is new this morning
+    bot = make_bot(db, clock)
+    arrive(jobs_of(bot))
+    assert (
+        bot.team()
+        .command("jo", "/duty handover post")
+        .plain()
+        .startswith("Handover posted to the channel")
+    )
+    drain(db)
+    clock.set(london(2026, 12, 7, 10, 0))  # the next tick: nothing for Friday 04 Dec
+    assert jobs_of(bot).run_due().handover is None
+    assert posts(drain(db)) == []
+    assert handover_runs(db) == [("2026-12-07", "done")]
+    clock.set(london(2026, 12, 7, 16, 30))  # and the scheduled one sees it was done
+    assert jobs_of(bot).run_due().handover is None
+
+
 def test_a_new_install_never_posts_an_old_handover(db: Database, clock: ManualClock) -> None:
     clock.set(london(2026, 11, 24, 9, 0))
     bot = make_bot(db, clock)

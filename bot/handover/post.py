@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.handover.view import HandoverView, build_handover
 from bot.kernel.calendar import WorkingCalendar
@@ -70,6 +71,12 @@ class Handover:
             return today
         return self.cal.previous_working_day(today)
 
+    def _began_by(self, s: Session, at: datetime) -> bool:
+        """Had the team's record begun by ``at``? A handover posted by hand on the first
+        morning is no sign that the bot was there the evening before."""
+        began = jobs_db.began(s, self.name)
+        return began is not None and began <= at
+
     def passed(self, before: datetime, after: datetime) -> datetime | None:
         """The last handover time in (``before``, ``after``], if the clock passed one.
 
@@ -86,8 +93,8 @@ class Handover:
         with self.tasks.db.session() as s:
             if jobs_db.job_run(s, self.name, HANDOVER, day.isoformat()) is not None:
                 return None
-            if late and not jobs_db.has_job_runs(s, self.name, HANDOVER):
-                return None  # a new install: don't post a handover from before it began
+            if late and not self._began_by(s, self.at(day)):
+                return None  # a new install: never a handover for a day before it began
         if late and self.config.handover.late == "skip":
             try:
                 with self.tasks.db.session() as s:
