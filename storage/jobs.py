@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import Event, JobRun
+from storage.models import JobRun
 
 
 def job_run(s: Session, team: str, job: str, run_key: str) -> JobRun | None:
@@ -17,12 +17,9 @@ def job_run(s: Session, team: str, job: str, run_key: str) -> JobRun | None:
     )
 
 
-def began(s: Session, team: str) -> datetime | None:
-    """When the team's record begins: its first event or job run (None: nothing yet)."""
-    first_run = s.scalar(select(func.min(JobRun.ran_at)).where(JobRun.team == team))
-    first_event = s.scalar(select(func.min(Event.at)).where(Event.team == team))
-    found = [when for when in (first_run, first_event) if when is not None]
-    return min(found) if found else None
+def first_run(s: Session, team: str, job: str) -> datetime | None:
+    """When ``job`` first ran for the team (None: never)."""
+    return s.scalar(select(func.min(JobRun.ran_at)).where(JobRun.team == team, JobRun.job == job))
 
 
 def has_job_runs(s: Session, team: str, job: str) -> bool:

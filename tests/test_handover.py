@@ -259,6 +259,19 @@ def test_a_quiet_day_says_nothing_outstanding(db: Database, clock: ManualClock) 
     ]
 
 
+def test_a_post_by_hand_is_sent_to_the_next_duty_manager_when_someone_else(
+    db: Database, clock: ManualClock
+) -> None:
+    bot = make_bot(db, clock, managers=["jo", "kim"])
+    bot.team().command("jo", "/duty rota set tue manager @kim")
+    clock.set(london(2026, 11, 23, 15, 0))
+    assert bot.team().command("jo", "/duty handover post").plain() == (
+        "Handover posted to the channel, sent to @kim (duty manager Tue 24 Nov) "
+        "and emailed to the duty inbox."
+    )
+    assert len(handover_dms(drain(db), "kim")) == 1
+
+
 def test_preview_for_members_post_for_managers_and_never_twice(
     db: Database, clock: ManualClock
 ) -> None:
@@ -273,11 +286,13 @@ def test_preview_for_members_post_for_managers_and_never_twice(
     assert team.command("sam", "/duty handover post").plain() == (
         "Only a duty manager can post the handover."
     )
+    # Jo is duty manager tomorrow too: no DM to Jo about Jo's own post.
     assert team.command("jo", "/duty handover post").plain() == (
-        "Handover posted to the channel, sent to @jo (duty manager Tue 24 Nov) "
-        "and emailed to the duty inbox."
+        "Handover posted to the channel and emailed to the duty inbox. "
+        "You're duty manager on Tue 24 Nov too."
     )
-    assert len(posts(drain(db))) == 1
+    sent = drain(db)
+    assert len(posts(sent)) == 1 and dms(sent) == []
     assert team.command("jo", "/duty handover post").plain() == (
         "Today's handover was already posted at Mon 23 Nov 15:00. "
         "/duty handover shows it as it is now."

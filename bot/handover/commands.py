@@ -53,13 +53,15 @@ def post(handover: Handover, actor: str) -> Message:
             f"Today's handover was already posted{when}. /duty handover shows it as it is now."
         )
     reply = text("Handover posted to the channel")
-    if posted.manager:
-        reply = reply + say(
-            ", sent to ", user(posted.manager), f" (duty manager {posted.view.next_day:%a %d %b})"
-        )
+    next_day = f"{posted.view.next_day:%a %d %b}"
+    if posted.manager and posted.manager != actor:
+        reply = reply + say(", sent to ", user(posted.manager), f" (duty manager {next_day})")
     if handover.config.handover.email:
         reply = reply + " and emailed to the duty inbox"
-    return reply + "."
+    reply = reply + "."
+    if posted.manager == actor:
+        reply = reply + f" You're duty manager on {next_day} too."
+    return reply
 
 
 VERBS: list[Verb[Handover, Any]] = [

@@ -72,10 +72,11 @@ class Handover:
         return self.cal.previous_working_day(today)
 
     def _began_by(self, s: Session, at: datetime) -> bool:
-        """Had the team's record begun by ``at``? A handover posted by hand on the first
-        morning is no sign that the bot was there the evening before."""
-        began = jobs_db.began(s, self.name)
-        return began is not None and began <= at
+        """Had this team's handovers begun by ``at``? A late one is posted only then, so a new
+        database, even one whose first handover was posted by hand this morning, never posts
+        one for a day before it began."""
+        first = jobs_db.first_run(s, self.name, HANDOVER)
+        return first is not None and first <= at
 
     def passed(self, before: datetime, after: datetime) -> datetime | None:
         """The last handover time in (``before``, ``after``], if the clock passed one.
@@ -153,7 +154,7 @@ class Handover:
                     body=message.to_json(),
                     at=now,
                 )
-                if manager:
+                if manager and manager != actor:  # never a DM about one's own action
                     dm = say(f"You're duty manager on {view.next_day:%a %d %b}.\n", message)
                     q.queue_message(
                         s, team=self.name, kind="dm", target=manager, body=dm.to_json(), at=now

@@ -276,17 +276,19 @@ class Tasks:
                 say(f"{verb} {flag} by ", user(actor), "."),
                 data={"flag": flag},
             )
-            if on and flag == "safeguarding":
-                self._tell_safeguarding(s, task, actor)
-        extra = " The duty manager has been told." if on and flag == "safeguarding" else ""
-        return text(f"#{number} is {'flagged' if on else 'no longer flagged'} {flag}.{extra}")
+            told = self._tell_safeguarding(s, task, actor) if on and flag == "safeguarding" else ""
+        return text(f"#{number} is {'flagged' if on else 'no longer flagged'} {flag}.{told}")
 
-    def _tell_safeguarding(self, s: Session, task: Task, actor: str) -> None:
+    def _tell_safeguarding(self, s: Session, task: Task, actor: str) -> str:
+        """DM today's duty manager and back-up (never the flagger: it is their own action);
+        the words to add to the reply about who was told."""
         contacts = (
             self.safeguarding_contacts()
             if self.safeguarding_contacts
             else self.roster.managers()[:1]
         )
+        manager = contacts[0] if contacts else None
+        contacts = [who for who in contacts if who != actor]
         body = say(
             "Safeguarding: ",
             user(actor),
@@ -303,6 +305,13 @@ class Tasks:
                 body=body.to_json(),
                 at=self.clock.now(),
             )
+        if not contacts:
+            return ""
+        return (
+            " The duty manager has been told."
+            if manager in contacts
+            else (" The back-up has been told.")
+        )
 
     def note(self, actor: str, number: int, note: str) -> Message:
         note = note.strip()
