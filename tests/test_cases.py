@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from bot.app import DutyBot
 from bot.cases.policy import next_rating, next_review
+from bot.chat.calls import Place
 from bot.kernel.clock import ManualClock
 from bot.kernel.config import CASE_POLICIES, ConfigError, parse_config
 from bot.kernel.message import Message
@@ -219,6 +220,27 @@ def test_reviewing_and_rerating_move_the_due_dates(db: Database, clock: ManualCl
     say(bot, "jo", "/duty case rate C1 yellow")
     say(bot, "jo", "/duty case review C1 still settled")
     assert due() == (d(4, 21), d(4, 14))
+
+
+def test_the_escalation_roles_can_read_the_register_but_not_change_it(
+    db: Database, clock: ManualClock
+) -> None:
+    # seeds/003: the tray is "accessible by the team manager, practice supervisor, service
+    # manager, Head of Service". "sm" is the team's service manager, not on the duty team.
+    bot = case_bot(db, clock)
+    say(bot, "jo", "/duty case add C1 amber since 2026-03-16")
+    assert say(bot, "sm", "/duty case list").startswith("Unallocated cases (1)")
+    assert say(bot, "hos", "/duty case show C1").startswith("C1 AMBER, open.")
+    read_only = "You can read the case register, but only the duty team can change it."
+    for line in ("/duty case add C2", "/duty case review C1 fine", "/duty case seen C1 visit"):
+        assert say(bot, "sm", line) == read_only
+    assert say(bot, "sm", "/duty list").startswith("Only members of the duty team can do that")
+    assert say(bot, "stranger", "/duty case list") == (
+        "Only members of the duty team can see or record cases."
+    )
+    # In a direct message with the bot, the register is theirs to read too.
+    dm = bot.calls.command("sm", Place("dm", "DSM"), "/duty case list")
+    assert not dm.refused and dm.message.plain().startswith("Unallocated cases (1)")
 
 
 def test_refusals_are_one_plain_sentence(db: Database, clock: ManualClock) -> None:

@@ -3,20 +3,29 @@ review, allocate and close; any member lists, shows and records letters, contact
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from bot.cases.register import Register
 from bot.chat.catalogue import Verb
 from bot.chat.words import Bad, Words, person_of, show
-from bot.kernel.roles import Allowed, managers, members
+from bot.kernel.roles import Allowed, managers, members, readers
 
 Ray = Literal["red", "amber", "yellow"]
 CaseFilter = Literal["red", "amber", "yellow", "overdue", "mine"]
 SeenWhat = Literal["contact", "visit"]
 
 GROUP = "Cases"
-MEMBERS = members("Only members of the duty team can see or record cases.")
+READ_ONLY = "You can read the case register, but only the duty team can change it."
+MEMBERS = replace(members("Only members of the duty team can see or record cases."),
+                  for_readers=READ_ONLY)  # fmt: skip
+READERS = readers("Only members of the duty team can see or record cases.")
+
+
+def _managers(refusal: str) -> Allowed:
+    return replace(managers(refusal), for_readers=READ_ONLY)
+
+
 _RAYS: dict[str, Ray] = {
     "red": "red", "r": "red", "amber": "amber", "a": "amber", "yellow": "yellow", "y": "yellow",
 }  # fmt: skip
@@ -189,34 +198,34 @@ VERBS: list[Verb[Register, Any]] = [
     _case(
         "add", "add REF [red|amber|yellow] [@manager] [since DATE]",
         "add an unallocated case", "/duty case add C1234 amber @jo since 2026-11-02",
-        managers("Only a manager can add cases."), _add,
+        _managers("Only a manager can add cases."), _add,
         lambda r, actor, a: r.add(actor, a.ref, a.ray, a.manager, a.since), needs=(),
     ),
     _case(
         "list", "list [red|amber|yellow|overdue|mine]", "list unallocated cases",
-        "/duty case list overdue", MEMBERS, _list,
+        "/duty case list overdue", READERS, _list,
         lambda r, actor, a: r.list_cases(actor, a.filter),
     ),
     _case(
-        "show", "show REF", "show a case", "/duty case show C1234", MEMBERS,
+        "show", "show REF", "show a case", "/duty case show C1234", READERS,
         lambda w: CaseShow(_ref_only(w)), lambda r, actor, a: r.show(actor, a.ref),
     ),
     _case(
         "rate", "rate REF red|amber|yellow [why]", "set or review the RAY rating",
         "/duty case rate C1234 red missed two visits",
-        managers("Only a manager can rate cases."), _rate,
+        _managers("Only a manager can rate cases."), _rate,
         lambda r, actor, a: r.rate(actor, a.ref, a.ray, a.why),
     ),
     _case(
         "review", "review REF note", "record a manager review",
         "/duty case review C1234 plan agreed with school",
-        managers("Only a manager can record case reviews."),
+        _managers("Only a manager can record case reviews."),
         lambda w: CaseReview(w.ref(), w.needs_text("a note")),
         lambda r, actor, a: r.review(actor, a.ref, a.note),
     ),
     _case(
         "summary", "summary REF", "record that the case summary is done",
-        "/duty case summary C1234", managers("Only a manager can record case summaries."),
+        "/duty case summary C1234", _managers("Only a manager can record case summaries."),
         lambda w: CaseSummary(_ref_only(w)), lambda r, actor, a: r.summary(actor, a.ref),
     ),
     _case(
@@ -232,12 +241,12 @@ VERBS: list[Verb[Register, Any]] = [
     ),
     _case(
         "allocate", "allocate REF @worker", "allocate the case to a worker",
-        "/duty case allocate C1234 @jo", managers("Only a manager can allocate cases."),
+        "/duty case allocate C1234 @jo", _managers("Only a manager can allocate cases."),
         _allocate, lambda r, actor, a: r.allocate(actor, a.ref, a.user),
     ),
     _case(
         "close", "close REF why", "close the case", "/duty case close C1234 moved out of area",
-        managers("Only a manager can close cases."),
+        _managers("Only a manager can close cases."),
         lambda w: CaseClose(w.ref(), w.needs_text("a reason")),
         lambda r, actor, a: r.close(actor, a.ref, a.why),
     ),

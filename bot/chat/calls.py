@@ -112,7 +112,7 @@ class Calls:
         if place.kind == "channel":
             return WRONG_PLACE
         for team in self.teams.values():
-            if team.roster.is_member(actor):
+            if team.roster.knows(actor):
                 return team
         return NOT_ON_TEAM
 
@@ -152,7 +152,7 @@ class Calls:
         if verb is None:
             return refusal(OUT_OF_DATE, team.cfg.name)
         if not verb.who.permits(team.roster, actor):
-            return refusal(verb.who.refusal, team.cfg.name)
+            return refusal(verb.who.refusal_for(team.roster, actor), team.cfg.name)
         if verb.form is not None:
             try:
                 form = verb.form(team.cfg, args)
@@ -202,7 +202,7 @@ class Calls:
         verb: Verb[Any, Any] = call.verb
         name = team.cfg.name
         if not verb.who.permits(team.roster, actor):
-            return refusal(verb.who.refusal, name)
+            return refusal(verb.who.refusal_for(team.roster, actor), name)
         if verb.only_in is not None and place.kind != verb.only_in:
             return refusal(verb.elsewhere, name)
         try:
