@@ -50,6 +50,7 @@ from bot.rota.rota import Rota
 from bot.tasks import commands as task_verbs
 from bot.tasks.actions import Tasks
 from bot.tasks.home import HomeSection, home
+from bot.tasks.triage import sorter
 from storage import tasks as q
 from storage.db import Database, SchemaBehind
 
@@ -257,8 +258,9 @@ class DutyBot:
         categorise = bool(getattr(team.cfg.mailbox, "categorise", False))
         preview = self.config.privacy.preview
         result = sync_once(
-            self.db, name, team.mailbox, self.clock, preview, categorise=categorise, stop=stop
-        )
+            self.db, name, team.mailbox, self.clock, preview, categorise=categorise, stop=stop,
+            sort=sorter(team.cfg),
+        )  # fmt: skip
         self.move_done(name)
         return result
 

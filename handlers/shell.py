@@ -91,6 +91,9 @@ def render_card(card: CardView, names: dict[str, str]) -> str:
         f"| Received: {card.received}",
         f"| {card.state_line.plain(names)}",
     ]
+    rows += [f"| {hint}" for hint in card.hints]
+    if card.categories:
+        rows.append("| " + ", ".join(c.capitalize() for c in card.categories))
     if card.preview:
         rows.append(f"| {card.preview}")
     if card.attachments:

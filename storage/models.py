@@ -119,6 +119,8 @@ class Task(Base):
     worker: Mapped[str | None] = mapped_column(String(64), default=None)  # allocated worker
     acked_by: Mapped[str | None] = mapped_column(String(64), default=None)
     acked_at: Mapped[datetime | None] = mapped_column(default=None)
+    categories: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    hints: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
 
 
 class Email(Base):

@@ -11,6 +11,7 @@ from bot.kernel.errors import Refused
 from bot.kernel.message import Message, text
 from bot.mail.redaction import PreviewMode, card_subject
 from bot.tasks.cards import CHANNELS
+from bot.tasks.triage import triage
 from storage import tasks as q
 from storage.db import Database
 from storage.models import Task
@@ -33,12 +34,16 @@ class Contacts:
         if channel not in CHANNELS:
             raise Refused("Say how it came: phone, text, visit or other.")
         shown = card_subject(summary[:SUMMARY_LIMIT], self.privacy)
+        found = triage(summary, self.team)
         now = self.clock.now()
         with self.db.session() as s:
             task = Task(
                 team=self.team.name, number=q.next_task_number(s, self.team.name),
                 state="open", channel=channel, logged_by=actor, subject=shown,
                 urgent=urgent, safeguarding=sg, received_at=now, last_event_at=now,
+                categories=list(found.categories),
+                hints={f: w for f, w in found.hints.items() if not {"urgent": urgent,
+                                                                    "safeguarding": sg}[f]},
             )  # fmt: skip
             s.add(task)
             s.flush()

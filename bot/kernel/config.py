@@ -295,6 +295,61 @@ class CasesConfig(_Strict):
         )
 
 
+# ---- triage: categories and hints, from the words of an email or a logged contact -----------
+
+FINANCIAL_WORDS: Final = (
+    "rent", "arrears", "payment", "payments", "paid", "pay", "bursary", "grant", "allowance",
+    "universal credit", "benefit", "benefits", "money", "debt", "debts", "invoice", "budget",
+    "budgeting", "council tax", "hardship", "bills", "£",
+)  # fmt: skip
+ACCOMMODATION_WORDS: Final = (
+    "tenancy", "eviction", "evicted", "evict", "homeless", "homelessness", "landlord", "landlady",
+    "placement", "supported housing", "supported accommodation", "accommodation", "housing",
+    "hostel", "foyer", "staying put", "locked out", "notice to quit", "sofa surfing",
+    "rough sleeping", "flat", "lettings",
+)  # fmt: skip
+SAFEGUARDING_WORDS: Final = (
+    "overdose", "overdosed", "self-harm", "self harm", "self-harming", "suicide", "suicidal",
+    "missing", "police", "abuse", "abused", "abusive", "assault", "assaulted", "999",
+    "exploitation", "exploited", "grooming", "knife", "weapon", "domestic violence",
+    "safeguarding", "at risk", "unsafe", "threatened", "hospital", "a&e", "sectioned",
+)  # fmt: skip
+URGENT_WORDS: Final = (
+    "urgent", "urgently", "asap", "as soon as possible", "emergency", "immediately",
+    "straight away", "right away", "today",
+)  # fmt: skip
+
+
+class CategoryConfig(_Strict):
+    """A kind of request the team keeps an eye on, and the words that suggest it."""
+
+    name: str
+    words: list[str] = Field(min_length=1)
+    oversight: bool = False  # each new one tells today's duty manager; the handover lists them
+
+    @field_validator("name")
+    @classmethod
+    def _short(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", v):
+            raise ValueError(f"'{v}' is not a short name; expected lower case, like financial")
+        return v
+
+
+def _default_categories() -> list[CategoryConfig]:
+    return [
+        CategoryConfig(name="financial", words=list(FINANCIAL_WORDS), oversight=True),
+        CategoryConfig(name="accommodation", words=list(ACCOMMODATION_WORDS), oversight=True),
+    ]
+
+
+class HintsConfig(_Strict):
+    """Words that make a hint, not a flag: the card asks whether the task is safeguarding (or
+    urgent), and a person decides."""
+
+    safeguarding: list[str] = Field(default_factory=lambda: list(SAFEGUARDING_WORDS))
+    urgent: list[str] = Field(default_factory=lambda: list(URGENT_WORDS))
+
+
 class TeamConfig(_Strict):
     name: str
     channel: str = Field(min_length=1)
@@ -310,6 +365,8 @@ class TeamConfig(_Strict):
     rota: WeeklyRotaConfig = Field(default_factory=WeeklyRotaConfig)
     mailbox: MailboxConfig = Field(default_factory=FolderMailboxConfig)
     cases: CasesConfig = Field(default_factory=CasesConfig)
+    categories: list[CategoryConfig] = Field(default_factory=_default_categories)
+    hints: HintsConfig = Field(default_factory=HintsConfig)
 
     @field_validator("name")
     @classmethod

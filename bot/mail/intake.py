@@ -27,6 +27,7 @@ from bot.mail.mailbox import RawMessage
 from bot.mail.parse import ParsedEmail, parse_email
 from bot.mail.redaction import PreviewMode, card_preview, card_subject, tidy
 from bot.ops import metrics
+from bot.tasks.triage import Sorter, Triage
 from storage import tasks as q
 from storage.db import Database
 from storage.models import Email, Task
@@ -80,13 +81,20 @@ def sender_of(mail: ParsedEmail) -> str:
 
 
 def take_in(
-    db: Database, team: str, raw: RawMessage, now: datetime, preview: PreviewMode = "redacted"
+    db: Database,
+    team: str,
+    raw: RawMessage,
+    now: datetime,
+    preview: PreviewMode = "redacted",
+    sort: Sorter | None = None,
 ) -> Intake:
-    """Store one message. Safe to call again with the same message: it is a duplicate then."""
+    """Store one message. Safe to call again with the same message: it is a duplicate then.
+    ``sort`` reads the whole email (before redaction) for its categories and hints."""
     mail = parse_email(raw.mime)
+    found = sort(f"{mail.subject}\n{mail.body_text}") if sort else Triage()
     try:
         with db.session() as s:
-            got = _store(s, team, raw, mail, now, preview)
+            got = _store(s, team, raw, mail, now, preview, found)
         if got.outcome == "new":  # counted once it is committed
             metrics.task_received(team)
         return got
@@ -101,7 +109,13 @@ def take_in(
 
 
 def _store(
-    s: Session, team: str, raw: RawMessage, mail: ParsedEmail, now: datetime, mode: PreviewMode
+    s: Session,
+    team: str,
+    raw: RawMessage,
+    mail: ParsedEmail,
+    now: datetime,
+    mode: PreviewMode,
+    found: Triage,
 ) -> Intake:
     digest = content_digest(mail)
     existing = q.email_by_message_id(s, team, mail.message_id)
@@ -120,8 +134,10 @@ def _store(
         reopened = _join(s, team, parent, now, digest)
         task = parent
         outcome = "reply"
+        _add_triage(task, found)  # a reply can bring a new worry; nothing is taken away
     else:
         task = _new_task(s, team, raw, mail, now, mode, digest)
+        _add_triage(task, found)
         reopened = False
         outcome = "new"
 
@@ -209,6 +225,19 @@ def _join(s: Session, team: str, task: Task, now: datetime, digest: str) -> bool
     q.queue_message(s, team=team, kind="thread", task_id=task.id, body=msg.to_json(), at=now)
     s.refresh(task)
     return reopened
+
+
+def _add_triage(task: Task, found: Triage) -> None:
+    """Add the categories and hints ``found`` that the task doesn't have yet. A hint for a flag
+    the task already has, or one a person has already decided on, is not raised again."""
+    if found.categories:
+        task.categories = list(dict.fromkeys([*(task.categories or []), *found.categories]))
+    hints = dict(task.hints or {})
+    for flag, words in found.hints.items():
+        if not getattr(task, flag) and flag not in hints:
+            hints[flag] = words
+    if hints != (task.hints or {}):
+        task.hints = hints
 
 
 def received_time(raw: RawMessage, mail: ParsedEmail, now: datetime) -> datetime:

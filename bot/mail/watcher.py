@@ -11,6 +11,7 @@ from bot.kernel.clock import Clock
 from bot.mail.intake import take_in
 from bot.mail.mailbox import CheckpointExpired, ItemGone, Mailbox, MailboxError
 from bot.mail.redaction import PreviewMode
+from bot.tasks.triage import Sorter
 from storage import tasks as q
 from storage.db import Database
 
@@ -34,6 +35,7 @@ def sync_once(
     max_batches: int = 20,
     categorise: bool = False,
     stop: threading.Event | None = None,
+    sort: Sorter | None = None,
 ) -> SyncResult:
     """Fetch and store everything new. Never raises for mailbox trouble; see ``error``.
     With ``categorise``, each new task's email gets the Outlook category "Duty #N".
@@ -63,7 +65,7 @@ def sync_once(
                 if raw.item_id and q.known_item(s, team, raw.item_id):
                     result.duplicates += 1
                     continue
-            got = take_in(db, team, raw, clock.now(), preview)
+            got = take_in(db, team, raw, clock.now(), preview, sort)
             if got.outcome == "new":
                 result.new.append(got.task_number)
                 if categorise:

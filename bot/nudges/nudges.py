@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
@@ -83,6 +83,16 @@ def office_time_between(
 # ---- the buttons -------------------------------------------------------------------------
 
 
+def possibly_safeguarding(task: Task) -> bool:
+    """Flagged, or its words hint at it and nobody has decided yet: the 10-minute clock runs."""
+    return task.safeguarding or "safeguarding" in (task.hints or {})
+
+
+def _hinted(task: Task) -> str:
+    words = (task.hints or {}).get("safeguarding")
+    return f", possible safeguarding: {', '.join(words)}" if words and not task.safeguarding else ""
+
+
 def stale_buttons(number: int) -> Message:
     """ "Still on it" and "Release", for the claimer asked whether they still have a task."""
     value = str(number)
@@ -133,6 +143,7 @@ class Nudger:
             ("stale_claims", lambda: self._stale_claims(now)),
             ("follow_ups", lambda: self._follow_ups(now, today())),
             ("rota_missing", lambda: self._rota_missing(now)),
+            ("oversight", lambda: self._oversight(now, today())),
         ]
 
     def _office(self, since: datetime, now: datetime, cap: timedelta) -> bool:
@@ -186,7 +197,7 @@ class Nudger:
             if self._due(w, now, sent_plain, r.unclaimed_minutes, r.unclaimed_repeat_minutes)
         ]  # fmt: skip
         urgent = [
-            w for w in waiting if w.task.safeguarding
+            w for w in waiting if possibly_safeguarding(w.task)
             and self._due(w, now, sent_sg, r.safeguarding_minutes, r.safeguarding_repeat_minutes)
         ]  # fmt: skip
         return self._send_unclaimed(plain, sent_plain, now, today) + self._send_safeguarding(
@@ -267,7 +278,7 @@ class Nudger:
                 rows = [
                     text(
                         f"  #{w.task.number} {w.task.subject} "
-                        f"(since {self._since(w.open_since, now)})"
+                        f"(since {self._since(w.open_since, now)}){_hinted(w.task)}"
                     )
                     for w in won
                 ]
@@ -361,6 +372,34 @@ class Nudger:
         else:
             body = say(what, ", agreed by ", user(owner), ", who isn't on duty today", tail)
         self._dm(s, to, body, now, task)
+
+    # -- the duty manager's oversight of money and housing requests (seeds/000) --
+
+    def _oversight(self, now: datetime, today: DayRota) -> int:
+        """One short DM to today's duty manager for each new task in a category marked for
+        oversight (financial and accommodation by default); never about their own contact."""
+        watched = {c.name for c in self.tasks.team.categories if c.oversight}
+        manager = today.manager
+        if not watched or not manager:
+            return 0
+        start = datetime.combine(now.astimezone(self.tz).date(), time(0), tzinfo=self.tz)
+        with self.tasks.db.session() as s:
+            fresh = q.tasks_received_between(s, self.name, start, now + timedelta(seconds=1))
+            told = nudges_db.last_nudges(s, self.name, "oversight")
+        sent = 0
+        for task in fresh:
+            kinds = [c for c in task.categories or [] if c in watched]
+            if not kinds or str(task.id) in told or task.logged_by == manager:
+                continue
+            body = text(f"New {' and '.join(kinds)} request: #{task.number} {task.subject}")
+            body = body.with_fallback(
+                f"New {' and '.join(kinds)} request: duty task #{task.number}"
+            )
+            sent += self._send(
+                "oversight", str(task.id), None, now,
+                lambda s, t=task, b=body: self._dm(s, manager, b, now, t),
+            )  # fmt: skip
+        return sent
 
     # -- the rota for the next working day --
 

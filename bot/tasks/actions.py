@@ -265,7 +265,8 @@ class Tasks:
             if getattr(task, flag) == on:
                 state = "already" if on else "not"
                 raise Refused(f"#{number} is {state} flagged {flag}.")
-            q.transition(s, task.id, [], {flag: on})
+            hints = {k: v for k, v in (task.hints or {}).items() if k != flag}  # decided now
+            q.transition(s, task.id, [], {flag: on, "hints": hints})
             kind = "flagged" if on else "unflagged"
             verb = "Flagged" if on else "Unflagged"
             self._record(
@@ -274,10 +275,42 @@ class Tasks:
                 actor,
                 kind,
                 say(f"{verb} {flag} by ", user(actor), "."),
-                data={"flag": flag},
+                data={"flag": flag, **({"hint": task.hints[flag]} if flag in task.hints else {})},
             )
             told = self._tell_safeguarding(s, task, actor) if on and flag == "safeguarding" else ""
         return text(f"#{number} is {'flagged' if on else 'no longer flagged'} {flag}.{told}")
+
+    def dismiss(self, actor: str, number: int, flag: str) -> Message:
+        """A person decided the words only looked like safeguarding (or urgency)."""
+        with self.db.session() as s:
+            task = self._task(s, number)
+            words = (task.hints or {}).get(flag)
+            if not words:
+                raise Refused(f"#{number} has no {flag} hint to clear.")
+            hints = {k: v for k, v in task.hints.items() if k != flag}
+            q.transition(s, task.id, [], {"hints": hints})
+            said = say(f"Not {flag}, decided by ", user(actor), ".")
+            self._record(s, task, actor, "hint_dismissed", said, data={"flag": flag, "hint": words})
+        return text(f"#{number} is marked not {flag}.")
+
+    def tag(self, actor: str, number: int, category: str, on: bool = True) -> Message:
+        """Put a task in a category by hand (or take it out)."""
+        known = [c.name for c in self.team.categories]
+        if category not in known:
+            raise Refused(f"'{category}' isn't a category here; use {' or '.join(known)}.")
+        with self.db.session() as s:
+            task = self._task(s, number)
+            have = list(task.categories or [])
+            if (category in have) == on:
+                raise Refused(f"#{number} is {'already' if on else 'not'} {category}.")
+            have = [*have, category] if on else [c for c in have if c != category]
+            q.transition(s, task.id, [], {"categories": have})
+            kind, said = ("tagged", "Marked") if on else ("untagged", "Unmarked")
+            self._record(
+                s, task, actor, kind, say(f"{said} {category} by ", user(actor), "."),
+                data={"category": category},
+            )  # fmt: skip
+        return text(f"#{number} is {'now' if on else 'no longer'} {category}.")
 
     def _tell_safeguarding(self, s: Session, task: Task, actor: str) -> str:
         """DM today's duty manager and back-up (never the flagger: it is their own action);
@@ -354,6 +387,8 @@ class Tasks:
     # ---- reading ----------------------------------------------------------------------
 
     def list_tasks(self, actor: str, scope: str) -> Message:
+        if scope not in ("open", "mine", "all"):
+            return self._list_category(scope)
         with self.db.session() as s:
             if scope == "mine":
                 tasks = q.list_tasks(s, self.name, ["claimed"], claimed_by=actor)
@@ -370,6 +405,22 @@ class Tasks:
             rows = [text(f"{title} ({len(tasks)}):")]
             rows += [self.summary_line(t) for t in tasks]
         return lines(rows)
+
+    def _list_category(self, category: str) -> Message:
+        """`/duty list financial`: the open and claimed tasks in one category."""
+        known = [c.name for c in self.team.categories]
+        if category not in known:
+            lists = ", ".join(["open", "mine", "all", *known])
+            raise Refused(f"'{category}' isn't a list. Use: /duty list {lists}")
+        with self.db.session() as s:
+            found = [
+                t for t in q.list_tasks(s, self.name, ["open", "claimed"], limit=500)
+                if category in (t.categories or [])
+            ]  # fmt: skip
+            if not found:
+                return text(f"No open {category} tasks.")
+            return lines([text(f"Open {category} tasks ({len(found)}):"),
+                          *(self.summary_line(t) for t in found)])  # fmt: skip
 
     def summary_line(self, task: Task) -> Message:
         flags = "".join(f"[{f.upper()}] " for f in ("safeguarding", "urgent") if getattr(task, f))

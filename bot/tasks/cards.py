@@ -19,6 +19,8 @@ class CardView:
     origin: Message  # "From Casey <c@x>", or "Phone call, logged by @sam"
     received: str  # local time, e.g. "Mon 23 Nov 10:42"
     flags: tuple[str, ...]
+    categories: tuple[str, ...]  # "financial", "accommodation"
+    hints: tuple[str, ...]  # "Possible safeguarding (overdose, police)", until someone decides
     state: str
     state_line: Message
     preview: str
@@ -72,6 +74,9 @@ def card_actions(task: Task) -> tuple[Action, ...]:
     else:
         found = [Action("Claim", "claim", number, primary=True)] if task.state == "open" else []
         found += [Action("Resolve", "resolve", number), Action("Alert", "alert", number)]
+        for flag in task.hints or {}:
+            found += [Action(f"Flag {flag}", "flag", f"{number} {flag}"),
+                      Action(f"Not {flag}", "dismiss", f"{number} {flag}")]  # fmt: skip
     if task.web_link and task.web_link.startswith("https://"):
         found.append(Action("Open in Outlook", url=task.web_link))
     return tuple(found)
@@ -104,6 +109,10 @@ def card_view(task: Task, tz: ZoneInfo) -> CardView:
         origin=origin(task),
         received=local_time(task.received_at, tz),
         flags=flags,
+        categories=tuple(task.categories or ()),
+        hints=tuple(
+            f"Possible {flag} ({', '.join(words)})" for flag, words in (task.hints or {}).items()
+        ),
         state=task.state,
         state_line=state_line(task, tz),
         preview=task.preview,

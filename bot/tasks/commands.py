@@ -3,6 +3,7 @@ note and followup, with the Resolve and Alert forms their buttons open."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any, Literal
@@ -16,10 +17,11 @@ from bot.kernel.roles import managers, members
 from bot.kernel.when import WhenError, split_when
 from bot.tasks.actions import Tasks
 
-ListScope = Literal["open", "mine", "all"]
+ListScope = str  # open, mine, all, or a category name
 FlagName = Literal["urgent", "safeguarding"]
 
 GROUP = "Tasks"
+CATEGORY = re.compile(r"[a-z][a-z0-9-]{0,30}")
 MEMBERS = members("Only members of the duty team can do that. Ask a duty manager to add you.")
 FOLLOW_UP_HOUR = time(9, 0)  # a follow-up picked as a date (in a form) is due at 09:00 that day
 RESOLVE_CHECKLIST = (
@@ -77,6 +79,19 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class Tag:
+    number: int
+    category: str
+    on: bool = True
+
+
+@dataclass(frozen=True)
+class Dismiss:
+    number: int
+    flag: FlagName
+
+
+@dataclass(frozen=True)
 class Flag:
     number: int
     flag: FlagName
@@ -110,11 +125,9 @@ def _list(w: Words) -> List:
         return List("open")
     word = w.take()
     w.done()
-    scopes: dict[str, ListScope] = {"open": "open", "mine": "mine", "all": "all"}
-    scope = scopes.get(word.lower())
-    if scope is None:
+    if not CATEGORY.fullmatch(word.lower()):
         raise Bad(f"'{show(word)}' isn't a list. Use: /duty list open, mine or all")
-    return List(scope)
+    return List(word.lower())  # open, mine, all, or a category (checked when it runs)
 
 
 def _assign(w: Words) -> Assign:
@@ -151,6 +164,25 @@ def _flag(on: bool) -> Any:
         return Flag(number, flag, on)
 
     return read
+
+
+def _tag(on: bool) -> Any:
+    def read(w: Words) -> Tag:
+        number = w.number()
+        if not w:
+            raise w.needs("a category")
+        word = w.take().lower()
+        if not CATEGORY.fullmatch(word):
+            raise Bad(f"'{show(word)}' isn't a category. {w.use}")
+        w.done()
+        return Tag(number, word, on)
+
+    return read
+
+
+def _dismiss(w: Words) -> Dismiss:
+    flagged = _flag(True)(w)
+    return Dismiss(flagged.number, flagged.flag)
 
 
 def _followup(w: Words) -> FollowUp:
@@ -235,7 +267,8 @@ def _resolve(tasks: Tasks, actor: str, a: Resolve) -> Message:
 
 VERBS: list[Verb[Tasks, Any]] = [
     Verb(
-        name="list", syntax="/duty list [open|mine|all]", does="list tasks (open ones by default)",
+        name="list", syntax="/duty list [open|mine|all|CATEGORY]",
+        does="list tasks (open ones by default, or one category's)",
         example="/duty list mine", group=GROUP, who=MEMBERS, on=Tasks, read=_list,
         run=lambda t, actor, a: t.list_tasks(actor, a.scope),
     ),
@@ -284,7 +317,7 @@ VERBS: list[Verb[Tasks, Any]] = [
     Verb(
         name="flag", syntax="/duty flag N urgent|safeguarding", does="flag task N",
         example="/duty flag 42 urgent", group=GROUP, who=MEMBERS, on=Tasks, read=_flag(True),
-        run=lambda t, actor, a: t.flag(actor, a.number, a.flag, a.on),
+        run=lambda t, actor, a: t.flag(actor, a.number, a.flag, a.on), quiet_button=True,
     ),
     Verb(
         name="unflag", syntax="/duty unflag N urgent|safeguarding",
@@ -292,6 +325,23 @@ VERBS: list[Verb[Tasks, Any]] = [
         who=MEMBERS, on=Tasks, read=_flag(False),
         run=lambda t, actor, a: t.flag(actor, a.number, a.flag, a.on),
         needs=("/duty flag 42 urgent",),
+    ),
+    Verb(
+        name="dismiss", syntax="/duty dismiss N safeguarding|urgent",
+        does="say task N isn't safeguarding (or urgent): its hint goes",
+        example="/duty dismiss 48 urgent", group=GROUP, who=MEMBERS, on=Tasks, read=_dismiss,
+        run=lambda t, actor, a: t.dismiss(actor, a.number, a.flag), quiet_button=True,
+    ),
+    Verb(
+        name="tag", syntax="/duty tag N CATEGORY",
+        does="put task N in a category (financial, accommodation, …)",
+        example="/duty tag 44 accommodation", group=GROUP, who=MEMBERS, on=Tasks, read=_tag(True),
+        run=lambda t, actor, a: t.tag(actor, a.number, a.category, a.on),
+    ),
+    Verb(
+        name="untag", syntax="/duty untag N CATEGORY", does="take task N out of a category",
+        example="/duty untag 42 financial", group=GROUP, who=MEMBERS, on=Tasks, read=_tag(False),
+        run=lambda t, actor, a: t.tag(actor, a.number, a.category, a.on),
     ),
     Verb(
         name="note", syntax="/duty note N text", does="add a note to task N",

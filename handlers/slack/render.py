@@ -161,6 +161,10 @@ def card_blocks(team: str, card: CardView, name_of: NameOf) -> list[dict[str, An
         ),  # fmt: skip
         _section(f"*{mrkdwn(card.state_line, name_of)}*"),
     ]
+    if card.hints:
+        blocks.append(_section(":warning: " + escape("  ·  ".join(card.hints))))
+    if card.categories:
+        blocks.append(_context(escape("  ·  ".join(c.capitalize() for c in card.categories))))
     if card.preview:
         blocks.append(_section(cut_escaped(card.preview, SECTION_LIMIT)))
     if card.attachments:
