@@ -82,7 +82,12 @@ def test_replies_thread_onto_the_first_task(
     got = take_in(team_db, TEAM, raw("b", reply, "conv-1"), clock.now())
     assert (got.outcome, got.task_number, got.reopened) == ("reply", 1, False)
     assert count(team_db, Task) == 1 and count(team_db, Email) == 2
-    assert thread_texts(team_db) == ["A new email arrived on this task."]
+    # The thread shows the reply itself, as a card would (tests/test_triage.py: masking).
+    assert thread_texts(team_db) == [
+        "A new email arrived on this task.\n"
+        "From Casey Example <casey@example.org>: Re: Rent\n"
+        "Hello, I need help with my rent."
+    ]
 
 
 def test_a_reply_to_a_resolved_task_reopens_it_and_says_so(
@@ -99,7 +104,9 @@ def test_a_reply_to_a_resolved_task_reopens_it_and_says_so(
     t = only_task(team_db)
     assert (t.state, t.resolved_by) == ("open", None)
     assert thread_texts(team_db) == [
-        "A new email arrived on this resolved task, so it is open again."
+        "A new email arrived on this resolved task, so it is open again.\n"
+        "From Casey Example <casey@example.org>: Rent arrears\n"
+        "Hello, I need help with my rent."
     ]
     with team_db.session() as s:
         assert "reopened_by_email" in [e.kind for e in s.scalars(select(Event))]
@@ -148,3 +155,20 @@ def test_the_channel_ping_subject_is_stored_as_plain_text(
 ) -> None:
     take_in(team_db, TEAM, raw("a", make_email(subject="<!channel> URGENT call me")), clock.now())
     assert only_task(team_db).subject == "<!channel> URGENT call me"  # escaped by each chat
+
+
+@pytest.mark.parametrize(
+    ("mode", "shown"),
+    [
+        ("redacted", "From Casey Example <casey@example.org>: Re: Rent\nCall me on [phone]."),
+        ("subject-only", "From Casey Example <casey@example.org>: Re: Rent"),
+    ],
+)
+def test_a_reply_shows_in_the_thread_masked_as_its_card_would_be(
+    team_db: Database, clock: ManualClock, mode: str, shown: str
+) -> None:
+    take_in(team_db, TEAM, raw("a", make_email(message_id="<root@x>")), clock.now(), mode)
+    reply = make_email("Re: Rent", "Call me on 07700 900123.", message_id="<r@x>",
+                       in_reply_to="<root@x>")  # fmt: skip
+    take_in(team_db, TEAM, raw("b", reply), clock.now(), mode)
+    assert thread_texts(team_db) == [f"A new email arrived on this task.\n{shown}"]

@@ -602,3 +602,26 @@ def test_a_click_during_a_long_delivery_pass_is_not_held_up_by_it(db: Database) 
             h.fake.wait_for(lambda: h.fake.views_published(SAM), timeout=10)  # App Home redrawn
         h.drain()  # the pass after it takes the change
         assert "Claimed by @Sam" in card_text(h.card(n))
+
+
+def test_a_reply_shows_in_the_cards_thread_with_a_link_to_it_in_outlook(db: Database) -> None:
+    from bot.mail.intake import take_in
+    from bot.mail.mailbox import RawMessage
+    from tests.mail import make_email
+
+    with SlackHarness(db) as h:
+        n = h.email("Rent arrears", message_id="<root@example.org>")
+        h.drain()
+        link = "https://outlook.office.com/mail/inbox/id/AAMk-reply"
+        reply = make_email(
+            "Re: Rent arrears",
+            "I can pay £50 on Friday. <!channel>",
+            message_id="<r@example.org>",
+            in_reply_to="<root@example.org>",
+        )
+        take_in(h.db, h.team.name, RawMessage("r", reply, web_link=link), h.clock.now())
+        h.drain()
+        (said,) = [m for m in h.thread(n) if m["text"].startswith("A new email arrived")]
+        assert "Re: Rent arrears" in said["text"] and "I can pay £50 on Friday." in said["text"]
+        assert "<!channel>" not in json.dumps(said)  # escaped, as on a card
+        assert buttons(said)["Open in Outlook"]["url"] == link

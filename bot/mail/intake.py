@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.kernel.message import say, text
+from bot.kernel.message import Action, Message, button, lines, text
 from bot.mail.mailbox import RawMessage
 from bot.mail.parse import ParsedEmail, parse_email
 from bot.mail.redaction import PreviewMode, card_preview, card_subject, tidy
@@ -131,7 +131,7 @@ def _store(
 
     parent = _thread_parent(s, team, mail, raw.conversation_id)
     if parent is not None:
-        reopened = _join(s, team, parent, now, digest)
+        reopened = _join(s, team, parent, now, digest, reply_preview(raw, mail, mode))
         task = parent
         outcome = "reply"
         _add_triage(task, found)  # a reply can bring a new worry; nothing is taken away
@@ -209,15 +209,16 @@ def _note_clash(s: Session, team: str, task: Task, digest: str, now: datetime) -
     log.info("intake: a different email reused the Message-ID of task #%s", task.number)
 
 
-def _join(s: Session, team: str, task: Task, now: datetime, digest: str) -> bool:
-    """A reply arrived for ``task``: note it, and reopen the task if it was resolved."""
+def _join(s: Session, team: str, task: Task, now: datetime, digest: str, news: Message) -> bool:
+    """A reply arrived for ``task``: show it in the thread (``news``, at the card's privacy
+    setting), and reopen the task if it was resolved."""
     reopened = q.reopen_if_resolved(s, task.id)
     if reopened:
-        msg = text("A new email arrived on this resolved task, so it is open again.")
+        msg = text("A new email arrived on this resolved task, so it is open again.\n") + news
         kind = "reopened_by_email"
     else:
         q.transition(s, task.id, [], {})
-        msg = say("A new email arrived on this task.")
+        msg = text("A new email arrived on this task.\n") + news
         kind = "email_received"
     q.add_event(
         s, team=team, task_id=task.id, actor="mailbox", kind=kind, at=now, data={"digest": digest}
@@ -238,6 +239,19 @@ def _add_triage(task: Task, found: Triage) -> None:
             hints[flag] = words
     if hints != (task.hints or {}):
         task.hints = hints
+
+
+def reply_preview(raw: RawMessage, mail: ParsedEmail, mode: PreviewMode) -> Message:
+    """A reply's own card-level lines for the thread: who, its subject and preview, masked
+    as a card is, and a link to it in Outlook when there is a safe one."""
+    rows = [text(f"From {sender_of(mail)}: {card_subject(mail.subject, mode)}")]
+    preview = card_preview(mail.body_text[:PREVIEW_SOURCE_CHARS], mode)
+    if preview:
+        rows.append(text(preview))
+    found = lines(rows)
+    if raw.web_link and raw.web_link.startswith("https://"):
+        found = found + "\n" + button(Action("Open in Outlook", url=raw.web_link))
+    return found.with_fallback("A new email on a duty task")
 
 
 def received_time(raw: RawMessage, mail: ParsedEmail, now: datetime) -> datetime:

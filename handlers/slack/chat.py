@@ -215,6 +215,9 @@ class SlackChat:
         self, team: TeamConfig, ref: CardRef, message: Message, key: int | None = None
     ) -> None:
         text = mrkdwn(message, self.name_of(team))
+        extra: dict[str, Any] = {}
+        if message.actions():  # buttons (an "Open in Outlook" link) need blocks
+            extra["blocks"] = message_blocks(message, self.name_of(team), team.name)
         with self.pacer.paced(ref.channel):
             self._call(
                 self.posting,
@@ -224,6 +227,7 @@ class SlackChat:
                 text=text,
                 unfurl_links=False,
                 unfurl_media=False,
+                **extra,
                 **_message_metadata(team, key),
             )
 
