@@ -371,6 +371,21 @@ def card_refs(s: Session, task_ids: Iterable[int]) -> dict[int, tuple[str, str]]
     return {tid: (ch, ts) for tid, ch, ts in rows if ch and ts}
 
 
+def card_refs_by_number(
+    s: Session, team: str, numbers: Iterable[int]
+) -> dict[int, tuple[str, str]]:
+    """Where each task's card is (channel, ts), by task number, for the posted ones."""
+    wanted = list(set(numbers))
+    if not wanted:
+        return {}
+    rows = s.execute(
+        select(Task.number, Task.card_channel, Task.card_ts).where(
+            Task.team == team, Task.number.in_(wanted), Task.card_state == "posted"
+        )
+    ).all()
+    return {n: (ch, ts) for n, ch, ts in rows if ch and ts}
+
+
 def note_send_attempt(s: Session, message_id: int) -> None:
     """Count a try at sending before it is made: a message tried before may be in Slack."""
     s.execute(

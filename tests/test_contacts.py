@@ -117,7 +117,7 @@ def test_slack_home_button_and_form_log_a_contact(db: Database) -> None:
         task = contact(db, 1)
         assert (task.channel, task.safeguarding, task.subject) == ("phone", True, "Landlord rang")
         card = h.card(1)
-        assert card["text"] == "New duty task #1 (phone call)"  # the lock screen: no content
+        assert card["text"] == "Safeguarding: new duty task #1 (phone call)"  # no content
         assert "Phone call, logged by @Sam" in card_text(card)
         (said,) = h.fake.wait_for(lambda: h.ephemerals(SAM))
         assert said["text"] == "Logged #1 (phone call)."

@@ -210,7 +210,7 @@ def test_the_handover_lists_the_day_flagged_first(db: Database, clock: ManualClo
         f"  #{d} [SAFEGUARDING] Welfare check (in at 09:30)",
         f"  #{e} Bursary (in at 09:30)",
         "Resolved today: 1",
-        f"  #{a} Rent arrears, resolved by @sam",
+        f"  #{a} Rent arrears, resolved by @sam: recorded on Mosaic",  # its outcome
         "Open and unclaimed (3):",
         f"  #{d} [SAFEGUARDING] Welfare check",
         f"  #{c} [URGENT] Passport form",

@@ -17,7 +17,6 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.kernel.clock import ManualClock
-from bot.kernel.message import DM_FALLBACK
 from handlers.slack.chat import Pacer
 from storage import tasks as q
 from storage.db import Database
@@ -288,7 +287,8 @@ def test_an_alert_dms_each_person_with_a_permalink_and_pings_only_them(db: Datab
             assert "@Sam alerted you to duty task #1: Rent arrears" in shown
             assert "rang about rent" in shown
             assert f"https://dutyteam.slack.com/archives/{CHANNEL}/p{card_ts}" in shown
-            assert dm["text"] == DM_FALLBACK  # the notification shows nothing personal
+            # The notification says what it is, and nothing personal (no subject, no note).
+            assert dm["text"] == "Alert about duty task #1"
         assert h.dms(SAM) == []
         reply = h.thread(n)[-1]["text"]
         assert reply == f"<@{ALEX}>, <@{PRIYA}> alerted by @Sam: rang about rent"

@@ -16,7 +16,7 @@ from bot.tasks.triage import sorter
 from storage.db import Database
 from storage.models import Event, Task
 from tests.mail import make_email, raw
-from tests.slack_harness import SlackHarness, buttons, card_text
+from tests.slack_harness import ALEX, JO, PRIYA, SAM, SlackHarness, buttons, card_text
 from tests.test_handover import dms, drain, jobs_of, london, make_bot
 
 WEEK = {d: {"manager": "jo", "pa1": "sam", "pa2": "alex", "backup": "priya"}
@@ -199,3 +199,21 @@ def test_a_reply_can_raise_a_hint_on_its_task(db: Database) -> None:
     got = take_in(db, team.cfg.name, raw("r2", later), clock.now(), sort=sorter(team.cfg))
     assert got.outcome == "reply"
     assert task(db, 1).hints == {"safeguarding": ["missing"]}
+
+
+def test_notifications_say_what_they_are_and_nothing_personal(db: Database) -> None:
+    clock = ManualClock(london(2026, 11, 23, 10, 5))
+    rota = {d: {"manager": JO, "pa1": SAM, "pa2": ALEX, "backup": PRIYA} for d in WEEK}
+    with SlackHarness(db, clock=clock, team={"rota": rota}) as h:
+        n = h.email("Welfare check for Callum Reeve", "Please call.")
+        h.drain()
+        h.command(f"flag {n} safeguarding", user=SAM)
+        h.drain()
+        clock.set(london(2026, 11, 23, 10, 16))
+        jobs_of(h.bot).run_due()
+        h.drain()
+        texts = [m["text"] for who in (JO, PRIYA) for m in h.dms(who)]
+        assert texts.count("Safeguarding: duty task #1 was flagged") == 2
+        assert texts.count("Safeguarding: duty task #1 is unclaimed") == 2
+        assert not [t for t in texts if "Callum" in t]  # never a subject on a lock screen
+        assert h.card(n)["text"] == "Safeguarding: duty task #1"  # the card, redrawn

@@ -183,7 +183,7 @@ class CaseClocks:
                     body = text(won[0].line)
                 else:
                     body = lines([text("Unallocated cases:"), *(text(r.line) for r in won)])
-                self._dm(s, who, body, now)
+                self._dm(s, who, body.with_fallback("Unallocated cases: something is due"), now)
         except IntegrityError:
             return 0  # another process sent these first
         return len(won)
@@ -246,14 +246,14 @@ class CaseClocks:
                 f"Escalation to you as {role_name}: {head} {facts} Team manager: ",
                 user(manager),
                 ".",
-            )
+            ).with_fallback(f"Escalation: unallocated case {case.ref}")
             self._dm(s, person, body, now)
             return str(person)
         log.warning("%s: no %s in config; the escalation went to the team manager", self.name, role)
         body = text(
             f"{head} It has reached the {role_name} escalation, but no {role_name} is set in "
             f"the config ([teams.cases.people]), so please tell them. {facts}"
-        )
+        ).with_fallback(f"Escalation: unallocated case {case.ref}")
         self._dm(s, manager, body, now)
         return manager
 
@@ -298,6 +298,7 @@ class CaseClocks:
                 if run is None:
                     return False
                 body = build_report(s, self.team, self.cal, today).message()
+                body = body.with_fallback(f"Unallocated cases: the weekly report, {today:%a %d %b}")
                 if late:
                     note = (
                         f"(Late: posted {local_time(now, self.team.tz)}, because the bot was "

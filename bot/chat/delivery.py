@@ -14,7 +14,7 @@ from typing import Protocol
 from bot.chat.port import CardRef, Chat, ChatRefused, ChatUnavailable
 from bot.kernel.clock import Clock
 from bot.kernel.config import TeamConfig
-from bot.kernel.message import Message
+from bot.kernel.message import Message, Part, TaskLink
 from bot.ops import metrics
 from bot.tasks.cards import card_view
 from storage import tasks as q
@@ -142,6 +142,22 @@ def _card_refused(
             q.mark_card_shown(s, task_id, version)
 
 
+def _with_cards(db: Database, team: TeamConfig, msg: Message) -> Message:
+    """Add where each task named in ``msg`` has its card, so a chat can link to it."""
+    named = [TaskLink.of(p.value).number for p in msg.parts if p.kind == "task"]
+    if not named:
+        return msg
+    with db.session() as s:
+        cards = q.card_refs_by_number(s, team.name, named)
+    parts = tuple(
+        Part("task", TaskLink(n, *cards[n]).value())
+        if p.kind == "task" and (n := TaskLink.of(p.value).number) in cards
+        else p
+        for p in msg.parts
+    )
+    return Message(parts)
+
+
 def _send_one(
     team: TeamConfig,
     chat: Chat,
@@ -182,7 +198,7 @@ def _send_messages(
         if stop.is_set():
             break
         ref = CardRef(*refs[item.task_id]) if item.task_id in refs else None
-        msg = Message.from_json(item.body)
+        msg = _with_cards(db, team, Message.from_json(item.body))
         if item.kind == "thread" and ref is None:
             break  # its card isn't posted yet; keep the order and wait
         try:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from bot.handover.view import HandoverView, build_handover
 from bot.kernel.calendar import WorkingCalendar
 from bot.kernel.config import Config
-from bot.kernel.message import Message, lines, say, text
+from bot.kernel.message import Message, lines, text
 from bot.mail.mailbox import Mailbox, MailboxError, OutgoingEmail
 from bot.rota.rota import Rota
 from bot.tasks.actions import Tasks
@@ -135,30 +135,27 @@ class Handover:
                     return None
                 manager = self.rota.of_day(s, self.cal.next_working_day(day)).manager
                 view = build_handover(s, team, self.cal, day, manager)
-                message = view.message
+                pages, message = list(view.pages), view.message
                 if late:
-                    message = lines(
-                        [
-                            text(
-                                f"(Late: posted {local_time(now, team.tz)}, because the bot "
-                                f"was not running at {self.config.handover.time:%H:%M}.)"
-                            ),
-                            message,
-                        ]
+                    said = text(
+                        f"(Late: posted {local_time(now, team.tz)}, because the bot was not "
+                        f"running at {self.config.handover.time:%H:%M}.)"
                     )
-                q.queue_message(
-                    s,
-                    team=self.name,
-                    kind="channel",
-                    target=team.channel,
-                    body=message.to_json(),
-                    at=now,
-                )
-                if manager and manager != actor:  # never a DM about one's own action
-                    dm = say(f"You're duty manager on {view.next_day:%a %d %b}.\n", message)
+                    pages[0] = lines([said, pages[0]])
+                    message = lines([said, message])
+                for page in pages:  # in order, each once: the outbox keeps both
                     q.queue_message(
-                        s, team=self.name, kind="dm", target=manager, body=dm.to_json(), at=now
-                    )
+                        s, team=self.name, kind="channel", target=team.channel,
+                        body=page.to_json(), at=now,
+                    )  # fmt: skip
+                if manager and manager != actor:  # never a DM about one's own action
+                    first = text(f"You're duty manager on {view.next_day:%a %d %b}.\n")
+                    for i, page in enumerate(pages):
+                        dm = first + page if i == 0 else page
+                        q.queue_message(
+                            s, team=self.name, kind="dm", target=manager, body=dm.to_json(),
+                            at=now,
+                        )  # fmt: skip
                 if self.config.handover.email:
                     run.email_state = "pending"
                     run.email = self._email(view, message)

@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-# ping: a mention that notifies (alerts only); fallback: what a lock screen shows instead
-PartKind = Literal["text", "user", "ping", "button", "fallback"]
+# ping: a mention that notifies (alerts only); fallback: what a lock screen shows instead;
+# heading: a section's title; task: "#42", which a chat may link to the task's card
+PartKind = Literal["text", "user", "ping", "button", "fallback", "heading", "task"]
 
 DM_FALLBACK = "A message from dutybot about duty work"  # when a message names none
 CHANNEL_FALLBACK = "A message from dutybot"
@@ -48,6 +49,10 @@ class Message:
                 out.append(p.value)
             elif p.kind == "button":
                 out.append(f"[{Action.from_json(p.value).label}]")
+            elif p.kind == "heading":
+                out.append(p.value)
+            elif p.kind == "task":
+                out.append(f"#{TaskLink.of(p.value).number}")
             elif p.kind != "fallback":
                 out.append("@" + names.get(p.value, p.value))
         return "".join(out)
@@ -105,6 +110,33 @@ class Action:
             str(data["label"]), str(data.get("verb", "")), str(data.get("args", "")),
             bool(data.get("primary")), data.get("url"),
         )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TaskLink:
+    """A task named in a message; delivery adds where its card is, for chats that link."""
+
+    number: int
+    channel: str = ""
+    ts: str = ""
+
+    @classmethod
+    def of(cls, value: str) -> TaskLink:
+        number, _, rest = value.partition(" ")
+        channel, _, ts = rest.partition(" ")
+        return cls(int(number), channel, ts)
+
+    def value(self) -> str:
+        return " ".join(str(x) for x in (self.number, self.channel, self.ts) if x)
+
+
+def task_link(number: int) -> Message:
+    return Message((Part("task", str(number)),))
+
+
+def heading(title: str) -> Message:
+    """A section's title, like "Resolved today: 1"; chats may draw it as a header."""
+    return Message((Part("heading", title),))
 
 
 def button(action: Action) -> Message:

@@ -83,6 +83,13 @@ def office_time_between(
 # ---- the buttons -------------------------------------------------------------------------
 
 
+def _waiting(items: list[q.OpenTask], one: str, many: str) -> str:
+    """ "Duty task #8 is unclaimed" or "3 duty tasks are unclaimed": no personal data."""
+    if len(items) == 1:
+        return f"duty task #{items[0].task.number} {one} unclaimed"
+    return f"{len(items)} duty tasks {many} unclaimed"
+
+
 def possibly_safeguarding(task: Task) -> bool:
     """Flagged, or its words hint at it and nobody has decided yet: the 10-minute clock runs."""
     return task.safeguarding or "safeguarding" in (task.hints or {})
@@ -260,7 +267,10 @@ class Nudger:
                     over = count(self.rules.unclaimed_minutes, "minute")
                     head = text(f"Unclaimed for over {over}:")
                     task = won[0].task if len(won) == 1 else None
-                    self._dm(s, today.manager, lines([head, *rows]), now, task)
+                    said = lines([head, *rows]).with_fallback(
+                        _waiting(won, "is", "are").capitalize()
+                    )
+                    self._dm(s, today.manager, said, now, task)
         except IntegrityError:
             return 0  # another process sent these first
         return len(won)
@@ -291,7 +301,7 @@ class Nudger:
                             "If anyone is in immediate danger, call 999."
                         ),
                     ]
-                )
+                ).with_fallback("Safeguarding: " + _waiting(won, "is", "are"))
                 task = won[0].task if len(won) == 1 else None
                 for who in dict.fromkeys(p for p in people if p) if won else ():
                     self._dm(s, who, body, now, task)
@@ -324,7 +334,7 @@ class Nudger:
             f"You claimed #{task.number} ({task.subject}) and nothing has been recorded on it "
             f"since {self._since(task.last_event_at, now)}. Are you still on it?\n",
             stale_buttons(task.number),
-        )
+        ).with_fallback(f"Are you still on duty task #{task.number}?")
         self._dm(s, task.claimed_by, body, now, task)
 
     # -- follow-ups --
@@ -371,7 +381,7 @@ class Nudger:
             body = text(what + tail)
         else:
             body = say(what, ", agreed by ", user(owner), ", who isn't on duty today", tail)
-        self._dm(s, to, body, now, task)
+        self._dm(s, to, body.with_fallback(f"Follow-up due on duty task #{number}"), now, task)
 
     # -- the duty manager's oversight of money and housing requests (seeds/000) --
 
@@ -417,7 +427,7 @@ class Nudger:
         body = text(
             f"Nobody is on the rota as duty manager for {nxt:%a %d %b} yet. Set it with: "
             f"/duty rota set {key} manager @name pa1 @name pa2 @name backup @name"
-        )
+        ).with_fallback(f"No duty manager on the rota for {nxt:%a %d %b} yet")
 
         def write(s: Session) -> None:
             for who in self.tasks.roster.managers():

@@ -245,7 +245,7 @@ class Tasks:
                     user(actor),
                     f" alerted you to duty task #{number}: {task.subject}",
                     f"\nNote: {note}" if note else "",
-                )
+                ).with_fallback(f"{_kind(task)}lert about duty task #{number}")
                 q.queue_message(
                     s,
                     team=self.name,
@@ -327,7 +327,7 @@ class Tasks:
             user(actor),
             f" flagged duty task #{task.number} ({task.subject}). "
             "If anyone is in immediate danger, call 999.",
-        )
+        ).with_fallback(f"Safeguarding: duty task #{task.number} was flagged")
         for who in contacts:
             q.queue_message(
                 s,
@@ -471,3 +471,8 @@ class Tasks:
             if card.web_link:
                 rows.append(text(f"Open in Outlook: {card.web_link}"))
         return lines(rows)
+
+
+def _kind(task: Task) -> str:
+    """The start of a notification: "Safeguarding: a" for a safeguarding task, else "A"."""
+    return "Safeguarding: a" if task.safeguarding else "A"

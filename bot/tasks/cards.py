@@ -97,6 +97,19 @@ def origin(task: Task) -> Message:
     return text(f"From {task.sender or '(unknown sender)'}")
 
 
+def _notice(task: Task, said: str) -> str:
+    """What a lock screen may say of a task: what it is and how urgent, never its content."""
+    if task.safeguarding:
+        urgency = "Safeguarding"
+    elif "safeguarding" in (task.hints or {}):
+        urgency = "Possible safeguarding"
+    elif task.urgent:
+        urgency = "Urgent"
+    else:
+        return said
+    return f"{urgency}: {said[0].lower()}{said[1:]}"
+
+
 def card_view(task: Task, tz: ZoneInfo) -> CardView:
     came = f" ({CHANNELS[task.channel][1]})" if task.channel in CHANNELS else ""
     flags = tuple(
@@ -119,6 +132,6 @@ def card_view(task: Task, tz: ZoneInfo) -> CardView:
         attachments=attachments_line(task.attachments),
         web_link=task.web_link,
         actions=card_actions(task),
-        fallback=f"New duty task #{task.number}{came}",
-        fallback_changed=f"Duty task #{task.number}{came}",
+        fallback=_notice(task, f"New duty task #{task.number}{came}"),
+        fallback_changed=_notice(task, f"Duty task #{task.number}{came}"),
     )

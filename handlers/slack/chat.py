@@ -28,7 +28,13 @@ from bot.chat.port import CardRef, ChatRefused, ChatUnavailable
 from bot.kernel.config import TeamConfig
 from bot.kernel.message import CHANNEL_FALLBACK, DM_FALLBACK, Message
 from bot.tasks.cards import CardView
-from handlers.slack.render import card_blocks, message_blocks, mrkdwn, permalink_block
+from handlers.slack.render import (
+    CardUrl,
+    card_blocks,
+    message_blocks,
+    mrkdwn,
+    permalink_block,
+)
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +123,7 @@ class SlackChat:
         self.pacer = Pacer(pace_seconds)
         self._names: dict[str, str] = {}
         self._dm: dict[str, str] = {}
+        self._workspace: str | None = None  # https://council.slack.com/, for card links
 
     # ---- helpers ----------------------------------------------------------------------
 
@@ -148,6 +155,20 @@ class SlackChat:
             return self._names[user_id]
 
         return lookup
+
+    def card_url(self) -> CardUrl | None:
+        """How to link to a card: the workspace's address (asked once) and Slack's own
+        permalink shape; None while Slack can't say, so a task shows as plain "#42"."""
+        if self._workspace is None:
+            try:
+                url = str(self._call(self.safe, "auth.test").get("url") or "")
+            except (ChatUnavailable, ChatRefused):
+                return None
+            if not url.startswith("https://"):
+                return None
+            self._workspace = url if url.endswith("/") else url + "/"
+        base = self._workspace
+        return lambda channel, ts: f"{base}archives/{channel}/p{ts.replace('.', '')}"
 
     # ---- the Chat port ----------------------------------------------------------------
 
@@ -214,10 +235,12 @@ class SlackChat:
     def reply_in_thread(
         self, team: TeamConfig, ref: CardRef, message: Message, key: int | None = None
     ) -> None:
-        text = mrkdwn(message, self.name_of(team))
+        text = mrkdwn(message, self.name_of(team), self.card_url())
         extra: dict[str, Any] = {}
         if message.actions():  # buttons (an "Open in Outlook" link) need blocks
-            extra["blocks"] = message_blocks(message, self.name_of(team), team.name)
+            extra["blocks"] = message_blocks(
+                message, self.name_of(team), team.name, self.card_url()
+            )
         with self.pacer.paced(ref.channel):
             self._call(
                 self.posting,
@@ -247,7 +270,7 @@ class SlackChat:
         card: CardRef | None,
         key: int | None = None,
     ) -> None:
-        blocks = message_blocks(message, self.name_of(team), team.name)
+        blocks = message_blocks(message, self.name_of(team), team.name, self.card_url())
         if card is not None:
             link = self._call(
                 self.safe, "chat.getPermalink", channel=card.channel, message_ts=card.ts
@@ -279,7 +302,7 @@ class SlackChat:
     def post_to_channel(
         self, team: TeamConfig, channel: str, message: Message, key: int | None = None
     ) -> None:
-        blocks = message_blocks(message, self.name_of(team), team.name)
+        blocks = message_blocks(message, self.name_of(team), team.name, self.card_url())
         with self.pacer.paced(channel):
             self._call(
                 self.posting,

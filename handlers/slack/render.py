@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.chat.calls import FormView
 from bot.chat.catalogue import Field, FormValues
-from bot.kernel.message import Action, Message
+from bot.kernel.message import Action, Message, Part, TaskLink
 from bot.tasks.cards import CardView
 from bot.tasks.home import HomeSection
 
@@ -25,6 +25,7 @@ LINK_ACTION = "duty_outlook"  # a link button: Slack opens the URL, the click on
 ACTIONS = re.compile(r"^duty_(?!outlook$)")  # every other button and form names a verb
 
 NameOf = Callable[[str], str]
+CardUrl = Callable[[str, str], str | None]  # (channel, ts) -> the card's permalink
 USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 
 
@@ -56,8 +57,9 @@ def cut_mrkdwn(out: str, limit: int) -> str:
     return out + ELLIPSIS
 
 
-def mrkdwn(message: Message, name_of: NameOf) -> str:
-    """A Message as mrkdwn. People show as names (no ping) unless the part is a ping."""
+def mrkdwn(message: Message, name_of: NameOf, card_url: CardUrl | None = None) -> str:
+    """A Message as mrkdwn. People show as names (no ping) unless the part is a ping; a task
+    links to its card when ``card_url`` knows where it is."""
     out: list[str] = []
     for part in message.parts:
         if part.kind == "text":
@@ -66,9 +68,16 @@ def mrkdwn(message: Message, name_of: NameOf) -> str:
             out.append(f"<@{part.value}>" if _is_user_id(part.value) else "@" + escape(part.value))
         elif part.kind == "user":
             out.append("@" + escape(name_of(part.value)))
-        elif part.kind == "button":
-            continue  # drawn as an actions block by message_blocks
+        elif part.kind == "heading":
+            out.append(f"*{escape(part.value)}*")
+        elif part.kind == "task":
+            out.append(_task(TaskLink.of(part.value), card_url))
     return "".join(out)
+
+
+def _task(link: TaskLink, card_url: CardUrl | None) -> str:
+    url = card_url(link.channel, link.ts) if card_url and link.channel and link.ts else None
+    return f"<{escape(url)}|#{link.number}>" if url else f"#{link.number}"
 
 
 def _is_user_id(value: str) -> bool:
@@ -112,22 +121,47 @@ def chunks(text: str, limit: int = SECTION_LIMIT) -> list[str]:
     return out
 
 
-def message_blocks(message: Message, name_of: NameOf, team: str = "") -> list[dict[str, Any]]:
-    """A message as blocks: its text (over several sections if long), then any buttons."""
-    pieces = chunks(mrkdwn(message, name_of))
-    if len(pieces) > MAX_BLOCKS - 1:
-        pieces = [*pieces[: MAX_BLOCKS - 2], "…and more: see /duty handover or /duty list."]
-    blocks: list[dict[str, Any]] = [_section(p) for p in pieces]
+def message_blocks(
+    message: Message, name_of: NameOf, team: str = "", card_url: CardUrl | None = None
+) -> list[dict[str, Any]]:
+    """A message as blocks: a header for each heading, its text in sections (several if long),
+    then any buttons."""
+    blocks: list[dict[str, Any]] = []
+    for title, body in _segments(message):
+        if title:
+            blocks.append(_header(title.rstrip(":")))
+        text = mrkdwn(body, name_of, card_url).strip("\n")
+        blocks += [_section(p) for p in chunks(text)] if text else []
+    if len(blocks) > MAX_BLOCKS - 1:
+        blocks = [
+            *blocks[: MAX_BLOCKS - 2],
+            _section("…and more: see /duty handover or /duty list."),
+        ]
     actions = message.actions()
     if actions:
         blocks.append({"type": "actions", "elements": [button(a, team) for a in actions[:5]]})
     return blocks
 
 
+def _segments(message: Message) -> list[tuple[str, Message]]:
+    """The message cut at its headings: (heading, what follows it); the first has none."""
+    found: list[tuple[str, list[Part]]] = [("", [])]
+    for part in message.parts:
+        if part.kind == "heading":
+            found.append((part.value, []))
+        else:
+            found[-1][1].append(part)
+    return [(title, Message(tuple(parts))) for title, parts in found if title or parts]
+
+
 def permalink_block(url: str) -> dict[str, Any]:
     """A line linking to a card (the link is Slack's own permalink, kept out of the mrkdwn
     escaping so it stays a link)."""
     return _context(f"<{escape(url)}|Open the card>")
+
+
+def _header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": cut(text, 150) or " "}}
 
 
 def _section(text: str) -> dict[str, Any]:
@@ -244,9 +278,7 @@ def home_view(team: str, sections: list[HomeSection], name_of: NameOf) -> dict[s
     """App Home: a header per section, one row per line, a Claim/Resolve button where it fits."""
     blocks: list[dict[str, Any]] = []
     for section in sections:
-        blocks.append(
-            {"type": "header", "text": {"type": "plain_text", "text": cut(section.title, 150)}}
-        )
+        blocks.append(_header(section.title))
         if not section.rows:
             blocks.append(_section(escape(section.empty)))
         for row in section.rows:
