@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from itertools import count
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -18,6 +19,7 @@ from storage.models import Event, Task
 from tests.mail import make_email, raw
 from tests.slack_harness import ALEX, JO, PRIYA, SAM, SlackHarness, buttons, card_text
 from tests.test_handover import dms, drain, jobs_of, london, make_bot
+from tests.test_shell import shell, write_config
 
 WEEK = {d: {"manager": "jo", "pa1": "sam", "pa2": "alex", "backup": "priya"}
         for d in ("mon", "tue", "wed", "thu", "fri")}  # fmt: skip
@@ -217,3 +219,32 @@ def test_notifications_say_what_they_are_and_nothing_personal(db: Database) -> N
         assert texts.count("Safeguarding: duty task #1 is unclaimed") == 2
         assert not [t for t in texts if "Callum" in t]  # never a subject on a lock screen
         assert h.card(n)["text"] == "Safeguarding: duty task #1"  # the card, redrawn
+
+
+def test_a_managers_app_home_shows_todays_money_and_housing_requests(db: Database) -> None:
+    clock = ManualClock(london(2026, 11, 23, 10, 5))
+    with SlackHarness(db, clock=clock) as h:
+        take_in(
+            h.db, h.team.name, raw("m1", make_email("Rent", "I owe £420 rent.",
+                                                    message_id="<m1@x>")),
+            clock.now(), sort=sorter(h.team),
+        )  # fmt: skip
+        h.open_home(JO)
+        (view,) = h.fake.wait_for(lambda: h.fake.views_published(JO))
+        headers = [b["text"]["text"] for b in view["blocks"] if b["type"] == "header"]
+        assert headers[1] == "Financial and accommodation requests today"
+        assert "#1 Rent (unclaimed)" in card_text(view)
+        h.open_home(SAM)
+        (mine,) = h.fake.wait_for(lambda: h.fake.views_published(SAM))
+        assert "Financial and accommodation requests today" not in card_text(mine)
+
+
+def test_the_shell_shows_the_oversight_dm(tmp_path: Path) -> None:
+    out = shell(
+        write_config(tmp_path),
+        "/duty clock 2026-12-08 10:00\n/duty new phone Landlord says the rent is two months"
+        " behind\n",
+    )
+    assert "Logged #9 (phone call)." in out
+    assert "  @ DM to @Jo: New financial and accommodation request: #9 Landlord says the rent " \
+        "is two months behind" in out  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from bot.handover.view import day_bounds
 from bot.kernel.message import Action, Message, say, text, user
 from bot.rota.rota import ROLE_NAMES, ROLES, Rota
 from bot.tasks.actions import Tasks
@@ -34,13 +35,30 @@ def home(tasks: Tasks, rota: Rota | None, actor: str, unclaimed_minutes: int) ->
     now = tasks.clock.now()
     with tasks.db.session() as s:  # one read of the open tasks serves both sections
         waiting = q.open_tasks_since(s, tasks.name)
-    return [
+    sections = [
         _log(),
         _mine(tasks, actor),
         _open(tasks, waiting),
         _overdue(tasks, now, unclaimed_minutes, waiting),
         _rota(rota),
     ]
+    if tasks.roster.is_manager(actor):  # seeds/000: the duty manager's oversight
+        sections.insert(1, _watched(tasks, now))
+    return sections
+
+
+def _watched(tasks: Tasks, now: datetime) -> HomeSection:
+    """Today's requests in the categories a duty manager oversees, with each one's state."""
+    watched = [c.name for c in tasks.team.categories if c.oversight]
+    start, end = day_bounds(now.astimezone(tasks.team.tz).date(), tasks.team)
+    with tasks.db.session() as s:
+        found = [
+            t for t in q.tasks_received_between(s, tasks.name, start, end)
+            if set(t.categories or []) & set(watched)
+        ]  # fmt: skip
+        rows = [HomeRow(tasks.summary_line(t)) for t in found]
+    title = " and ".join(watched).capitalize() + " requests today"
+    return HomeSection(title, _capped(rows, "See /duty handover"), "None yet today.")
 
 
 def _claim(number: int) -> Action:
