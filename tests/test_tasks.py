@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 
@@ -230,3 +231,18 @@ def test_claim_race_has_exactly_one_winner(tasks: Tasks) -> None:
                 select(Event).where(Event.kind == "claimed", Event.task_id == task(tasks, n).id)
             ).all()
         assert len(claims) == 1
+
+
+def test_workers_text_is_cleaned_as_email_text_is(tasks: Tasks) -> None:
+    """A right-to-left override or a control character typed in a note never reaches the
+    chat or the handover email: workers' text is cleaned as an email's is."""
+    n = new_task(tasks)
+    sneaky = "rang back \u202eexe.gpj\u202c, left \u0007a message\u200b ok"
+    command(tasks, "sam", f"/duty note {n} {sneaky}")
+    command(tasks, "sam", f"/duty resolve {n} done \u2066quietly\u2069")
+    with tasks.db.session() as s:
+        notes = [e.note for e in s.scalars(select(Event)) if e.note]
+        bodies = [json.dumps(o.body, ensure_ascii=False) for o in s.scalars(select(Outbox))]
+    assert notes == ["rang back exe.gpj, left a message ok", "done quietly"]
+    for said in [*notes, *bodies]:
+        assert not any(c in said for c in "\u202e\u202c\u0007\u200b\u2066\u2069")

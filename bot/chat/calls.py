@@ -81,6 +81,11 @@ def refusal(reply: Message | str, team: str | None = None, field: str | None = N
     return Reply(message, team, refused=True, field=field)
 
 
+def _cleaned(values: FormValues) -> FormValues:
+    """A form's typed text, cleaned as an email's is (control and direction characters)."""
+    return {k: tidy(v) if isinstance(v, str) else v for k, v in values.items()}
+
+
 def failed(exc: Exception, what: str) -> str:
     """Log a failed call (one line if the database is away, else the trace) and give the
     sentence to answer with. Never the person's words: they may quote an email."""
@@ -176,7 +181,7 @@ class Calls:
             return refusal(FORM_OUT_OF_DATE)
         try:
             first = verb.form(team.cfg, args).fields[0].name  # where a refusal is shown
-            call = Call(verb, verb.from_form(args, values))
+            call = Call(verb, verb.from_form(args, _cleaned(values)))
         except Refused as no:
             return refusal(no.reply, team.cfg.name, no.field)
         except (Bad, ValueError):

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import TypeVar
 
+from bot.kernel.clean import tidy
 from bot.kernel.when import WhenError, read_date
 
 T = TypeVar("T")
@@ -128,8 +129,9 @@ class Words:
         return found
 
     def text(self) -> str:
-        """The rest, as the user wrote it (spaces tidied); "" if nothing is left."""
-        out = " ".join(self.rest)
+        """The rest, as the user wrote it (spaces tidied, control and direction characters
+        gone, as from an email); "" if nothing is left."""
+        out = " ".join(tidy(" ".join(self.rest)).split())
         self.rest = []
         return out
 
