@@ -93,7 +93,7 @@ def render_card(card: CardView, names: dict[str, str]) -> str:
     ]
     rows += [f"| {hint}" for hint in card.hints]
     if card.categories:
-        rows.append("| " + ", ".join(c.capitalize() for c in card.categories))
+        rows.append("| " + ", ".join(card.categories).capitalize())
     if card.preview:
         rows.append(f"| {card.preview}")
     if card.attachments:

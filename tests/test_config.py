@@ -56,7 +56,7 @@ def test_every_problem_is_one_plain_line(tmp_path: Path) -> None:
         "teams[0].mailbox.password: secrets may not be written in the config file; "
         "expected password_env naming an environment variable",
         "privacy.preview: 'everything' is not allowed; "
-        "input should be 'redacted', 'subject-only' or 'full'",
+        "input should be 'minimal', 'redacted', 'subject-only' or 'full'",
         "teams[0].name: 'Care Experienced' is not a short name; expected lower case letters, "
         "digits and dashes, like care-experienced",
         "teams[0].timezone: 'Europe/Londn' is not a time zone; "

@@ -33,7 +33,11 @@ class Contacts:
     ) -> Message:
         if channel not in CHANNELS:
             raise Refused("Say how it came: phone, text, visit or other.")
-        shown = card_subject(summary[:SUMMARY_LIMIT], self.privacy)
+        # "minimal": no names in chat, so the summary stays with the worker (and the case record)
+        if self.privacy == "minimal":
+            shown = CHANNELS[channel][0]
+        else:
+            shown = card_subject(summary[:SUMMARY_LIMIT], self.privacy)
         found = triage(summary, self.team)
         now = self.clock.now()
         with self.db.session() as s:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from bot.kernel.message import Action, Message, button, lines, text
 from bot.mail.mailbox import RawMessage
 from bot.mail.parse import ParsedEmail, parse_email
-from bot.mail.redaction import PreviewMode, card_preview, card_subject, tidy
+from bot.mail.redaction import PreviewMode, card_preview, card_subject, organisation, tidy
 from bot.ops import metrics
 from bot.tasks.triage import Sorter, Triage
 from storage import tasks as q
@@ -244,7 +244,10 @@ def _add_triage(task: Task, found: Triage) -> None:
 def reply_preview(raw: RawMessage, mail: ParsedEmail, mode: PreviewMode) -> Message:
     """A reply's own card-level lines for the thread: who, its subject and preview, masked
     as a card is, and a link to it in Outlook when there is a safe one."""
-    rows = [text(f"From {sender_of(mail)}: {card_subject(mail.subject, mode)}")]
+    if mode == "minimal":
+        rows = [text(f"From {organisation(mail.from_addr)}")]
+    else:
+        rows = [text(f"From {sender_of(mail)}: {card_subject(mail.subject, mode)}")]
     preview = card_preview(mail.body_text[:PREVIEW_SOURCE_CHARS], mode)
     if preview:
         rows.append(text(preview))
@@ -269,15 +272,17 @@ def _new_task(
     mode: PreviewMode,
     digest: str,
 ) -> Task:
+    minimal = mode == "minimal"  # no subject, no names, no preview: the organisation only
+    who = organisation(mail.from_addr)
     task = Task(
         team=team,
         number=q.next_task_number(s, team),
         state="open",
-        subject=card_subject(mail.subject, mode),
-        sender=sender_of(mail),
+        subject=f"Email from {who}" if minimal else card_subject(mail.subject, mode),
+        sender=who if minimal else sender_of(mail),
         preview=card_preview(mail.body_text[:PREVIEW_SOURCE_CHARS], mode),
         # tidied: a right-to-left override makes "photo\u202egpj.exe" look like a .jpg
-        attachments=[[_fit(tidy(a.name)), a.size] for a in mail.attachments],
+        attachments=[["" if minimal else _fit(tidy(a.name)), a.size] for a in mail.attachments],
         web_link=raw.web_link,
         received_at=received_time(raw, mail, now),
         last_event_at=now,

@@ -21,7 +21,17 @@ from phonenumbers import Leniency, PhoneNumberMatcher
 
 from bot.kernel.clean import INVISIBLE_CLASS, tidy
 
-PreviewMode = Literal["redacted", "subject-only", "full"]
+# minimal: no subject, no names, no preview: the sender's organisation (their email domain)
+PreviewMode = Literal["minimal", "redacted", "subject-only", "full"]
+
+# Where a sender's email domain says nothing about an organisation, only that it is a person's.
+PERSONAL_DOMAINS: Final = frozenset({
+    "gmail.com", "googlemail.com", "hotmail.com", "hotmail.co.uk", "outlook.com", "live.com",
+    "live.co.uk", "msn.com", "yahoo.com", "yahoo.co.uk", "ymail.com", "icloud.com", "me.com",
+    "mac.com", "aol.com", "aol.co.uk", "btinternet.com", "btopenworld.com", "sky.com",
+    "talktalk.net", "virginmedia.com", "ntlworld.com", "blueyonder.co.uk", "protonmail.com",
+    "proton.me", "gmx.com", "gmx.co.uk", "mail.com", "tiscali.co.uk", "zoho.com",
+})  # fmt: skip
 
 NHS_MASK: Final = "[NHS no.]"
 NI_MASK: Final = "[NI no.]"
@@ -395,14 +405,23 @@ def _cut(text: str, limit: int) -> str:
     return head.rstrip() + ELLIPSIS
 
 
+def organisation(address: str) -> str:
+    """Who an email is from, with no name in it: the sender's email domain, or "a personal
+    address" for webmail and home broadband (for the "minimal" card)."""
+    domain = tidy(address).rpartition("@")[2].strip().strip(">").lower()
+    if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", domain):
+        return "an unknown sender"
+    return "a personal address" if domain in PERSONAL_DOMAINS else domain
+
+
 def card_preview(body: str, mode: PreviewMode, limit: int = 300) -> str:
     """A one-line preview of the body, at most `limit` characters.
 
-    "" for "subject-only". Otherwise tidied, whitespace collapsed, redacted (unless
-    "full") and only then cut, so a number is never half shown. A cut preview ends
+    "" for "subject-only" and "minimal". Otherwise tidied, whitespace collapsed, redacted
+    (unless "full") and only then cut, so a number is never half shown. A cut preview ends
     with "…", which counts towards `limit`.
     """
-    if mode == "subject-only":
+    if mode in ("subject-only", "minimal"):
         return ""
     text = _one_line(tidy(body))
     if mode != "full":

@@ -50,6 +50,8 @@ def _size(n: int) -> str:
 def attachments_line(items: list[list[object]] | list[tuple[str, int]]) -> str:
     if not items:
         return ""
+    if not any(name for name, _ in items):  # the "minimal" card: how many, no names
+        return f"{len(items)} attachment" + ("s" if len(items) != 1 else "")
     shown = ", ".join(f"{name} ({_size(int(size))})" for name, size in list(items)[:5])  # type: ignore[call-overload,misc]
     more = f" and {len(items) - 5} more" if len(items) > 5 else ""
     word = "attachment" if len(items) == 1 else "attachments"

@@ -1,0 +1,74 @@
+"""Minimum necessary (seeds/004 §4, Caldicott): the "minimal" card shows no personal data:
+the task number, how it came in, its categories, flags and hints, the sender's organisation
+(their email domain, or "a personal address"), when it arrived and how many attachments.
+Lists, handovers, DMs, nudges and App Home follow the same setting."""
+
+from __future__ import annotations
+
+import email
+import json
+from email.policy import default
+from pathlib import Path
+
+from bot.kernel.clock import ManualClock
+from bot.mail.intake import take_in
+from bot.mail.redaction import organisation
+from storage.db import Database
+from tests.conftest import ROOT
+from tests.mail import make_email, raw
+from tests.slack_harness import SlackHarness
+from tests.test_handover import jobs_of, london
+from tests.test_shell import shell, write_config
+
+TEAM_NAMES = {"Priya"}  # a team member's name, which the bot may show
+
+
+def personal_words() -> set[str]:
+    """Every subject, and every word of every sender's name, in the sample inbox."""
+    found: set[str] = set()
+    for path in sorted((ROOT / "examples" / "inbox").glob("*.eml")):
+        msg = email.message_from_bytes(path.read_bytes(), policy=default)
+        subject = str(msg["subject"] or "").removeprefix("Re: ").strip()
+        found.add(subject)
+        name = msg["from"].addresses[0].display_name if msg["from"] else ""
+        found |= {w for w in name.replace(",", " ").split() if len(w) > 3}
+    return found - TEAM_NAMES
+
+
+def test_the_organisation_is_the_domain_or_a_personal_address() -> None:
+    assert organisation("dsl@oakfield-primary.example.org") == "oakfield-primary.example.org"
+    assert organisation("Jo.Bloggs@Gmail.com") == "a personal address"
+    assert organisation("someone@hotmail.co.uk") == "a personal address"
+    assert organisation("") == "an unknown sender"
+
+
+def test_minimal_cards_lists_and_the_handover_show_no_personal_data(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    cfg.write_text(cfg.read_text().replace('preview = "redacted"', 'preview = "minimal"'))
+    out = shell(cfg, "/duty list\n/duty show 3\n/duty handover\n/duty claim 4\n", who="jo")
+    for word in personal_words():
+        assert word not in out, f"{word!r} shown in minimal mode"
+    assert "+-- #3 Email from police.example.gov.uk" in out
+    assert "| From police.example.gov.uk" in out
+    assert "+-- #1 Email from example.com" in out
+    assert "| 1 attachment" in out  # #4 has one; its name isn't shown
+    assert "| Financial, accommodation" in out  # what a worker needs to pick it up
+
+
+def test_minimal_in_slack_puts_no_subject_or_name_in_any_payload(db: Database) -> None:
+    clock = ManualClock(london(2026, 11, 23, 9, 0))
+    with SlackHarness(db, clock=clock, config={"privacy": {"preview": "minimal"}}) as h:
+        mime = make_email("Welfare check - Callum Reeve", "Callum's sister rang 07700 900123.",
+                          sender="PC Dana Whitfield <dana@police.example.gov.uk>",
+                          message_id="<p1@x>")  # fmt: skip
+        n = take_in(h.db, h.team.name, raw("p1", mime), clock.now(), "minimal").task_number
+        h.drain()
+        h.command(f"show {n}")
+        h.command("list")
+        clock.set(london(2026, 11, 23, 16, 30))
+        jobs_of(h.bot).run_due()
+        h.drain()
+        sent = json.dumps([c.params for c in h.fake.calls], ensure_ascii=False)
+        for word in ("Callum", "Reeve", "Dana", "Whitfield", "Welfare check", "07700"):
+            assert word not in sent
+        assert "Email from police.example.gov.uk" in sent
