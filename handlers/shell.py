@@ -57,9 +57,10 @@ class ShellChat:
 
     def reply_in_thread(
         self, team: TeamConfig, ref: CardRef, message: Message, key: int | None = None
-    ) -> None:
+    ) -> CardRef:
         number = self._numbers.get(ref.ts, "?")
         self._print(f"  > thread #{number}: {self._plain(message)}")
+        return self._next(team)
 
     def send_dm(
         self,
@@ -68,14 +69,22 @@ class ShellChat:
         message: Message,
         card: CardRef | None,
         key: int | None = None,
-    ) -> None:
+    ) -> CardRef:
         who = self.names.get(user_id, user_id)
         self._print(f"  @ DM to @{who}: {self._plain(message)}")
+        return self._next(team)
 
     def post_to_channel(
         self, team: TeamConfig, channel: str, message: Message, key: int | None = None
-    ) -> None:
+    ) -> CardRef:
         self._print(self._plain(message))
+        return self._next(team)
+
+    def edit_message(self, team: TeamConfig, ref: CardRef, message: Message) -> None:
+        self._print(f"  ~ message {ref.ts} now: {self._plain(message)}")
+
+    def _next(self, team: TeamConfig) -> CardRef:
+        return CardRef(f"#{team.name}", f"{next(self._ts)}.000000")
 
     def find_message(
         self, team: TeamConfig, channel: str, thread: CardRef | None, key: int

@@ -202,12 +202,16 @@ class Outbox(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     team: Mapped[str] = mapped_column(ForeignKey("teams.name"))
     task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"), default=None)
-    kind: Mapped[str] = mapped_column(String(16))  # thread | dm | channel
+    kind: Mapped[str] = mapped_column(String(16))  # thread | dm | channel | edit
     target: Mapped[str] = mapped_column(String(64), default="")  # user id for a DM
     body: Mapped[list[Any]] = mapped_column(JSON)  # Message parts
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Where it went (for kind "edit": the message to rewrite), so a purge can rewrite it.
+    posted_channel: Mapped[str | None] = mapped_column(String(64), default=None)
+    posted_ts: Mapped[str | None] = mapped_column(String(64), default=None)
+    scrubbed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class MailboxState(Base):

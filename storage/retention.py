@@ -128,6 +128,20 @@ def forget_item(s: Session, email_id: int) -> None:
     )
 
 
+def posted_messages(s: Session, team: str) -> list[Outbox]:
+    """Chat messages sent and not yet scrubbed (kept for at most the retention period)."""
+    return list(
+        s.scalars(
+            select(Outbox).where(
+                Outbox.team == team,
+                Outbox.sent_at.is_not(None),
+                Outbox.scrubbed_at.is_(None),
+                Outbox.kind.in_(("thread", "dm", "channel")),
+            )
+        )
+    )
+
+
 def _sent_before(team: str, cutoff: datetime) -> ColumnElement[bool]:
     return and_(Outbox.team == team, Outbox.sent_at.is_not(None), Outbox.created_at < cutoff)
 

@@ -295,8 +295,16 @@ def queue_message(
     at: datetime,
     task_id: int | None = None,
     target: str = "",
+    posted: tuple[str, str] | None = None,
 ) -> None:
-    s.add(Outbox(team=team, kind=kind, body=body, created_at=at, task_id=task_id, target=target))
+    """Queue a chat message; ``posted`` (channel, ts) is the message an "edit" rewrites."""
+    channel, ts = posted or (None, None)
+    s.add(
+        Outbox(
+            team=team, kind=kind, body=body, created_at=at, task_id=task_id, target=target,
+            posted_channel=channel, posted_ts=ts,
+        )
+    )  # fmt: skip
 
 
 def pending_messages(s: Session, team: str, limit: int = 50) -> list[Outbox]:
@@ -396,11 +404,17 @@ def note_send_attempt(s: Session, message_id: int) -> None:
     )
 
 
-def mark_message_sent(s: Session, message_id: int, at: datetime) -> None:
+def mark_message_sent(
+    s: Session, message_id: int, at: datetime, posted: tuple[str, str] | None = None
+) -> None:
+    """Sent; ``posted`` is where it went (kept, so a purge can rewrite it)."""
+    values: dict[str, Any] = {"sent_at": at}
+    if posted is not None:
+        values["posted_channel"], values["posted_ts"] = posted
     s.execute(
         update(Outbox)
         .where(Outbox.id == message_id, Outbox.sent_at.is_(None))
-        .values(sent_at=at)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
 

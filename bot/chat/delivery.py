@@ -166,14 +166,19 @@ def _send_one(
     msg: Message,
     ref: CardRef | None,
     key: int,
-) -> None:
+    posted: CardRef | None,
+) -> CardRef | None:
+    """Send one queued message; where it went, if the chat says."""
     if kind == "thread":
         assert ref is not None
-        chat.reply_in_thread(team, ref, msg, key=key)
-    elif kind == "dm":
-        chat.send_dm(team, target, msg, ref, key=key)
-    else:
-        chat.post_to_channel(team, target or team.channel, msg, key=key)
+        return chat.reply_in_thread(team, ref, msg, key=key)
+    if kind == "dm":
+        return chat.send_dm(team, target, msg, ref, key=key)
+    if kind == "edit":
+        if posted is not None:  # the message to rewrite
+            chat.edit_message(team, posted, msg)
+        return None
+    return chat.post_to_channel(team, target or team.channel, msg, key=key)
 
 
 def _already_sent(
@@ -201,13 +206,19 @@ def _send_messages(
         msg = _with_cards(db, team, Message.from_json(item.body))
         if item.kind == "thread" and ref is None:
             break  # its card isn't posted yet; keep the order and wait
+        posted = (
+            CardRef(item.posted_channel, item.posted_ts)
+            if item.posted_channel and item.posted_ts
+            else None
+        )
+        went: CardRef | None = None
         try:
             if not (
                 item.attempts and _already_sent(team, chat, item.kind, item.target, ref, item.id)
             ):
                 with db.session() as s:
                     q.note_send_attempt(s, item.id)  # before: the try may land, its answer not
-                _send_one(team, chat, item.kind, item.target, msg, ref, item.id)
+                went = _send_one(team, chat, item.kind, item.target, msg, ref, item.id, posted)
         except ChatRefused as exc:
             if item.kind == "thread" and exc.gone and item.task_id is not None:
                 _card_refused(db, team, item.task_id, 0, exc)  # post the card again, then reply
@@ -217,6 +228,6 @@ def _send_messages(
                 "a %s message for %s was refused (%s); dropped", item.kind, team.name, exc.reason
             )
         with db.session() as s:
-            q.mark_message_sent(s, item.id, clock.now())
+            q.mark_message_sent(s, item.id, clock.now(), (went.channel, went.ts) if went else None)
         sent += 1
     return sent

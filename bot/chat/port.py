@@ -51,10 +51,11 @@ class Chat(Protocol):
     def update_card(self, team: TeamConfig, ref: CardRef, card: CardView) -> None: ...
 
     # ``key`` identifies one queued message, so that find_message can spot it after a failure.
+    # Each returns where the message went (None if the chat can't say), for a later edit.
 
     def reply_in_thread(
         self, team: TeamConfig, ref: CardRef, message: Message, key: int | None = None
-    ) -> None: ...
+    ) -> CardRef | None: ...
 
     def send_dm(
         self,
@@ -63,11 +64,15 @@ class Chat(Protocol):
         message: Message,
         card: CardRef | None,
         key: int | None = None,
-    ) -> None: ...
+    ) -> CardRef | None: ...
 
     def post_to_channel(
         self, team: TeamConfig, channel: str, message: Message, key: int | None = None
-    ) -> None: ...
+    ) -> CardRef | None: ...
+
+    def edit_message(self, team: TeamConfig, ref: CardRef, message: Message) -> None:
+        """Rewrite a message the bot posted (a purge takes out the content it quoted)."""
+        ...
 
     def find_message(
         self, team: TeamConfig, channel: str, thread: CardRef | None, key: int

@@ -209,16 +209,19 @@ def _note_clash(s: Session, team: str, task: Task, digest: str, now: datetime) -
     log.info("intake: a different email reused the Message-ID of task #%s", task.number)
 
 
+NEW_EMAIL = "A new email arrived"  # how a thread line showing a reply starts (retention finds it)
+
+
 def _join(s: Session, team: str, task: Task, now: datetime, digest: str, news: Message) -> bool:
     """A reply arrived for ``task``: show it in the thread (``news``, at the card's privacy
     setting), and reopen the task if it was resolved."""
     reopened = q.reopen_if_resolved(s, task.id)
     if reopened:
-        msg = text("A new email arrived on this resolved task, so it is open again.\n") + news
+        msg = text(f"{NEW_EMAIL} on this resolved task, so it is open again.\n") + news
         kind = "reopened_by_email"
     else:
         q.transition(s, task.id, [], {})
-        msg = text("A new email arrived on this task.\n") + news
+        msg = text(f"{NEW_EMAIL} on this task.\n") + news
         kind = "email_received"
     q.add_event(
         s, team=team, task_id=task.id, actor="mailbox", kind=kind, at=now, data={"digest": digest}

@@ -9,7 +9,10 @@ an old backlog picked up today is not purged at once), whether the task is resol
   (the Message-ID and thread ids stay, so a resend is still recognised and not made a task);
 - the folder mailbox's copies of those emails in Done/, and its handover copies in Outbox/
   older than that (an email still in the inbox is live work: it goes once resolved and moved);
-- chat messages sent longer ago than that, from the send queue (Slack holds them).
+- every message the bot posted that quoted a purged task's content (its DMs, reminders,
+  handover posts, and the thread lines that showed a reply): rewritten in the chat, through
+  the chat's own edit call, to say the content was removed, and scrubbed in the send queue;
+- chat messages sent longer ago than that, from the send queue.
 What stays: every event (who did what, when), with the notes workers wrote. Intake's own
 events lose any note and the content digest in their data. Each purged task gets a
 "content_purged" event.
@@ -29,12 +32,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.kernel.config import FolderMailboxConfig, TeamConfig
+from bot.kernel.message import Message, text
 from bot.kernel.words import count
+from bot.mail.intake import NEW_EMAIL
 from storage import jobs as jobs_db
 from storage import retention as rq
 from storage import tasks as q
 from storage.db import Database
-from storage.models import Task
+from storage.models import Outbox, Task
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,7 @@ JOB = "purge"
 ACTOR = "retention"
 CHUNK = 200  # tasks per transaction: a first purge of years of mail holds no long lock
 HANDOVER_COPY = re.compile(r"(\d{8}T\d{12})-handover\.eml")
+MIN_QUOTE = 4  # a subject shorter than this is not looked for in messages (too many hits)
 
 
 @dataclass
@@ -56,6 +62,7 @@ class PurgeReport:
     done_copies: int = 0
     handover_copies: int = 0
     chat_messages: int = 0
+    rewritten: int = 0  # posted messages that quoted purged content, rewritten in the chat
 
     @property
     def empty(self) -> bool:
@@ -65,6 +72,7 @@ class PurgeReport:
             or self.done_copies
             or self.handover_copies
             or self.chat_messages
+            or self.rewritten
         )
 
     def lines(self, tz_name: str, dry_run: bool) -> list[str]:
@@ -81,6 +89,7 @@ class PurgeReport:
         out.append(f"  {self.emails} stored email(s) {verb} cleared")
         out.append(f"  {self.done_copies} copy(ies) in the Done folder {verb} deleted")
         out.append(f"  {self.handover_copies} handover copy(ies) in Outbox {verb} deleted")
+        out.append(f"  {self.rewritten} posted chat message(s) {verb} rewritten without it")
         out.append(f"  {self.chat_messages} sent chat message(s) {verb} dropped from the queue")
         return out
 
@@ -137,12 +146,15 @@ def purge(
     folders = Folders.of(team)
     if dry_run:
         return _plan(db, team.name, folders, report)
+    quoted: list[Quoted] = []
     while True:
         with db.session() as s:
             due = rq.tasks_due(s, team.name, cutoff, CHUNK)
             if not due:
                 break
+            quoted += [Quoted(t.id, t.subject) for t in due]
             report.tasks += _purge_tasks(s, team.name, [t.id for t in due], days, now)
+    report.rewritten = _rewrite_posted(db, team.name, quoted, days, now)
     with db.session() as s:
         report.emails = rq.purge_emails(s, team.name, cutoff, now)
         report.chat_messages = rq.delete_sent_messages(s, team.name, cutoff)
@@ -175,10 +187,55 @@ def _purge_tasks(s: Session, team: str, task_ids: list[int], days: int, now: dat
     return done
 
 
+@dataclass(frozen=True)
+class Quoted:
+    """A task whose content goes now, as messages may have quoted it."""
+
+    task_id: int
+    subject: str
+
+
+def _quoting(s: Session, team: str, quoted: list[Quoted]) -> list[Outbox]:
+    """The sent messages that quoted any of ``quoted``: its subject, or (in its thread) a
+    reply's own lines."""
+    if not quoted:
+        return []
+    ids = {x.task_id for x in quoted}
+    subjects = [x.subject for x in quoted if len(x.subject) >= MIN_QUOTE]
+    found = []
+    for row in rq.posted_messages(s, team):
+        said = Message.from_json(row.body).plain()
+        shown_email = row.task_id in ids and said.startswith(NEW_EMAIL)
+        if shown_email or any(subject in said for subject in subjects):
+            found.append(row)
+    return found
+
+
+def _rewrite_posted(db: Database, team: str, quoted: list[Quoted], days: int, now: datetime) -> int:
+    """Rewrite, in the chat, every message the bot posted that quoted purged content, and
+    scrub its copy in the send queue. Safe to run twice: a scrubbed row is not found again."""
+    notice = text(
+        f"(This message quoted email content, which was removed after {count(days, 'day')}.)"
+    ).with_fallback("A message from dutybot: content removed")
+    with db.session() as s:
+        rows = _quoting(s, team, quoted)
+        for row in rows:
+            row.body, row.scrubbed_at = notice.to_json(), now
+            if row.posted_channel and row.posted_ts:
+                q.queue_message(
+                    s, team=team, kind="edit", body=notice.to_json(), at=now,
+                    task_id=row.task_id, posted=(row.posted_channel, row.posted_ts),
+                )  # fmt: skip
+    return len(rows)
+
+
 def _plan(db: Database, team: str, folders: Folders, report: PurgeReport) -> PurgeReport:
     cutoff = report.cutoff
     with db.session() as s:
-        report.tasks = [t.number for t in rq.tasks_due(s, team, cutoff)]
+        due = rq.tasks_due(s, team, cutoff)
+        report.tasks = [t.number for t in due]
+        quoted = [Quoted(t.id, t.subject) for t in due]
+        report.rewritten = len(_quoting(s, team, quoted))
         report.emails = rq.count_emails_due(s, team, cutoff)
         report.chat_messages = rq.count_sent_messages(s, team, cutoff)
         items = rq.done_copies_due(s, team, cutoff)

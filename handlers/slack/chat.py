@@ -234,7 +234,7 @@ class SlackChat:
 
     def reply_in_thread(
         self, team: TeamConfig, ref: CardRef, message: Message, key: int | None = None
-    ) -> None:
+    ) -> CardRef | None:
         text = mrkdwn(message, self.name_of(team), self.card_url())
         extra: dict[str, Any] = {}
         if message.actions():  # buttons (an "Open in Outlook" link) need blocks
@@ -242,7 +242,7 @@ class SlackChat:
                 message, self.name_of(team), team.name, self.card_url()
             )
         with self.pacer.paced(ref.channel):
-            self._call(
+            resp = self._call(
                 self.posting,
                 "chat.postMessage",
                 channel=ref.channel,
@@ -253,6 +253,7 @@ class SlackChat:
                 **extra,
                 **_message_metadata(team, key),
             )
+        return _where(resp)
 
     def find_message(
         self, team: TeamConfig, channel: str, thread: CardRef | None, key: int
@@ -269,7 +270,7 @@ class SlackChat:
         message: Message,
         card: CardRef | None,
         key: int | None = None,
-    ) -> None:
+    ) -> CardRef | None:
         blocks = message_blocks(message, self.name_of(team), team.name, self.card_url())
         if card is not None:
             link = self._call(
@@ -279,7 +280,7 @@ class SlackChat:
             if permalink.startswith("https://"):  # Slack's own link; anything else is dropped
                 at = len(blocks) - 1 if blocks[-1]["type"] == "actions" else len(blocks)
                 blocks.insert(at, permalink_block(permalink))
-        self._call(
+        resp = self._call(
             self.posting,
             "chat.postMessage",
             channel=self.dm_channel(user_id),
@@ -289,6 +290,7 @@ class SlackChat:
             unfurl_media=False,
             **_message_metadata(team, key),
         )
+        return _where(resp)
 
     def dm_channel(self, user_id: str) -> str:
         """The bot's DM channel with a person (opened once, then remembered)."""
@@ -301,10 +303,10 @@ class SlackChat:
 
     def post_to_channel(
         self, team: TeamConfig, channel: str, message: Message, key: int | None = None
-    ) -> None:
+    ) -> CardRef | None:
         blocks = message_blocks(message, self.name_of(team), team.name, self.card_url())
         with self.pacer.paced(channel):
-            self._call(
+            resp = self._call(
                 self.posting,
                 "chat.postMessage",
                 channel=channel,
@@ -314,6 +316,24 @@ class SlackChat:
                 unfurl_media=False,
                 **_message_metadata(team, key),
             )
+        return _where(resp)
+
+    def edit_message(self, team: TeamConfig, ref: CardRef, message: Message) -> None:
+        name_of = self.name_of(team)
+        self._call(
+            self.safe,
+            "chat.update",
+            channel=ref.channel,
+            ts=ref.ts,
+            text=message.fallback or mrkdwn(message, name_of),
+            blocks=message_blocks(message, name_of, team.name, self.card_url()),
+        )
+
+
+def _where(resp: Any) -> CardRef | None:
+    """Where chat.postMessage put a message."""
+    channel, ts = resp.get("channel"), resp.get("ts")
+    return CardRef(str(channel), str(ts)) if channel and ts else None
 
 
 def _metadata(event_type: str, team: str, field: str, value: int) -> dict[str, Any]:

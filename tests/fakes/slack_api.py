@@ -296,6 +296,14 @@ class FakeSlack:
         with self._lock:
             return copy.deepcopy(self._history.get(self.resolve_channel(channel), []))
 
+    def all_messages(self) -> list[dict[str, Any]]:
+        """Every message as it stands now (edits applied): top level and in threads, in every
+        channel and DM."""
+        with self._lock:
+            found = [m for msgs in self._history.values() for m in msgs]
+            found += [m for msgs in self._threads.values() for m in msgs]
+            return copy.deepcopy(found)
+
     def replies(self, channel: str, ts: str) -> list[dict[str, Any]]:
         """Thread replies under the message ts (not the parent itself), oldest first."""
         with self._lock:
