@@ -21,6 +21,7 @@ from bot.chat.catalogue import Catalogue, catalogue_of
 from bot.chat.delivery import Delivered, StopSignal, deliver
 from bot.chat.port import Chat, ChatAdapter
 from bot.contacts import commands as contact_verbs
+from bot.contacts.ack import Acks
 from bot.contacts.log import Contacts
 from bot.handover import commands as handover_verbs
 from bot.kernel.calendar import WorkingCalendar
@@ -105,13 +106,14 @@ class Team:
     hands: ClockHands
     calls: Calls
     mailbox: Mailbox | None = None
+    acks: Acks | None = None
     # One mover at a time for the team: the mail watcher and the runner's move loop both move.
     moving: threading.Lock = field(default_factory=threading.Lock)
 
     def service(self, kind: type[S]) -> S:
         """The domain object a verb of ``kind`` runs on."""
         found = (self.tasks, self.contacts, self.rota, self.register, self.jobs.handover,
-                 self.hands)  # fmt: skip
+                 self.hands, self.acks)  # fmt: skip
         for each in (*found, self.calls.catalogue):
             if isinstance(each, kind):
                 return each
@@ -240,9 +242,11 @@ class DutyBot:
         register = Register(self.db, team, roster, cal, self.clock)
         hands = ClockHands(self.clock, team.tz)
         contacts = Contacts(self.db, team, self.clock, self.config.privacy.preview)
+        acks = Acks(self.db, team, self.clock, mailbox)
         return Team(
-            team, roster, cal, tasks, contacts, rota, register, jobs, hands, self.calls, mailbox
-        )
+            team, roster, cal, tasks, contacts, rota, register, jobs, hands, self.calls, mailbox,
+            acks=acks,
+        )  # fmt: skip
 
     def team(self, name: str | None = None) -> Team:
         if name is None:

@@ -64,7 +64,7 @@ def test_every_example_works_as_the_role_it_names(
 ) -> None:
     shutil.copy(taken_in / "duty.db", tmp_path / "duty.db")
     cfg = sample(tmp_path)
-    bot = DutyBot(cfg, clock=ManualClock(MONDAY)).start(with_mailboxes=False)
+    bot = DutyBot(cfg, clock=ManualClock(MONDAY)).start()  # its folder mailbox: /duty ack sends
     shell = Place("shell", cfg.teams[0].channel)
     manager = cfg.teams[0].managers[0]
     try:
@@ -101,5 +101,5 @@ def test_every_verb_is_declared_once_with_its_help() -> None:
 
 def test_a_verb_with_a_form_reads_the_form_too() -> None:
     with_forms = [v for v in CATALOGUE.verbs if v.form is not None]
-    assert {v.name for v in with_forms} == {"resolve", "alert", "new"}
+    assert {v.name for v in with_forms} == {"resolve", "alert", "new", "ack"}
     assert all(v.from_form is not None for v in with_forms)

@@ -197,12 +197,12 @@ def test_claim_resolve_reopen_each_update_the_card_and_add_one_quiet_reply(db: D
         n = h.email()
         h.drain()
         ts = h.card(n)["ts"]
-        assert set(buttons(h.card(n))) == {"Claim", "Resolve", "Alert"}
+        assert set(buttons(h.card(n))) == {"Claim", "Resolve", "Alert", "Acknowledge"}
 
         h.click("duty_claim", n)
         h.drain()
         assert "Claimed by @Sam at 10:00" in card_text(h.card(n))
-        assert set(buttons(h.card(n))) == {"Resolve", "Alert"}
+        assert set(buttons(h.card(n))) == {"Resolve", "Alert", "Acknowledge"}
 
         h.resolve(n, note="Recorded on Mosaic")
         h.drain()

@@ -1,5 +1,7 @@
 """The contact verbs: `/duty new` logs a phone call, text, visit or other contact as a task
-(also from App Home's "New contact" button and Slack's "Log as duty task" shortcut)."""
+(also from App Home's "New contact" button and Slack's "Log as duty task" shortcut); `/duty
+ack` acknowledges an email to its sender (also from a card's Acknowledge button, whose form
+shows the text to edit before it goes)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 
 from bot.chat.catalogue import Field, Form, FormValues, Verb
 from bot.chat.words import Bad, Words, show
+from bot.contacts.ack import Acks
 from bot.contacts.log import Contacts
 from bot.kernel.config import TeamConfig
 from bot.kernel.roles import members
@@ -71,7 +74,39 @@ def _from_form(args: str, values: FormValues) -> NewContact:
     return NewContact(channel, summary, "urgent" in flags, "safeguarding" in flags)
 
 
-VERBS: list[Verb[Contacts, Any]] = [
+@dataclass(frozen=True)
+class Ack:
+    number: int
+    words: str | None = None  # the text as edited in the form; None: the team's template
+
+
+def _read_ack(w: Words) -> Ack:
+    number = w.number()
+    w.done()
+    return Ack(number)
+
+
+ACK_LONGEST = 3000  # characters of acknowledgement a form takes
+
+
+def ack_form(team: TeamConfig, args: str) -> Form:
+    number = int(args)  # a button's own words; anything else is an out-of-date button
+    cfg = team.acknowledgement
+    return Form(
+        title=f"Acknowledge #{number}",
+        submit="Send",
+        fields=(
+            Field("text", "The reply to the sender, from the duty inbox", "long_text",
+                  required=True, longest=ACK_LONGEST, initial=cfg.filled(number)[:ACK_LONGEST]),
+        ),
+    )  # fmt: skip
+
+
+def _ack_from_form(args: str, values: FormValues) -> Ack:
+    return Ack(int(args), str(values.get("text") or ""))
+
+
+VERBS: list[Verb[Any, Any]] = [
     Verb(
         name="new", syntax="/duty new phone|text|visit|other SUMMARY",
         does="log a contact that didn't come by email as a task",
@@ -79,5 +114,12 @@ VERBS: list[Verb[Contacts, Any]] = [
         group=GROUP, who=MEMBERS, on=Contacts, read=_read,
         run=lambda c, actor, a: c.log(actor, a.channel, a.summary, a.urgent, a.safeguarding),
         form=new_form, from_form=_from_form,
+    ),
+    Verb(
+        name="ack", syntax="/duty ack N",
+        does="acknowledge task N's email: a reply to its sender saying it arrived (once)",
+        example="/duty ack 42", group=GROUP, who=MEMBERS, on=Acks, read=_read_ack,
+        run=lambda a, actor, x: a.ack(actor, x.number, x.words),
+        form=ack_form, from_form=_ack_from_form,
     ),
 ]  # fmt: skip

@@ -350,6 +350,43 @@ class HintsConfig(_Strict):
     urgent: list[str] = Field(default_factory=lambda: list(URGENT_WORDS))
 
 
+ACK_TEXT: Final = (
+    "Thank you for your email. The duty team has received it and will get back to you as "
+    "soon as we can. Your reference number is {number}.\n\n"
+    "If it is urgent, please ring the duty team on {phone}, Monday to Friday, 9am to 5pm. "
+    "If someone is in immediate danger, call 999.\n\n"
+    "The duty team"
+)
+ACK_PLACES: Final = ("number", "phone")  # what an acknowledgement's text may have filled in
+NO_PHONE: Final = "[duty phone number]"  # where the phone goes while none is set
+
+
+class AcknowledgementConfig(_Strict):
+    """The reply `/duty ack` sends to an email's sender: {number} is the task number, {phone}
+    the team's duty phone number."""
+
+    text: str = ACK_TEXT
+    phone: str = ""
+
+    @field_validator("text")
+    @classmethod
+    def _places(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("the acknowledgement is empty; expected a few sentences")
+        for place in re.findall(r"\{([^{}]*)\}", v):
+            if place not in ACK_PLACES:
+                raise ValueError(
+                    f"{{{place}}} is not something the bot can fill in; expected {{number}} "
+                    "or {phone}"
+                )
+        return v
+
+    def filled(self, number: int) -> str:
+        # replace, not str.format: braces in the text stay as they are
+        phone = self.phone.strip() or NO_PHONE
+        return self.text.replace("{number}", str(number)).replace("{phone}", phone)
+
+
 class TeamConfig(_Strict):
     name: str
     channel: str = Field(min_length=1)
@@ -367,6 +404,8 @@ class TeamConfig(_Strict):
     cases: CasesConfig = Field(default_factory=CasesConfig)
     categories: list[CategoryConfig] = Field(default_factory=_default_categories)
     hints: HintsConfig = Field(default_factory=HintsConfig)
+
+    acknowledgement: AcknowledgementConfig = Field(default_factory=AcknowledgementConfig)
 
     @field_validator("name")
     @classmethod

@@ -43,12 +43,32 @@ class OutgoingEmail:
     to: Sequence[str] = field(default_factory=tuple)  # empty means the duty inbox itself
 
 
+@dataclass(frozen=True)
+class ReplyEmail:
+    """A reply from the duty mailbox to one email in it, in that email's own conversation."""
+
+    item_id: str  # the mailbox's id of the email answered
+    to: str  # the one recipient: the sender in the email's From, never its Reply-To
+    subject: str
+    text: str  # the whole body: nothing of the original is quoted under it
+
+
+@dataclass(frozen=True)
+class Replied:
+    reply_to: tuple[str, ...] = ()  # where the email asked replies to go (its Reply-To)
+
+
 class MailboxError(Exception):
     """The mailbox cannot be reached or refused us; the message is one plain sentence."""
 
 
 class CheckpointExpired(MailboxError):
     """The saved checkpoint (sync state, delta link) is no longer valid: resync from scratch."""
+
+
+class SendUncertain(MailboxError):
+    """The connection broke while the mailbox was sending: the email may or may not have
+    gone. Sending again could send it twice."""
 
 
 class ItemGone(MailboxError):
@@ -91,6 +111,13 @@ class Mailbox(Protocol):
 
     def send(self, email: OutgoingEmail) -> None:
         """Send an email (the handover) to the duty inbox and keep a copy."""
+        ...
+
+    def reply(self, reply: ReplyEmail) -> Replied:
+        """Reply to the email ``reply.item_id`` in its conversation, to ``reply.to`` only, with
+        ``reply.text`` as the whole body, keeping a copy in Sent Items. Says where the email
+        asked replies to go. Raises ItemGone if the email is no longer there, SendUncertain if
+        it can't tell whether the reply went, MailboxError if it surely did not."""
         ...
 
     def check(self) -> list[tuple[bool, str]]:

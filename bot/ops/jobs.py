@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from bot.cases.clocks import CaseClocks
+from bot.contacts.ack import unfinished as unfinished_acks
 from bot.handover.post import Handover
 from bot.kernel.calendar import WorkingCalendar
 from bot.kernel.config import Config
@@ -71,7 +72,8 @@ class TeamJobs:
 
     def run_due(self, now: datetime | None = None) -> JobReport:
         """Everything due at ``now``: the purge, the handover (or its catch-up), its emails,
-        each kind of nudge and the case clocks, each in its own guard."""
+        each kind of nudge, the case clocks and acknowledgements left unfinished, each in its
+        own guard."""
         now = now or self.tasks.clock.now()
         report = JobReport()
 
@@ -87,6 +89,7 @@ class TeamJobs:
         for kind, send in self.nudger.parts(now):
             report.nudges += guarded(f"nudges.{kind}", send) or 0
         report.cases = guarded("case_clocks", lambda: self.cases.run(now)) or 0
+        guarded("acknowledgements", lambda: unfinished_acks(self.tasks.db, self.tasks.team, now))
         return report
 
     def _guarded(self, report: JobReport, name: str, job: Callable[[], T]) -> T | None:

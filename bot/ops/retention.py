@@ -46,7 +46,9 @@ log = logging.getLogger(__name__)
 JOB = "purge"
 ACTOR = "retention"
 CHUNK = 200  # tasks per transaction: a first purge of years of mail holds no long lock
-HANDOVER_COPY = re.compile(r"(\d{8}T\d{12})-handover\.eml")
+# The folder mailbox's Outbox/: handover emails, and acknowledgements (they carry the sender's
+# address and the email's subject).
+HANDOVER_COPY = re.compile(r"(\d{8}T\d{12})-(?:handover|reply)\.eml")
 MIN_QUOTE = 4  # a subject shorter than this is not looked for in messages (too many hits)
 
 

@@ -8,6 +8,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from bot.kernel.message import Action, Message, say, text, user
+from bot.mail.addresses import address_of, no_reply_reason
 from storage.models import Task
 
 
@@ -59,6 +60,10 @@ def attachments_line(items: list[list[object]] | list[tuple[str, int]]) -> str:
 
 
 def state_line(task: Task, tz: ZoneInfo) -> Message:
+    return _state(task, tz) + _acked(task, tz)
+
+
+def _state(task: Task, tz: ZoneInfo) -> Message:
     if task.state == "claimed" and task.claimed_by and task.claimed_at:
         return say("Claimed by ", user(task.claimed_by), f" at {clock_time(task.claimed_at, tz)}")
     if task.state == "resolved" and task.resolved_by:
@@ -67,15 +72,34 @@ def state_line(task: Task, tz: ZoneInfo) -> Message:
     return text("Open: nobody has claimed this yet")
 
 
+def _acked(task: Task, tz: ZoneInfo) -> Message:
+    """On the same line: Slack's bold, around the whole line, stops at a line break."""
+    if not (task.acked_by and task.acked_at):
+        return Message()
+    return say(" · Acknowledged by ", user(task.acked_by), f" at {clock_time(task.acked_at, tz)}")
+
+
+def acknowledgeable(task: Task) -> bool:
+    """An email not yet acknowledged, from someone who takes replies (bot.contacts.ack)."""
+    return (
+        task.channel == "email"
+        and task.acked_at is None
+        and no_reply_reason(address_of(task.sender or "")) is None
+    )
+
+
 def card_actions(task: Task) -> tuple[Action, ...]:
     """Claim (the one to press first) while open; Resolve and Alert until resolved, then
-    Reopen; and a link to the email in Outlook when there is a safe one."""
+    Reopen; Acknowledge until an email is acknowledged, while the task is not resolved; and a
+    link to the email in Outlook when there is a safe one."""
     number = str(task.number)
     if task.state == "resolved":
         found = [Action("Reopen", "reopen", number)]
     else:
         found = [Action("Claim", "claim", number, primary=True)] if task.state == "open" else []
         found += [Action("Resolve", "resolve", number), Action("Alert", "alert", number)]
+        if acknowledgeable(task):
+            found.append(Action("Acknowledge", "ack", number))
         for flag in task.hints or {}:
             found += [Action(f"Flag {flag}", "flag", f"{number} {flag}"),
                       Action(f"Not {flag}", "dismiss", f"{number} {flag}")]  # fmt: skip

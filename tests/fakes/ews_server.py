@@ -3,7 +3,8 @@
 It serves SOAP over real HTTP on 127.0.0.1 and answers the operations the EWS adapter uses,
 in the shapes Exchange 2016 sends (checked against the requests exchangelib really makes):
 GetFolder, FindFolder, CreateFolder, SyncFolderItems, GetItem, MoveItem, UpdateItem,
-CreateItem, Subscribe (streaming), GetStreamingEvents, Unsubscribe and ConvertId (which
+CreateItem (also with a ReplyToItem or ReplyAllToItem, as Exchange answers one: see
+``_reply_item``), Subscribe (streaming), GetStreamingEvents, Unsubscribe and ConvertId (which
 exchangelib uses to guess the server version).
 
 Auth: HTTP Basic is checked against ``username``/``password``. NTLM is real NTLM: the fake
@@ -423,6 +424,7 @@ class FakeEws:
             parts.append(f"<t:ConversationId Id={quoteattr(item.conversation_id)}/>")
         if "message:InternetMessageId" in fields:
             parts.append(f"<t:InternetMessageId>{escape(item.message_id)}</t:InternetMessageId>")
+        parts.append(self._reply_to_xml(item, fields))
         return f"<t:Message>{''.join(parts)}</t:Message>"
 
     def _notify(self, item: _Item, kinds: tuple[str, ...]) -> None:
@@ -683,6 +685,9 @@ class FakeEws:
         saved_el = req.find(_q(M, "SavedItemFolderId"))
         out = []
         for spec in list(req.find(_q(M, "Items")) or []):
+            if spec.tag in (_q(T, "ReplyToItem"), _q(T, "ReplyAllToItem")):
+                out.append(self._reply_item(spec, disposition, saved_el))
+                continue
             mime_b64 = spec.findtext(_q(T, "MimeContent"))
             mime = base64.b64decode(mime_b64) if mime_b64 else _mime_from_fields(spec)
             msg = _parse_mime(mime)
@@ -714,6 +719,80 @@ class FakeEws:
                 self._notify(arrived, ("NewMailEvent", "CreatedEvent"))
             out.append(_ok("CreateItem", "<m:Items/>"))  # sending returns no item id
         return out
+
+    def _reply_to_xml(self, item: _Item, fields: set[str]) -> str:
+        """message:ReplyTo, when asked for and the email has one."""
+        if "message:ReplyTo" not in fields:
+            return ""
+        asked = getattr(_parse_mime(item.mime).get("Reply-To"), "addresses", ())
+        boxes = "".join(
+            f"<t:Mailbox><t:Name>{escape(a.display_name)}</t:Name>"
+            f"<t:EmailAddress>{escape(a.addr_spec)}</t:EmailAddress>"
+            "<t:RoutingType>SMTP</t:RoutingType></t:Mailbox>"
+            for a in asked
+        )
+        return f"<t:ReplyTo>{boxes}</t:ReplyTo>" if boxes else ""
+
+    def _reply_item(self, spec: ET.Element, disposition: str, saved_el: ET.Element | None) -> str:
+        """A ReplyToItem (or ReplyAllToItem) in CreateItem, as Exchange answers it: threaded
+        under the email (In-Reply-To, References, the same conversation); with only
+        NewBodyContent, the text goes above a quote of the original; with a Body, the Body is
+        the whole message. Without ToRecipients it goes to the email's Reply-To, else From."""
+        ref = spec.find(_q(T, "ReferenceItemId"))
+        original = self._items.get(ref.get("Id", "") if ref is not None else "")
+        if original is None or ref is None:
+            return _not_found("CreateItem")
+        if ref.get("ChangeKey") != original.changekey:
+            return _error(
+                "CreateItem", "ErrorStaleObject", "The change key is missing or out of date."
+            )
+        first = _parse_mime(original.mime)
+        given = spec.find(_q(T, "Body"))
+        if given is not None:
+            text = given.text or ""
+        else:
+            new = spec.findtext(_q(T, "NewBodyContent")) or ""
+            old = first.get_body(preferencelist=("plain",))
+            quoted = old.get_content() if old is not None else ""  # type: ignore[attr-defined]
+            text = (
+                f"{new}\n\n________________________________\nFrom: {first.get('From', '')}\n"
+                f"Subject: {first.get('Subject', '')}\n\n{quoted}"
+            )
+        to = tuple(
+            a.text or ""
+            for a in spec.iterfind(f"{{{T}}}ToRecipients/{{{T}}}Mailbox/{{{T}}}EmailAddress")
+        ) or tuple(
+            str(a.addr_spec)
+            for a in getattr(first.get("Reply-To") or first.get("From"), "addresses", ())
+        )
+        msg = email.message.EmailMessage()
+        author = spec.findtext(f"{{{T}}}From/{{{T}}}Mailbox/{{{T}}}EmailAddress")
+        msg["From"] = author or self.address
+        msg["To"] = ", ".join(to)
+        msg["Subject"] = spec.findtext(_q(T, "Subject")) or f"RE: {first.get('Subject', '')}"
+        msg["Message-ID"] = f"<{secrets.token_hex(12)}@{self.address.rpartition('@')[2]}>"
+        parent = str(first.get("Message-ID", "")).strip()
+        if parent:
+            msg["In-Reply-To"] = parent
+            msg["References"] = " ".join([*str(first.get("References", "")).split(), parent])
+        msg.set_content(text)
+        mime = bytes(msg)
+        if disposition == "SaveOnly":
+            drafts = self._folder_ref(saved_el[0]) if saved_el is not None else None
+            draft = _Item(_new_id("item"), (drafts or self._distinguished("drafts")).id, mime,
+                          original.conversation_id)  # fmt: skip
+            self._items[draft.id] = draft
+            return _ok("CreateItem", f"<m:Items>{self._item_xml(draft, set())}</m:Items>")
+        self._sent.append(SentMail(str(msg["Subject"]), to, *_bodies(msg), mime))
+        if disposition == "SendAndSaveCopy":
+            folder = (
+                self._folder_ref(saved_el[0])
+                if saved_el is not None
+                else self._distinguished("sentitems")
+            )
+            copy = _Item(_new_id("item"), folder.id, mime, original.conversation_id)
+            self._items[copy.id] = copy
+        return _ok("CreateItem", "<m:Items/>")
 
     def _op_Subscribe(self, req: ET.Element) -> list[str]:
         spec = req.find(_q(M, "StreamingSubscriptionRequest"))

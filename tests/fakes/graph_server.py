@@ -3,7 +3,8 @@
 A real HTTPS server (msal only talks https) on 127.0.0.1 with a throwaway CA from
 ``trustme``. It serves what a client-credentials app needs: OIDC discovery and the token
 endpoint, then the Graph calls the duty bot makes: inbox delta (pages, skip and delta
-tokens), MIME download, move, child folders, sendMail and category edits.
+tokens), MIME download, move, child folders, sendMail, category edits, and replies made as
+Graph makes them (createReply, PATCH, send, DELETE of a draft: see ``_create_reply``).
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ class FakeGraph:
         self._expired: set[str] = set()
         self._faults: list[_Reply] = []
         self._sent: list[SentMail] = []
+        self._drafts: dict[str, dict[str, Any]] = {}  # reply drafts by id (see _create_reply)
         self._make_folders()
         self._ca = trustme.CA()
         self._tmp = tempfile.TemporaryDirectory(prefix="fakegraph-")
@@ -368,6 +370,14 @@ class FakeGraph:
                 return self._move(msg_id, _loads(body), call.prefer_immutable)
             case ["messages", msg_id] if method == "GET":
                 return self._get_message(msg_id, q)
+            case ["messages", msg_id, "createReply"] if method == "POST":
+                return self._create_reply(msg_id, _loads(body))
+            case ["messages", msg_id] if method == "PATCH" and msg_id in self._drafts:
+                return self._patch_draft(msg_id, _loads(body))
+            case ["messages", msg_id, "send"] if method == "POST":
+                return self._send_draft(msg_id)
+            case ["messages", msg_id] if method == "DELETE":
+                return _Reply(204) if self._drafts.pop(msg_id, None) else _not_found()
             case ["messages", msg_id] if method == "PATCH":
                 return self._patch_message(msg_id, _loads(body))
             case ["sendMail"] if method == "POST":
@@ -453,6 +463,7 @@ class FakeGraph:
             "categories": list(msg.categories),
             "webLink": "https://outlook.office365.com/owa/?ItemID="
             f"{quote(msg.id, safe='')}&exvsurl=1&viewmodel=ReadMessageItem",
+            "replyTo": _recipients(msg.mime, "Reply-To"),
         }
         if not select:
             return full
@@ -530,6 +541,69 @@ class FakeGraph:
             self._messages[copy.id] = copy
         if any(a.casefold() == self.address.casefold() for a in to):
             self.deliver(raw)  # mail to the duty inbox lands in it, as in Exchange
+        return _Reply(202)
+
+    # -- replies -------------------------------------------------------------------------
+
+    def drafts(self) -> list[dict[str, Any]]:
+        """Reply drafts made and not yet sent or deleted."""
+        with self._lock:
+            return [dict(d) for d in self._drafts.values()]
+
+    def _create_reply(self, msg_id: str, body: Any) -> _Reply:
+        """A draft reply as Graph makes one: its body quotes the original under any comment,
+        and without toRecipients it is addressed to the original's replyTo, else its from."""
+        msg = self._messages.get(msg_id)
+        if msg is None:
+            return _not_found()
+        first = BytesParser(policy=email_policy.default).parsebytes(msg.mime)
+        given = (body or {}).get("message") or {} if isinstance(body, dict) else {}
+        old = first.get_body(preferencelist=("plain", "html"))
+        quoted = old.get_content() if old is not None else ""  # type: ignore[attr-defined]
+        comment = str((body or {}).get("comment") or "") if isinstance(body, dict) else ""
+        draft = {
+            "id": self._new_id("AAMkDraft"),
+            "original": msg.id,
+            "subject": f"RE: {first.get('Subject', '')}",
+            "body": {
+                "contentType": "html",
+                "content": f"{comment}<hr>From: {first.get('From', '')}<br>{quoted}",
+            },  # fmt: skip
+            "toRecipients": given.get("toRecipients")
+            or _recipients(msg.mime, "Reply-To")
+            or _recipients(msg.mime, "From"),
+        }
+        self._drafts[draft["id"]] = draft
+        return _json_reply(201, draft)
+
+    def _patch_draft(self, draft_id: str, body: Any) -> _Reply:
+        if not isinstance(body, dict):
+            return _error(400, "BadRequest")
+        draft = self._drafts[draft_id]
+        for key in ("subject", "body", "toRecipients", "ccRecipients", "bccRecipients"):
+            if key in body:
+                draft[key] = body[key]
+        return _json_reply(200, draft)
+
+    def _send_draft(self, draft_id: str) -> _Reply:
+        """Send a draft: threaded under its original, a copy in Sent Items in its conversation."""
+        draft = self._drafts.pop(draft_id, None)
+        if draft is None:
+            return _not_found()
+        original = self._messages.get(draft["original"])
+        out = _json_to_email(draft, self.address)
+        if original is not None and original.internet_message_id:
+            first = BytesParser(policy=email_policy.default).parsebytes(original.mime)
+            parent = original.internet_message_id
+            out["In-Reply-To"] = parent
+            out["References"] = " ".join([*str(first.get("References", "")).split(), parent])
+        out["Message-ID"] = f"<{secrets.token_hex(12)}@{self.address.rpartition('@')[2]}>"
+        to = tuple(r["emailAddress"]["address"] for r in draft.get("toRecipients") or [])
+        self._sent.append(SentMail(out, to, True, False))
+        conversation = original.conversation_id if original else self._new_id("AAQk")
+        copy = _Message(self._new_id("AAMkAGI2"), out.as_bytes(), self._well_known["sentitems"],
+                        out["Message-ID"], conversation, "")  # fmt: skip
+        self._messages[copy.id] = copy
         return _Reply(202)
 
     # -- folders -------------------------------------------------------------------------
@@ -625,6 +699,16 @@ def _loads(body: bytes) -> Any:
         return None
 
 
+def _recipients(mime: bytes, header: str) -> list[dict[str, Any]]:
+    """A header's addresses as Graph's recipient objects."""
+    found = BytesParser(policy=email_policy.default).parsebytes(mime, headersonly=True)
+    return [
+        {"emailAddress": {"name": name, "address": addr}}
+        for name, addr in getaddresses(found.get_all(header, []))
+        if addr
+    ]
+
+
 def _json_to_email(message: dict[str, Any], sender: str) -> EmailMessage:
     out = EmailMessage(policy=email_policy.default)
     out["From"] = sender
@@ -651,6 +735,9 @@ def _handler_for(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
             self._handle()
 
         def do_PATCH(self) -> None:
+            self._handle()
+
+        def do_DELETE(self) -> None:
             self._handle()
 
         def _handle(self) -> None:

@@ -26,6 +26,7 @@ from exchangelib import (
     DELEGATE,
     IMPERSONATION,
     Account,
+    Body,
     Build,
     Configuration,
     Credentials,
@@ -69,7 +70,8 @@ from exchangelib.errors import (
     UnauthorizedError,
 )
 from exchangelib.folders import Folder
-from exchangelib.properties import CreatedEvent, ItemId, NewMailEvent
+from exchangelib.items import ReplyToItem
+from exchangelib.properties import CreatedEvent, ItemId, NewMailEvent, ReferenceItemId
 from exchangelib.properties import Mailbox as EwsAddress
 from exchangelib.protocol import BaseProtocol, NoVerifyHTTPAdapter, Protocol
 from exchangelib.services import (
@@ -81,6 +83,7 @@ from exchangelib.transport import BASIC, NTLM, OAUTH2
 from exchangelib.version import VERSIONS
 from oauthlib.oauth2 import OAuth2Error
 
+from bot.mail.adapters.sending import broke_mid_request
 from bot.mail.mailbox import (
     OWN_MAIL_HEADER,
     Batch,
@@ -89,6 +92,9 @@ from bot.mail.mailbox import (
     MailboxError,
     OutgoingEmail,
     RawMessage,
+    Replied,
+    ReplyEmail,
+    SendUncertain,
     is_own_mail,
     own_mail_mark,
     run_checks,
@@ -312,6 +318,42 @@ class EwsMailbox:
                 mime_content=mime,
                 to_recipients=[EwsAddress(email_address=a) for a in to],
             ).send_and_save()
+
+    def reply(self, reply: ReplyEmail) -> Replied:
+        """A ReplyToItem on the email, so Exchange keeps it in the email's conversation. Given
+        the whole Body: with NewBodyContent (what exchangelib's Message.reply fills) Exchange
+        puts a quote of the original under the text. Addressed to ``reply.to`` alone, since
+        Exchange would otherwise use the email's Reply-To; from the shared mailbox, with the
+        copy in its own Sent Items (under delegate access it would go to the signed-in
+        account's)."""
+        with self._errors("read the email to reply to"):
+            account = self._account()
+            original = _single(
+                account.fetch(
+                    ids=[ItemId(id=reply.item_id)], folder=account.inbox, only_fields=["reply_to"]
+                )
+            )
+        asked = tuple(m.email_address for m in original.reply_to or [] if m.email_address)
+        answer = ReplyToItem(
+            account=account,
+            reference_item_id=ReferenceItemId(id=original.id, changekey=original.changekey),
+            subject=reply.subject,
+            body=Body(reply.text),
+            to_recipients=[EwsAddress(email_address=reply.to)],
+            author=EwsAddress(email_address=self.settings.address),
+        )
+        try:
+            with self._errors("send the reply"):
+                answer.send(save_copy=True, copy_to_folder=account.sent)
+        except MailboxError as exc:
+            if broke_mid_request(exc.__context__ or exc):
+                raise SendUncertain(
+                    f"The connection to Exchange at {self._host} broke while the reply was being "
+                    "sent, so it may or may not have gone."
+                ) from None
+            raise
+        log.info("EWS: sent a reply from %s", self.settings.address)
+        return Replied(asked)
 
     def check(self) -> list[tuple[bool, str]]:
         """Plain-words health lines for ``dutybot check``. Changes nothing in the mailbox.

@@ -1,16 +1,29 @@
 """The folder mailbox: a directory of .eml files, or a Maildir. The embedded default for the
-shell and demos. Resolved mail moves to a Done/ subfolder; the handover email lands in Outbox/."""
+shell and demos. Resolved mail moves to a Done/ subfolder; the handover email and replies
+(acknowledgements) land in Outbox/, as a real mailbox's Sent Items would keep them."""
 
 from __future__ import annotations
 
 import os
 import shutil
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.message import EmailMessage, Message
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import format_datetime, getaddresses, make_msgid
 from pathlib import Path
 
-from bot.mail.mailbox import Batch, MailboxError, OutgoingEmail, RawMessage
+from bot.mail.mailbox import (
+    Batch,
+    ItemGone,
+    MailboxError,
+    OutgoingEmail,
+    RawMessage,
+    Replied,
+    ReplyEmail,
+)
+
+MAX_REFERENCES = 20  # the thread's root and its newest ids are enough for any mail client
 
 MAILDIR_PARTS = ("new", "cur")
 
@@ -82,11 +95,43 @@ class FolderMailbox:
         msg.set_content(email.text)
         if email.html:
             msg.add_alternative(email.html, subtype="html")
+        self._write(msg, "handover")
+
+    def reply(self, reply: ReplyEmail) -> Replied:
+        """Write the reply to Outbox/, threaded under the email (In-Reply-To, References)."""
+        head = self._headers(reply.item_id)
+        parent = str(head.get("Message-ID") or "").strip()
+        msg = EmailMessage()
+        msg["From"] = self.address
+        msg["To"] = reply.to
+        msg["Subject"] = reply.subject
+        msg["Date"] = format_datetime(datetime.now(UTC))
+        msg["Message-ID"] = make_msgid(domain="dutybot.local")
+        if parent:
+            ids = str(head.get("References") or "").split() + [parent]
+            msg["In-Reply-To"] = parent
+            msg["References"] = " ".join(ids[:1] + ids[1:][-(MAX_REFERENCES - 1) :])
+        msg.set_content(reply.text)
+        self._write(msg, "reply")
+        asked = getaddresses([str(v) for v in head.get_all("Reply-To", [])])
+        return Replied(tuple(addr for _, addr in asked if addr))
+
+    def _headers(self, item_id: str) -> Message:
+        """The email's headers: from where its id says, or from Done/ once it moved there."""
+        for path in (self.path / item_id, self.done / Path(item_id).name):
+            try:
+                with path.open("rb") as fh:
+                    return BytesHeaderParser(policy=compat32).parse(fh)
+            except (FileNotFoundError, IsADirectoryError):
+                continue
+        raise ItemGone(f"The email {item_id} is no longer in the inbox folder or its Done folder.")
+
+    def _write(self, msg: EmailMessage, kind: str) -> None:
         self.outbox.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         tmp = self.outbox / f".{stamp}.tmp"
         tmp.write_bytes(bytes(msg))
-        os.replace(tmp, self.outbox / f"{stamp}-handover.eml")
+        os.replace(tmp, self.outbox / f"{stamp}-{kind}.eml")  # appears whole, or not at all
 
     def check(self) -> list[tuple[bool, str]]:
         try:

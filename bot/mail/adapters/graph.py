@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email import policy as email_policy
@@ -27,6 +28,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import msal
 import requests
 
+from bot.mail.adapters.sending import broke_mid_request
 from bot.mail.mailbox import (
     OWN_MAIL_HEADER,
     Batch,
@@ -35,6 +37,9 @@ from bot.mail.mailbox import (
     MailboxError,
     OutgoingEmail,
     RawMessage,
+    Replied,
+    ReplyEmail,
+    SendUncertain,
     is_own_mail,
     own_mail_mark,
     run_checks,
@@ -168,6 +173,62 @@ class GraphMailbox:
             self.settings.address,
             len(email.to) or 1,
         )
+
+    def reply(self, reply: ReplyEmail) -> Replied:
+        """createReply, then PATCH, then send: the draft Graph makes has the original quoted
+        under its body and is addressed to the email's Reply-To, so its whole body and its
+        recipients are replaced before it goes. The draft is made from the email, so the
+        reply stays in its conversation; sending keeps a copy in Sent Items."""
+        url = f"{self._user}/messages/{_seg(reply.item_id)}"
+        resp = self._call("GET", url, params={"$select": "replyTo"}, idempotent=True)
+        if resp.status_code == 404:
+            raise ItemGone(
+                f"The email is no longer in {self.settings.address}; someone may have deleted "
+                "it in Outlook."
+            )
+        self._raise_for(resp, "reading the email to reply to")
+        asked = tuple(
+            str((r.get("emailAddress") or {}).get("address") or "")
+            for r in _json(resp, "reading the email to reply to").get("replyTo") or []
+        )
+        to = [{"emailAddress": {"address": reply.to}}]
+        resp = self._call("POST", f"{url}/createReply", json_body={"message": {"toRecipients": to}})
+        self._raise_for(resp, "making a reply")
+        draft = str(_json(resp, "making a reply").get("id") or "")
+        if not draft:
+            raise MailboxError(
+                f"Microsoft Graph made a reply in {self.settings.address} but did not say "
+                "where it is."
+            )
+        draft_url = f"{self._user}/messages/{_seg(draft)}"
+        whole = {"subject": reply.subject, "body": {"contentType": "text", "content": reply.text},
+                 "toRecipients": to, "ccRecipients": [], "bccRecipients": []}  # fmt: skip
+        try:
+            resp = self._call("PATCH", draft_url, json_body=whole, idempotent=True)
+            self._raise_for(resp, "writing a reply")
+        except MailboxError:
+            self._discard(draft_url)  # it quotes the email: don't leave it in Drafts
+            raise
+        try:
+            resp = self._call("POST", f"{draft_url}/send")
+        except MailboxError as exc:
+            if broke_mid_request(exc):
+                raise SendUncertain(
+                    f"The connection to Microsoft Graph broke while the reply from "
+                    f"{self.settings.address} was being sent, so it may or may not have gone."
+                ) from None
+            self._discard(draft_url)
+            raise
+        if resp.status_code >= 400:
+            self._discard(draft_url)
+        self._raise_for(resp, "sending a reply")
+        log.info("Graph: sent a reply from %s", self.settings.address)
+        return Replied(tuple(a for a in asked if a))
+
+    def _discard(self, draft_url: str) -> None:
+        """Best effort: a draft left behind is the mailbox's own copy, harmless but untidy."""
+        with suppress(MailboxError):
+            self._call("DELETE", draft_url, idempotent=True)
 
     def set_category(self, item_id: str, category: str) -> None:
         """Add an Outlook category to a message, keeping the ones people set."""

@@ -1,0 +1,65 @@
+"""Acknowledgements of emails: who sent one for a task and when (on the task, once), and how
+far the sending got (its events: started, then acknowledged, failed or unsure)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from storage.models import Event, Task
+from storage.tasks import transition
+
+STARTED = "acknowledgement_started"
+SENT = "acknowledged"
+FAILED = "acknowledgement_failed"
+UNSURE = "acknowledgement_unsure"
+KINDS = (STARTED, SENT, FAILED, UNSURE)
+
+
+def claim(s: Session, task_id: int, actor: str, at: datetime) -> bool:
+    """Mark the task acknowledged by ``actor``, if nobody has: two people pressing at once
+    both run this, and the database lets exactly one match."""
+    return transition(
+        s,
+        task_id,
+        [Task.acked_at.is_(None), Task.channel == "email"],
+        {"acked_by": actor, "acked_at": at},
+    )
+
+
+def release(s: Session, task_id: int, actor: str) -> bool:
+    """Undo ``actor``'s claim (the mailbox surely didn't send), so it can be tried again."""
+    return transition(
+        s,
+        task_id,
+        [Task.acked_by == actor, Task.acked_at.is_not(None)],
+        {"acked_by": None, "acked_at": None},
+    )
+
+
+def state(s: Session, task_id: int) -> str | None:
+    """The latest of the task's acknowledgement events, by kind."""
+    q = select(Event.kind).where(Event.task_id == task_id, Event.kind.in_(KINDS))
+    return s.scalar(q.order_by(Event.id.desc()).limit(1))
+
+
+def stuck(s: Session, team: str, started_before: datetime) -> list[Task]:
+    """Tasks whose acknowledgement started before then and never finished: the bot stopped
+    between the claim and the mailbox's answer."""
+    latest = (
+        select(func.max(Event.id).label("id"))
+        .join(Task, Task.id == Event.task_id)
+        .where(Task.team == team, Task.acked_at.is_not(None), Event.kind.in_(KINDS))
+        .group_by(Event.task_id)
+        .subquery()
+    )
+    q = (
+        select(Task)
+        .join(Event, Event.task_id == Task.id)
+        .where(Event.id.in_(select(latest.c.id)), Event.kind == STARTED)
+        .where(Task.acked_at < started_before)
+        .order_by(Task.number)
+    )
+    return list(s.scalars(q))
