@@ -25,6 +25,7 @@ from bot.nudges.nudges import Nudger
 from bot.ops.logsafe import trace_without_text
 from bot.ops.outage import database_unreachable
 from bot.ops.retention import purge_due
+from bot.rota.cover import PhoneCover
 from bot.rota.rota import Rota
 from bot.tasks.actions import Tasks
 
@@ -56,12 +57,15 @@ class TeamJobs:
     handover: Handover = field(init=False)
     nudger: Nudger = field(init=False)
     cases: CaseClocks = field(init=False)
+    cover: PhoneCover = field(init=False)
 
     def __post_init__(self) -> None:
         self.handover = Handover(self.tasks, self.cal, self.rota, self.config, self.mailbox)
+        self.cover = PhoneCover(self.rota)
         self.nudger = Nudger(
-            self.tasks, self.cal, self.rota, self.config.office_hours, self.config.nudges
-        )
+            self.tasks, self.cal, self.rota, self.config.office_hours, self.config.nudges,
+            self.cover,
+        )  # fmt: skip
         d = self.tasks
         self.cases = CaseClocks.of(d.db, d.team, d.roster, self.cal, self.config)
 
@@ -71,7 +75,8 @@ class TeamJobs:
 
     def run_due(self, now: datetime | None = None) -> JobReport:
         """Everything due at ``now``: the purge, the handover (or its catch-up), its emails,
-        each kind of nudge and the case clocks, each in its own guard."""
+        each kind of nudge, the phone cover reminder and the case clocks, each in its own
+        guard."""
         now = now or self.tasks.clock.now()
         report = JobReport()
 
@@ -86,6 +91,7 @@ class TeamJobs:
         report.emails = guarded("handover_emails", lambda: self.handover.send_emails(now)) or 0
         for kind, send in self.nudger.parts(now):
             report.nudges += guarded(f"nudges.{kind}", send) or 0
+        report.nudges += guarded("cover_overdue", lambda: self.cover.overdue(now)) or 0
         report.cases = guarded("case_clocks", lambda: self.cases.run(now)) or 0
         return report
 

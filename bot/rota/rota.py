@@ -103,14 +103,16 @@ class Rota:
 
     # ---- commands -----------------------------------------------------------------------
 
-    def show(self, actor: str) -> Message:
-        """`/duty rota`: today and the next working day."""
+    def show(self, actor: str, cover: Message | None = None) -> Message:
+        """`/duty rota`: today (then ``cover``, who has the phone now) and the next working
+        day."""
         today = self.today()
         nxt = self.cal.next_working_day(today)
         rows: list[Message] = []
         with self.db.session() as s:
             if self.cal.is_working_day(today):
                 rows += self._day_rows("Today", self.of_day(s, today))
+                rows += [cover] if cover is not None else []
             else:
                 why = self.cal.holiday_name(today) or "the weekend"
                 rows.append(text(f"Today ({today:%a %d %b}) is not a working day ({why})."))
