@@ -136,7 +136,7 @@ class Nudger:
 
         return [
             ("unclaimed", lambda: self._unclaimed(now, today())),  # safeguarding too
-            ("stale_claims", lambda: self._stale_claims(now, today())),
+            ("stale_claims", lambda: self._stale_claims(now, today)),
             ("follow_ups", lambda: self._follow_ups(now, today())),
             ("rota_missing", lambda: self._rota_missing(now)),
         ]
@@ -307,21 +307,23 @@ class Nudger:
 
     # -- stale claims --
 
-    def _stale_claims(self, now: datetime, today: CoverNow) -> int:
+    def _stale_claims(self, now: datetime, today: Callable[[], CoverNow]) -> int:
         with self.tasks.db.session() as s:
             held = q.claimed_tasks(s, self.name)
             last_sent = nudges_db.last_nudges(s, self.name, "stale")
         cap = timedelta(hours=self.rules.stale_claim_hours)
         sent = 0
+        cover: CoverNow | None = None  # read only once a claim has gone quiet
         for task in held:
             key = str(task.id)
             previous = last_sent.get(key)
             # Quiet since the last event, or since we last asked (no answer: ask again later).
             since = max(task.last_event_at, previous) if previous else task.last_event_at
             if task.claimed_by and self._office(since, now, cap):
+                cover = cover or today()
                 sent += self._send(
                     "stale", key, previous, now,
-                    lambda s, t=task: self._write_stale(s, t, now, today),
+                    lambda s, t=task, c=cover: self._write_stale(s, t, now, c),
                 )  # fmt: skip
         return sent
 
