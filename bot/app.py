@@ -113,14 +113,15 @@ class Team:
     def service(self, kind: type[S]) -> S:
         """The domain object a verb of ``kind`` runs on."""
         found = (self.tasks, self.contacts, self.rota, self.register, self.jobs.handover,
-                 self.hands, self.acks)  # fmt: skip
+                 self.jobs.cover, self.hands, self.acks)  # fmt: skip
         for each in (*found, self.calls.catalogue):
             if isinstance(each, kind):
                 return each
         raise LookupError(f"no {kind.__name__} in team {self.cfg.name}")
 
     def home(self, actor: str) -> list[HomeSection]:
-        return home(self.tasks, self.rota, actor, self.jobs.config.nudges.unclaimed_minutes)
+        minutes = self.jobs.config.nudges.unclaimed_minutes
+        return home(self.tasks, self.rota, actor, minutes, self.jobs.cover)
 
     def command(self, actor: str, line: str) -> Message:
         """A `/duty` line typed in the team's channel (for scripts and tests)."""

@@ -65,6 +65,45 @@ def test_rota_set_replies_and_refusals(db: Database, clock: ManualClock) -> None
     )
 
 
+def test_rota_set_refuses_one_person_in_two_roles_on_the_day_as_it_would_be(
+    db: Database, clock: ManualClock
+) -> None:
+    week = {d: {"manager": "jo", "pa1": "sam", "pa2": "alex", "backup": "priya"}
+            for d in ("mon", "tue", "wed", "thu", "fri")}  # fmt: skip
+    team = make_bot(db, clock, rota=week).team()
+
+    def run(line: str) -> str:
+        return team.command("jo", line).plain()
+
+    # The line alone is fine; the day it leaves is not: Priya is back-up on Mondays already.
+    assert run("/duty rota set 2026-11-30 pa1 @alex pa2 @priya") == (
+        "@priya is already Back-up on Mon 30 Nov, so can't also be PA 2; name a new Back-up "
+        "in the same line."
+    )
+    assert run("/duty rota set 2026-11-30 pa1 @sam pa2 @sam") == (
+        "@sam can't be both PA 1 and PA 2 on Mon 30 Nov."
+    )
+    assert team.rota.day(date(2026, 11, 30)).people["pa2"] == "alex"  # nothing changed
+    # Naming the other role in the same line is how to move people round.
+    assert run("/duty rota set 2026-11-30 pa1 @alex pa2 @priya backup @sam") == (
+        "Rota set for Mon 30 Nov: PA 1 @alex, PA 2 @priya, Back-up @sam."
+    )
+    # A date set earlier counts, and so does the weekly pattern for weekly lines.
+    assert run("/duty rota set 2026-11-30 manager @priya") == (
+        "@priya is already PA 2 on Mon 30 Nov, so can't also be Duty manager; name a new PA 2 "
+        "in the same line."
+    )
+    assert run("/duty rota set weekly tue backup @alex") == (
+        "@alex is already PA 2 on Tuesdays, so can't also be Back-up; name a new PA 2 in the "
+        "same line."
+    )
+    # The first-manager fallback is nobody's choice, so it doesn't count.
+    bare = make_bot(db, clock, rota={}).team()
+    assert bare.command("jo", "/duty rota set 2026-12-01 pa1 @jo").plain() == (
+        "Rota set for Tue 01 Dec: PA 1 @jo."
+    )
+
+
 def test_rota_set_takes_today_and_tomorrow(db: Database, clock: ManualClock) -> None:
     team = make_bot(db, clock).team()  # today is Mon 23 Nov
     assert team.command("jo", "/duty rota set today manager @jo pa1 @sam").plain() == (

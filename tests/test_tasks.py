@@ -7,7 +7,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.app import DutyBot
 from bot.kernel.clock import ManualClock
@@ -78,14 +78,72 @@ def test_strangers_and_unknown_numbers_are_refused(tasks: Tasks) -> None:
     )
 
 
-def test_unclaim_only_by_claimer_or_manager(tasks: Tasks) -> None:
-    n = new_task(tasks)
+def sent_since(tasks: Tasks, after: int) -> list[tuple[str, str, str]]:
+    """Queued messages after outbox id ``after``, as (kind, target, plain text)."""
+    from bot.kernel.message import Message
+
+    with tasks.db.session() as s:
+        rows = s.scalars(select(Outbox).where(Outbox.id > after).order_by(Outbox.id))
+        return [(o.kind, o.target, Message.from_json(o.body).plain()) for o in rows]
+
+
+def last_outbox_id(tasks: Tasks) -> int:
+    with tasks.db.session() as s:
+        return max(s.scalars(select(Outbox.id)).all(), default=0)
+
+
+def test_releasing_or_resolving_someone_elses_task_names_them_and_tells_them(
+    tasks: Tasks,
+) -> None:
+    n, m = new_task(tasks, 1), new_task(tasks, 2)
     assert "isn't claimed" in refusal(tasks.unclaim, "sam", n)
     tasks.claim("sam", n)
-    assert "Only they or a duty manager" in refusal(tasks.unclaim, "alex", n)
-    tasks.unclaim("jo", n)
-    assert task(tasks, n).state == "open"
-    assert task(tasks, n).claimed_by is None
+    tasks.claim("sam", m)
+    before = last_outbox_id(tasks)
+    assert tasks.unclaim("alex", n).plain() == (
+        f"#{n} was @sam's; it is open again, and @sam has been told."
+    )
+    assert (task(tasks, n).state, task(tasks, n).claimed_by) == ("open", None)
+    assert tasks.resolve("priya", m, "rang back, sorted").plain() == (
+        f"#{m} was @sam's; it is resolved, and @sam has been told. Its email will move to Done."
+    )
+    assert sent_since(tasks, before) == [
+        ("thread", "", "Released by @alex (it was @sam's)."),
+        ("dm", "sam", f"@alex released #{n} (Rent arrears), which you had claimed. It is open "
+                      "again."),
+        ("thread", "", "Resolved by @priya (it was @sam's): rang back, sorted"),
+        ("dm", "sam", f"@priya resolved #{m} (Rent arrears), which you had claimed: rang back, "
+                      "sorted"),
+    ]  # fmt: skip
+    # Their own, or one nobody held: as before, and nobody else is told.
+    tasks.claim("sam", n)
+    before = last_outbox_id(tasks)
+    assert tasks.unclaim("sam", n).plain() == f"You've released #{n}. It is open again."
+    assert tasks.resolve("jo", n, "done").plain() == (
+        f"#{n} is resolved. Its email will move to Done."
+    )
+    assert [kind for kind, _, _ in sent_since(tasks, before)] == ["thread", "thread"]
+
+
+def test_a_resolve_that_crosses_a_new_claim_says_it_changed(
+    tasks: Tasks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reply names whoever held it: if someone claims it between the read and the write,
+    # the resolve doesn't go through on a stale idea of who that was.
+    n = new_task(tasks)
+    real = q.transition
+
+    def claimed_meanwhile(s, task_id, conditions, values):  # type: ignore[no-untyped-def]
+        s.execute(update(Task).where(Task.id == task_id).values(claimed_by="alex"))
+        s.execute(update(Task).where(Task.id == task_id).values(state="claimed"))
+        return real(s, task_id, conditions, values)
+
+    monkeypatch.setattr(q, "transition", claimed_meanwhile)
+    assert refusal(tasks.resolve, "sam", n, "done") == (
+        f"#{n} changed just now. Check it with /duty show {n}."
+    )
+    monkeypatch.undo()
+    assert (task(tasks, n).state, task(tasks, n).claimed_by) == ("open", None)  # rolled back
 
 
 def test_assign_is_for_managers_and_only_to_team_members(tasks: Tasks) -> None:

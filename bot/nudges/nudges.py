@@ -11,6 +11,8 @@ Each pass looks at the database and sends whatever is due at ``now``:
   on today's rota; one out of hours goes at the next office-hours pass;
 - no duty manager on the rota for the next working day by `rota_missing_by`: a DM to the
   managers, once.
+A DM meant for someone who is out (`/duty out`) goes to whoever has the duty phone until
+they are back (bot/rota/cover.py), saying who it was for.
 
 Each nudge records when it was last sent (the `nudges` table) in the same transaction as
 its chat messages, so a restart neither repeats nor misses one.
@@ -31,7 +33,8 @@ from bot.kernel.calendar import WorkingCalendar
 from bot.kernel.config import NudgesConfig, OfficeHoursConfig
 from bot.kernel.message import Action, Message, button, lines, say, text, user
 from bot.kernel.words import count
-from bot.rota.rota import DayRota, Rota
+from bot.rota.cover import CoverNow, PhoneCover
+from bot.rota.rota import Rota
 from bot.tasks.actions import Tasks
 from bot.tasks.cards import clock_time, local_time
 from storage import nudges as nudges_db
@@ -120,6 +123,7 @@ class Nudger:
     rota: Rota
     hours: OfficeHoursConfig
     rules: NudgesConfig
+    cover: PhoneCover | None = None  # who is out, and who has the phone meanwhile
 
     @property
     def name(self) -> str:
@@ -141,13 +145,15 @@ class Nudger:
             return []
         day = now.astimezone(self.tz).date()
 
-        def today() -> DayRota:
+        def today() -> CoverNow:
             # Read by each kind that needs it, so a failed read fails those kinds alone.
-            return self.rota.day(day)
+            if self.cover is None:
+                return CoverNow(self.rota.day(day), self.tz)
+            return self.cover.of_day(day)
 
         return [
             ("unclaimed", lambda: self._unclaimed(now, today())),  # safeguarding too
-            ("stale_claims", lambda: self._stale_claims(now)),
+            ("stale_claims", lambda: self._stale_claims(now, today)),
             ("follow_ups", lambda: self._follow_ups(now, today())),
             ("rota_missing", lambda: self._rota_missing(now)),
             ("oversight", lambda: self._oversight(now, today())),
@@ -180,6 +186,15 @@ class Nudger:
             return 0  # another process sent this one first
         return 1
 
+    def _dm_for(
+        self, s: Session, who: str, body: Message, now: datetime, task: Task | None, c: CoverNow
+    ) -> None:
+        """A DM to ``who``, or while they are out to whoever has the phone, saying whose."""
+        to = c.forward(who)
+        if to != who:
+            body = say("For ", user(who), ", who", c.out_until(who), ":\n", body)
+        self._dm(s, to, body, now, task)
+
     def _dm(self, s: Session, who: str, body: Message, now: datetime, task: Task | None) -> None:
         q.queue_message(
             s,
@@ -193,7 +208,7 @@ class Nudger:
 
     # -- unclaimed, and unclaimed safeguarding --
 
-    def _unclaimed(self, now: datetime, today: DayRota) -> int:
+    def _unclaimed(self, now: datetime, today: CoverNow) -> int:
         with self.tasks.db.session() as s:
             waiting = q.open_tasks_since(s, self.name)
             sent_plain = nudges_db.last_nudges(s, self.name, "unclaimed")
@@ -243,7 +258,7 @@ class Nudger:
         ]  # fmt: skip
 
     def _send_unclaimed(
-        self, items: list[q.OpenTask], sent: dict[str, datetime], now: datetime, today: DayRota
+        self, items: list[q.OpenTask], sent: dict[str, datetime], now: datetime, today: CoverNow
     ) -> int:
         """A reminder in each task's thread, and one DM listing them to the duty manager."""
         if not items:
@@ -263,25 +278,27 @@ class Nudger:
                         body=body.to_json(), at=now,
                     )  # fmt: skip
                     rows.append(text(f"  #{w.task.number} {w.task.subject} (since {shown})"))
-                if won and today.manager:
+                if won and today.day.manager:
                     over = count(self.rules.unclaimed_minutes, "minute")
                     head = text(f"Unclaimed for over {over}:")
                     task = won[0].task if len(won) == 1 else None
                     said = lines([head, *rows]).with_fallback(
                         _waiting(won, "is", "are").capitalize()
                     )
-                    self._dm(s, today.manager, said, now, task)
+                    self._dm_for(s, today.day.manager, said, now, task, today)
         except IntegrityError:
             return 0  # another process sent these first
         return len(won)
 
     def _send_safeguarding(
-        self, items: list[q.OpenTask], sent: dict[str, datetime], now: datetime, today: DayRota
+        self, items: list[q.OpenTask], sent: dict[str, datetime], now: datetime, today: CoverNow
     ) -> int:
-        """One DM to the duty manager and the back-up, listing every such task."""
+        """One DM to the duty manager and the back-up, listing every such task (to whoever
+        has the phone instead of either who is out; one DM each person)."""
         if not items:
             return 0
-        people = [today.people.get("manager"), today.people.get("backup")]
+        people = [today.day.people.get("manager"), today.day.people.get("backup")]
+        people = [today.forward(p) for p in people if p]
         try:
             with self.tasks.db.session() as s:
                 won = self._claim_all(s, "safeguarding", items, sent, now)
@@ -311,35 +328,50 @@ class Nudger:
 
     # -- stale claims --
 
-    def _stale_claims(self, now: datetime) -> int:
+    def _stale_claims(self, now: datetime, today: Callable[[], CoverNow]) -> int:
         with self.tasks.db.session() as s:
             held = q.claimed_tasks(s, self.name)
             last_sent = nudges_db.last_nudges(s, self.name, "stale")
         cap = timedelta(hours=self.rules.stale_claim_hours)
         sent = 0
+        cover: CoverNow | None = None  # read only once a claim has gone quiet
         for task in held:
             key = str(task.id)
             previous = last_sent.get(key)
             # Quiet since the last event, or since we last asked (no answer: ask again later).
             since = max(task.last_event_at, previous) if previous else task.last_event_at
             if task.claimed_by and self._office(since, now, cap):
+                cover = cover or today()
                 sent += self._send(
-                    "stale", key, previous, now, lambda s, t=task: self._write_stale(s, t, now)
-                )
+                    "stale", key, previous, now,
+                    lambda s, t=task, c=cover: self._write_stale(s, t, now, c),
+                )  # fmt: skip
         return sent
 
-    def _write_stale(self, s: Session, task: Task, now: datetime) -> None:
+    def _write_stale(self, s: Session, task: Task, now: datetime, today: CoverNow) -> None:
         assert task.claimed_by
+        since = self._since(task.last_event_at, now)
+        to = today.forward(task.claimed_by)
+        if to != task.claimed_by:
+            # They are out, maybe on this very task: whoever has the phone may release it.
+            body = say(
+                user(task.claimed_by), ", who", today.out_until(task.claimed_by),
+                f", claimed #{task.number} ({task.subject}) and nothing has been recorded on "
+                f"it since {since}. If it can't wait, release it and take it on.\n",
+                button(Action("Release", "unclaim", str(task.number))),
+            )  # fmt: skip
+            self._dm(s, to, body, now, task)
+            return
         body = say(
             f"You claimed #{task.number} ({task.subject}) and nothing has been recorded on it "
-            f"since {self._since(task.last_event_at, now)}. Are you still on it?\n",
+            f"since {since}. Are you still on it?\n",
             stale_buttons(task.number),
         ).with_fallback(f"Are you still on duty task #{task.number}?")
         self._dm(s, task.claimed_by, body, now, task)
 
     # -- follow-ups --
 
-    def _follow_ups(self, now: datetime, today: DayRota) -> int:
+    def _follow_ups(self, now: datetime, today: CoverNow) -> int:
         with self.tasks.db.session() as s:
             due = q.follow_ups_due(s, self.name, now)
         sent = 0
@@ -366,7 +398,7 @@ class Nudger:
         note: str,
         due_at: datetime,
         now: datetime,
-        today: DayRota,
+        today: CoverNow,
     ) -> None:
         task = s.get(Task, task_id)
         number = task.number if task else "?"
@@ -374,22 +406,27 @@ class Nudger:
         what = f"Follow-up due {self._since(due_at, now)} on #{number} ({subject})"
         tail = f": {note}" if note else "."
         to = owner
-        # Today's rota decides: an owner who is off duty has it covered by PA 1.
-        if today.people and not today.on_duty(owner):
-            to = today.people.get("pa1") or today.people.get("manager") or owner
-        if to == owner:
+        # Today's rota decides: an owner who is off duty has it covered by PA 1, and anyone
+        # out (`/duty out`) by whoever has the phone.
+        rota = today.day
+        if rota.people and not rota.on_duty(owner):
+            to = rota.people.get("pa1") or rota.people.get("manager") or owner
+        if today.forward(to) == owner:
             body = text(what + tail)
-        else:
+        elif to != owner:
             body = say(what, ", agreed by ", user(owner), ", who isn't on duty today", tail)
-        self._dm(s, to, body.with_fallback(f"Follow-up due on duty task #{number}"), now, task)
+        else:
+            body = say(what, ", agreed by ", user(owner), ", who", today.out_until(owner), tail)
+        body = body.with_fallback(f"Follow-up due on duty task #{number}")
+        self._dm(s, today.forward(to), body, now, task)
 
     # -- the duty manager's oversight of money and housing requests (seeds/000) --
 
-    def _oversight(self, now: datetime, today: DayRota) -> int:
+    def _oversight(self, now: datetime, today: CoverNow) -> int:
         """One short DM to today's duty manager for each new task in a category marked for
         oversight (financial and accommodation by default); never about their own contact."""
         watched = {c.name for c in self.tasks.team.categories if c.oversight}
-        manager = today.manager
+        manager = today.day.manager
         if not watched or not manager:
             return 0
         start = datetime.combine(now.astimezone(self.tz).date(), time(0), tzinfo=self.tz)

@@ -26,6 +26,8 @@ from bot.nudges.nudges import Nudger
 from bot.ops.logsafe import trace_without_text
 from bot.ops.outage import database_unreachable
 from bot.ops.retention import purge_due
+from bot.rota.cover import PhoneCover
+from bot.rota.morning import Morning
 from bot.rota.rota import Rota
 from bot.tasks.actions import Tasks
 
@@ -40,6 +42,7 @@ class JobReport:
     """What one pass did (for logs and tests; never any content)."""
 
     handover: str | None = None  # posted | late | skipped
+    morning: str | None = None  # sent | nothing: claims held by people off today's rota
     nudges: int = 0
     emails: int = 0
     purged: int = 0  # tasks whose email content the daily retention purge removed
@@ -57,12 +60,17 @@ class TeamJobs:
     handover: Handover = field(init=False)
     nudger: Nudger = field(init=False)
     cases: CaseClocks = field(init=False)
+    cover: PhoneCover = field(init=False)
+    morning: Morning = field(init=False)
 
     def __post_init__(self) -> None:
         self.handover = Handover(self.tasks, self.cal, self.rota, self.config, self.mailbox)
+        self.cover = PhoneCover(self.rota)
         self.nudger = Nudger(
-            self.tasks, self.cal, self.rota, self.config.office_hours, self.config.nudges
-        )
+            self.tasks, self.cal, self.rota, self.config.office_hours, self.config.nudges,
+            self.cover,
+        )  # fmt: skip
+        self.morning = Morning(self.rota, self.config.office_hours)
         d = self.tasks
         self.cases = CaseClocks.of(d.db, d.team, d.roster, self.cal, self.config)
 
@@ -72,8 +80,8 @@ class TeamJobs:
 
     def run_due(self, now: datetime | None = None) -> JobReport:
         """Everything due at ``now``: the purge, the handover (or its catch-up), its emails,
-        each kind of nudge, the case clocks and acknowledgements left unfinished, each in its
-        own guard."""
+        the morning's claims, each kind of nudge, the phone cover reminder, the case clocks and
+        acknowledgements left unfinished, each in its own guard."""
         now = now or self.tasks.clock.now()
         report = JobReport()
 
@@ -86,8 +94,10 @@ class TeamJobs:
         report.purged = len(purged.tasks) if purged else 0
         report.handover = guarded("handover", lambda: self.handover.due(now))
         report.emails = guarded("handover_emails", lambda: self.handover.send_emails(now)) or 0
+        report.morning = guarded("morning", lambda: self.morning.due(now))
         for kind, send in self.nudger.parts(now):
             report.nudges += guarded(f"nudges.{kind}", send) or 0
+        report.nudges += guarded("cover_overdue", lambda: self.cover.overdue(now)) or 0
         report.cases = guarded("case_clocks", lambda: self.cases.run(now)) or 0
         guarded("acknowledgements", lambda: unfinished_acks(self.tasks.db, self.tasks.team, now))
         return report

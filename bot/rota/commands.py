@@ -1,4 +1,5 @@
-"""The rota verbs: `/duty rota` shows it, `/duty rota set` changes it."""
+"""The rota verbs: `/duty rota` shows it, `/duty rota set` changes it; `/duty out` and
+`/duty back` hand the duty phone on and take it back (bot/rota/cover.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any, Literal
 from bot.chat.catalogue import Verb
 from bot.chat.words import Bad, Words, person_of, show
 from bot.kernel.roles import managers, members
+from bot.kernel.when import WhenError, split_when
+from bot.rota.cover import PhoneCover
 from bot.rota.rota import Rota
 
 Role = Literal["manager", "pa1", "pa2", "backup"]
@@ -36,6 +39,18 @@ class ShowRota:
 class RotaSet:
     when: str  # "2026-12-01", "today", "tomorrow", "mon".."fri" or "weekly mon"
     assignments: tuple[tuple[Role, str], ...]  # in role order: manager, pa1, pa2, backup
+
+
+@dataclass(frozen=True)
+class Out:
+    person: str | None  # a duty manager naming who is out; None: the one typing
+    until: str  # "14:00", "in 2 hours": read on the clock when it runs; "" if not said
+    note: str
+
+
+@dataclass(frozen=True)
+class Back:
+    person: str | None
 
 
 def _show(w: Words) -> ShowRota:
@@ -85,11 +100,42 @@ def _set(w: Words) -> RotaSet:
     return RotaSet(when, tuple((r, found[r]) for r in _ROLE_ORDER if r in found))
 
 
-VERBS: list[Verb[Rota, Any]] = [
+def _someone(w: Words) -> str | None:
+    """A person first, if the line starts with one."""
+    if w and person_of(w.peek()) is not None:
+        return person_of(w.take())
+    return None
+
+
+def _out(w: Words) -> Out:
+    person = _someone(w)
+    if w.peek().lower() not in ("until", "till", "til"):
+        return Out(person, "", w.text())
+    w.take()
+    if not w:
+        raise w.needs("a time after 'until'")
+    try:
+        until, note = split_when(w.rest)
+    except WhenError as err:
+        raise Bad(f"{err} {w.use}") from None
+    w.text()
+    return Out(person, until, note)
+
+
+def _back(w: Words) -> Back:
+    person = _someone(w)
+    w.done()
+    return Back(person)
+
+
+COVER = members("Only members of the duty team can hand the duty phone on.")
+
+VERBS: list[Verb[Any, Any]] = [
     Verb(
-        name="rota", syntax="/duty rota", does="show today's rota", example="/duty rota",
-        group=GROUP, who=members("Only members of the duty team can see the rota."), on=Rota,
-        read=_show, run=lambda rota, actor, a: rota.show(actor),
+        name="rota", syntax="/duty rota", does="show today's rota and who has the duty phone",
+        example="/duty rota", group=GROUP,
+        who=members("Only members of the duty team can see the rota."), on=PhoneCover,
+        read=_show, run=lambda cover, actor, a: cover.show_rota(actor),
     ),
     Verb(
         name="rota set",
@@ -98,5 +144,18 @@ VERBS: list[Verb[Rota, Any]] = [
         example="/duty rota set mon manager @jo pa1 @sam pa2 @alex backup @priya", group=GROUP,
         who=managers("Only a duty manager can set the rota."), on=Rota, read=_set,
         run=lambda rota, actor, a: rota.set(actor, a.when, a.assignments),
+    ),
+    Verb(
+        name="out", syntax="/duty out [@person] [until TIME] [note]",
+        does="go out: the phone goes to the next on today's rota (@person: a manager, for them)",
+        example="/duty out until 14:00 home visit", group=GROUP, who=COVER, on=PhoneCover,
+        read=_out, run=lambda cover, actor, a: cover.out(actor, a.person, a.until, a.note),
+    ),
+    Verb(
+        name="back", syntax="/duty back [@person]",
+        does="take the duty phone back (@person: a manager, for them)",
+        example="/duty back", group=GROUP, who=COVER, on=PhoneCover, read=_back,
+        run=lambda cover, actor, a: cover.back(actor, a.person),
+        needs=("/duty out @sam until 14:00",),
     ),
 ]  # fmt: skip

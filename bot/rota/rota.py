@@ -103,14 +103,16 @@ class Rota:
 
     # ---- commands -----------------------------------------------------------------------
 
-    def show(self, actor: str) -> Message:
-        """`/duty rota`: today and the next working day."""
+    def show(self, actor: str, cover: Message | None = None) -> Message:
+        """`/duty rota`: today (then ``cover``, who has the phone now) and the next working
+        day."""
         today = self.today()
         nxt = self.cal.next_working_day(today)
         rows: list[Message] = []
         with self.db.session() as s:
             if self.cal.is_working_day(today):
                 rows += self._day_rows("Today", self.of_day(s, today))
+                rows += [cover] if cover is not None else []
             else:
                 why = self.cal.holiday_name(today) or "the weekend"
                 rows.append(text(f"Today ({today:%a %d %b}) is not a working day ({why})."))
@@ -139,9 +141,14 @@ class Rota:
         roles = list(assignments)
         if when.startswith("weekly "):
             weekday = WEEKDAYS.index(when.split()[1])
-            with self.db.session() as s:
-                rota_db.set_rota_weekday(s, self.name, weekday, roles, actor, now)
             names = ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays")[weekday]
+            with self.db.session() as s:
+                standing = {
+                    **self.team.rota.of_weekday(weekday),
+                    **rota_db.rota_of_weekday(s, self.name, weekday),
+                }
+                _one_role_each(standing, roles, names)
+                rota_db.set_rota_weekday(s, self.name, weekday, roles, actor, now)
             return self._confirm(f"Rota set for {names} every week: ", roles)
         day = self._day_of(when)
         if not self.cal.is_working_day(day):
@@ -150,6 +157,9 @@ class Rota:
         if day < self.today():
             raise Refused(f"{day:%a %d %b} has passed. Set the rota for today or a later day.")
         with self.db.session() as s:
+            was = self.of_day(s, day)
+            set_by_someone = {r: u for r, u in was.people.items() if was.sources[r] != "fallback"}
+            _one_role_each(set_by_someone, roles, f"{day:%a %d %b}")
             rota_db.set_rota_day(s, self.name, day, roles, actor, now)
         return self._confirm(f"Rota set for {day:%a %d %b}: ", roles)
 
@@ -168,3 +178,25 @@ class Rota:
         for i, (role, who) in enumerate(roles):
             out = out + (", " if i else "") + f"{ROLE_NAMES[role]} " + user(who)
         return out + "."
+
+
+def _one_role_each(before: dict[str, str], roles: Sequence[tuple[str, str]], when: str) -> None:
+    """Refuse a change that leaves one person in two roles on a day. The roles the line
+    doesn't name keep what the day, the weekly pattern or config give them, so the check is
+    on the day as it would be, not on the line alone."""
+    named = dict(roles)
+    after = {**before, **named}
+    for role, who in roles:
+        for other in ROLES:
+            if other == role or after.get(other) != who:
+                continue
+            if other in named:
+                first, second = sorted((other, role), key=ROLES.index)
+                raise Refused(
+                    say(user(who), f" can't be both {ROLE_NAMES[first]} and ")
+                    + f"{ROLE_NAMES[second]} on {when}."
+                )
+            raise Refused(
+                say(user(who), f" is already {ROLE_NAMES[other]} on {when}, so can't also be ")
+                + f"{ROLE_NAMES[role]}; name a new {ROLE_NAMES[other]} in the same line."
+            )

@@ -106,15 +106,13 @@ class Tasks:
         return text(f"You've claimed #{number}.")
 
     def unclaim(self, actor: str, number: int) -> Message:
+        """Anyone on the team may release a task; someone else's is named back, in the
+        thread, and to them (they may be mid-call on it)."""
         with self.db.session() as s:
             task = self._task(s, number)
             if task.state != "claimed":
                 raise Refused(f"#{number} isn't claimed, so there is nothing to release.")
-            if task.claimed_by != actor and not self.roster.is_manager(actor):
-                raise Refused(
-                    say(f"#{number} is claimed by ", user(task.claimed_by or ""), ". ")
-                    + "Only they or a duty manager can release it."
-                )
+            holder = task.claimed_by if task.claimed_by != actor else None
             won = q.transition(
                 s,
                 task.id,
@@ -123,8 +121,24 @@ class Tasks:
             )
             if not won:
                 raise Refused(f"#{number} changed just now. Check it with /duty show {number}.")
-            self._record(s, task, actor, "unclaimed", say("Released by ", user(actor), "."))
+            was = say(" (it was ", user(holder), "'s)") if holder else Message()
+            self._record(s, task, actor, "unclaimed", say("Released by ", user(actor), was, "."))
+            if holder:
+                told = say(user(actor), f" released #{number} ({task.subject}), which you had ")
+                self._tell_holder(s, task, holder, told + "claimed. It is open again.")
+        if holder:
+            return say(
+                f"#{number} was ", user(holder), "'s; it is open again, and ", user(holder),
+                " has been told.",
+            )  # fmt: skip
         return text(f"You've released #{number}. It is open again.")
+
+    def _tell_holder(self, s: Session, task: Task, holder: str, body: Message) -> None:
+        """A DM to whoever had claimed a task someone else has just released or resolved."""
+        at, body_json = self.clock.now(), body.to_json()
+        q.queue_message(
+            s, team=self.name, kind="dm", target=holder, task_id=task.id, body=body_json, at=at
+        )
 
     def assign(self, actor: str, number: int, to: str) -> Message:
         if not self.roster.is_member(to):
@@ -175,10 +189,14 @@ class Tasks:
             )
         with self.db.session() as s:
             task = self._task(s, number)
+            had = task.claimed_by
+            holder = had if task.state == "claimed" and had != actor else None
+            # Only if nobody claimed it since we looked, so the holder named is the right one.
+            same = q.Task.claimed_by.is_(None) if had is None else q.Task.claimed_by == had
             won = q.transition(
                 s,
                 task.id,
-                [q.Task.state != "resolved"],
+                [q.Task.state != "resolved", same],
                 {
                     "state": "resolved",
                     "resolved_by": actor,
@@ -187,13 +205,17 @@ class Tasks:
                 },
             )
             if not won:
+                s.refresh(task)
+                if task.state != "resolved":
+                    raise Refused(f"#{number} changed just now. Check it with /duty show {number}.")
                 raise Refused(
                     say(f"#{number} is already resolved by ", user(task.resolved_by or ""), ".")
                 )
             q.mark_emails_for_done(s, task.id)
             suffix = f": {note}" if note else "."
             data: dict[str, Any] = {"checklist": checklist} if checklist else {}
-            reply = say("Resolved by ", user(actor), suffix)
+            was = say(" (it was ", user(holder), "'s)") if holder else Message()
+            reply = say("Resolved by ", user(actor), was, suffix)
             if follow_up_at is not None:
                 q.add_follow_up(
                     s,
@@ -207,7 +229,15 @@ class Tasks:
                 data["follow_up_at"] = follow_up_at.isoformat()
                 reply = reply + f" Follow-up agreed for {local_time(follow_up_at, self.team.tz)}."
             self._record(s, task, actor, "resolved", reply, note=note, data=data or None)
+            if holder:
+                told = say(user(actor), f" resolved #{number} ({task.subject}), ")
+                self._tell_holder(s, task, holder, told + f"which you had claimed{suffix}")
         moves = " Its email will move to Done." if task.channel == "email" else ""
+        if holder:
+            return say(
+                f"#{number} was ", user(holder), "'s; it is resolved, and ", user(holder),
+                f" has been told.{moves}",
+            )  # fmt: skip
         return text(f"#{number} is resolved.{moves}")
 
     def reopen(self, actor: str, number: int, why: str) -> Message:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.handover.view import day_bounds
 from bot.kernel.message import Action, Message, say, text, user
+from bot.rota.cover import PhoneCover
 from bot.rota.rota import ROLE_NAMES, ROLES, Rota
 from bot.tasks.actions import Tasks
 from bot.tasks.cards import local_time
@@ -30,8 +31,14 @@ class HomeSection:
     empty: str = "Nothing here."
 
 
-def home(tasks: Tasks, rota: Rota | None, actor: str, unclaimed_minutes: int) -> list[HomeSection]:
-    """The four sections, for a member of the team (callers check membership first)."""
+def home(
+    tasks: Tasks,
+    rota: Rota | None,
+    actor: str,
+    unclaimed_minutes: int,
+    cover: PhoneCover | None = None,
+) -> list[HomeSection]:
+    """The sections, for a member of the team (callers check membership first)."""
     now = tasks.clock.now()
     with tasks.db.session() as s:  # one read of the open tasks serves both sections
         waiting = q.open_tasks_since(s, tasks.name)
@@ -40,7 +47,7 @@ def home(tasks: Tasks, rota: Rota | None, actor: str, unclaimed_minutes: int) ->
         _mine(tasks, actor),
         _open(tasks, waiting),
         _overdue(tasks, now, unclaimed_minutes, waiting),
-        _rota(rota),
+        _rota(rota, cover),
     ]
     if tasks.roster.is_manager(actor):  # seeds/000: the duty manager's oversight
         sections.insert(1, _watched(tasks, now))
@@ -134,7 +141,7 @@ def _overdue(
     return HomeSection("Overdue", _capped(rows, "See /duty list"), "Nothing overdue.")
 
 
-def _rota(rota: Rota | None) -> HomeSection:
+def _rota(rota: Rota | None, cover: PhoneCover | None = None) -> HomeSection:
     if rota is None:
         return HomeSection("Today's rota", [], "No rota is kept for this team.")
     today = rota.today()
@@ -147,4 +154,6 @@ def _rota(rota: Rota | None) -> HomeSection:
         who = day.people.get(role)
         shown = user(who) if who else text("not set")
         rows.append(HomeRow(say(f"{ROLE_NAMES[role]}: ", shown)))
+    if cover is not None:
+        rows.append(HomeRow(cover.today().line()))
     return HomeSection(f"Today's rota, {today:%a %d %b}", rows)
