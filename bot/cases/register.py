@@ -28,39 +28,23 @@ from bot.cases.policy import (
     review_due,
 )
 from bot.cases.report import ReportRow, build_report
-from bot.kernel.calendar import WorkingCalendar
-from bot.kernel.clock import Clock
-from bot.kernel.config import CaseRules, TeamConfig
+from bot.kernel.config import CaseRules
 from bot.kernel.errors import Refused
 from bot.kernel.message import Message, lines, say, text, user
-from bot.kernel.roles import Roster
+from bot.kernel.team import TeamPart
 from bot.tasks.cards import local_time
 from storage import cases as cases_db
 from storage import tasks as tq
-from storage.db import Database
 from storage.models import Case
 
 
 @dataclass
-class Register:
+class Register(TeamPart):
     """One team's register of unallocated cases: what the `/duty case ...` verbs do."""
-
-    db: Database
-    team: TeamConfig
-    roster: Roster
-    cal: WorkingCalendar
-    clock: Clock
-
-    @property
-    def name(self) -> str:
-        return self.team.name
 
     @property
     def rules(self) -> CaseRules:
         return self.team.cases.rules()
-
-    def today(self) -> date:
-        return self.clock.now().astimezone(self.team.tz).date()
 
     # ---- helpers --------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ class JobReport:
     handover: str | None = None  # posted | late | skipped
     morning: str | None = None  # sent | nothing: claims held by people off today's rota
     nudges: int = 0
+    oversight: int = 0  # DMs to the duty manager about new money and housing requests
     emails: int = 0
     purged: int = 0  # tasks whose email content the daily retention purge removed
     cases: int = 0  # case reminders, escalations and the weekly case report
@@ -96,7 +97,11 @@ class TeamJobs:
         report.emails = guarded("handover_emails", lambda: self.handover.send_emails(now)) or 0
         report.morning = guarded("morning", lambda: self.morning.due(now))
         for kind, send in self.nudger.parts(now):
-            report.nudges += guarded(f"nudges.{kind}", send) or 0
+            sent = guarded(f"nudges.{kind}", send) or 0
+            if kind == "oversight":  # not a reminder: a new request, told once
+                report.oversight += sent
+            else:
+                report.nudges += sent
         report.nudges += guarded("cover_overdue", lambda: self.cover.overdue(now)) or 0
         report.cases = guarded("case_clocks", lambda: self.cases.run(now)) or 0
         guarded("acknowledgements", lambda: unfinished_acks(self.tasks.db, self.tasks.team, now))

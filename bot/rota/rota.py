@@ -17,14 +17,10 @@ from typing import Final, Literal
 
 from sqlalchemy.orm import Session
 
-from bot.kernel.calendar import WorkingCalendar
-from bot.kernel.clock import Clock
-from bot.kernel.config import TeamConfig
 from bot.kernel.errors import Refused
 from bot.kernel.message import Message, lines, say, text, user
-from bot.kernel.roles import Roster
+from bot.kernel.team import TeamPart
 from storage import rota as rota_db
-from storage.db import Database
 
 ROLES: Final = ("manager", "pa1", "pa2", "backup")
 ROLE_NAMES: Final = {"manager": "Duty manager", "pa1": "PA 1", "pa2": "PA 2", "backup": "Back-up"}
@@ -53,19 +49,8 @@ class DayRota:
 
 
 @dataclass
-class Rota:
-    db: Database
-    team: TeamConfig
-    roster: Roster
-    cal: WorkingCalendar
-    clock: Clock
-
-    @property
-    def name(self) -> str:
-        return self.team.name
-
-    def today(self) -> date:
-        return self.clock.now().astimezone(self.team.tz).date()
+class Rota(TeamPart):
+    """One team's rota: who holds each duty role on a day."""
 
     # ---- reading ------------------------------------------------------------------------
 
