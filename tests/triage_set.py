@@ -14,6 +14,11 @@ How each one is labelled:
 - urgent: it needs someone today: a person at risk now, or without a roof, food, heating or
   medicine today, or an agency that needs an answer today.
 
+The word lists were tuned on these in three rounds: the first 64 emails were written before
+any tuning, the next 16 after the first round and the last 14 after the second, each batch
+scored before the round that took it in (the figures are in the commit messages). So the
+figures on this set are the fitted ones; a new email is likelier to be missed.
+
 The sample inbox's 8 tasks (examples/inbox, 04 being a reply to 01) are labelled at the end.
 """
 
@@ -636,6 +641,269 @@ MADE_UP: list[Email] = [
         has given your name as a referee. Please could you complete the attached reference
         form by Friday. Fernbank HR""",
         Labels(),
+    ),
+    # ---- written after the first tuning, and scored before the second --------------------
+    Email(
+        "pip-assessment",
+        "Ellis Varley <ellis.varley@example.org>",
+        "PIP letter",
+        """Hi, I've had a brown envelope saying my PIP assessment is on the 12th at a centre in
+        town. I get really anxious in those places. Can someone come with me? I've also got a
+        letter saying I was overpaid and have to give some back, I don't understand it.""",
+        Labels(FIN),
+    ),
+    Email(
+        "gas-safety-landlord",
+        "Oakhill Lettings <office@oakhill-lettings.example.org>",
+        "Access needed - gas safety check, 14 Fern Street",
+        """Dear team, our engineer has tried twice to do the annual gas safety check at Mr Cole's
+        property and could not get in. We are legally required to complete it. If we can't get
+        access next Tuesday we will have to consider our position on the tenancy. Oakhill
+        Lettings""",
+        Labels(ACC),
+    ),
+    Email(
+        "boyfriend-took-money",
+        "Sky Mitchell <sky.mitchell@example.org>",
+        "my boyfriend",
+        """I dont really know how to say this. My boyfriend has my bank card and takes all my money
+        when it comes in, he says it's for us but I never get any. When I ask he gets angry and
+        punches walls. I havent told my PA because he reads my phone.""",
+        Labels(FIN, safeguarding=True),
+    ),
+    Email(
+        "baby-no-milk",
+        "Jodie Platt <jodie.platt@example.org>",
+        "help",
+        """I've got no formula left for the baby and no money till Monday, the food bank isn't
+        open till Thursday. She's 4 months. Please can someone ring me back this morning""",
+        Labels(FIN, urgent=True),
+    ),
+    Email(
+        "a-and-e-friend",
+        "A&E Liaison <ed.liaison@nhs.example.org>",
+        "Attendance at Emergency Department - Corey Flynn",
+        """For information: Corey Flynn (19) attended our Emergency Department last night with
+        an injury to his hand after punching a window while intoxicated. He disclosed low mood
+        and thoughts of ending his life. He was seen by the mental health liaison team and
+        discharged home to his flat. GP informed.""",
+        Labels(safeguarding=True, urgent=True),
+    ),
+    Email(
+        "passport-application",
+        "Hana Osei <hana.osei@example.org>",
+        "Passport",
+        """Hello, I want to apply for my first passport so I can go on holiday with my friends in
+        the summer. Do I need a letter from the council as I was in care? And does the team help
+        with the cost? Hana""",
+        Labels(FIN),
+    ),
+    Email(
+        "dsl-secondary-sibling",
+        "Castlefield Academy <dsl@castlefield-academy.example.org>",
+        "Concern - Year 9 pupil living with older sister (care leaver)",
+        """Good afternoon, Tayla (Year 9) lives with her older sister Bryony, who I understand is
+        one of your care leavers. Tayla told her form tutor that Bryony's partner shouts at them
+        both and last night threw a plate at Bryony. Tayla does not want to go home. We have
+        contacted the front door. Designated Safeguarding Lead""",
+        Labels(safeguarding=True, urgent=True),
+    ),
+    Email(
+        "tv-licence",
+        "Ben Lacey <ben.lacey@example.org>",
+        "tv licence letter",
+        """Got a letter saying I need a TV licence or I could be fined £1000. I only watch stuff
+        on my phone. Do I need one? Ben""",
+        Labels(FIN),
+    ),
+    Email(
+        "duty-handover-colleague",
+        "Alex Turner <alex.turner@council.example.gov.uk>",
+        "Handover note - outstanding from yesterday",
+        """Hi all, two things still open from yesterday's duty: I promised to ring Kacey back
+        about her PA's number, and the college want a letter for Darcy. Nothing else pending.
+        Alex""",
+        Labels(),
+    ),
+    Email(
+        "hostel-eviction-today",
+        "St Anne's Hostel <manager@stannes-hostel.example.org>",
+        "Josh Neal - asked to leave",
+        """Josh was asked to leave the hostel this morning after a fight with another resident.
+        He has left with his bags and we don't know where he has gone. He cannot return. He was
+        very angry and said he would 'sort it himself'.""",
+        Labels(ACC, safeguarding=True, urgent=True),
+    ),
+    Email(
+        "christmas-party-invite",
+        "Participation Team <participation@council.example.gov.uk>",
+        "Invitation: care leavers' Christmas party",
+        """You're invited! Our care leavers' Christmas party is on 18 December from 5 to 8pm at
+        the youth centre. Food, music and a gift for everyone. Please reply by 10 December so
+        we know numbers. The Participation Team""",
+        Labels(),
+    ),
+    Email(
+        "interpreter-needed",
+        "Mehdi Rostami <mehdi.rostami@example.org>",
+        "interpreter for meeting",
+        """Hello, for my meeting with my new personal adviser next week please can there be a
+        Dari interpreter. My English is better but for important things I need. Thank you""",
+        Labels(),
+    ),
+    Email(
+        "uni-halls-summer",
+        "Grace Ibe <grace.ibe@student.example.ac.uk>",
+        "Where do I live over the summer?",
+        """My halls contract ends on 20 June and I don't go back until September. I don't have a
+        family home to go to. Can the team help me find somewhere for the summer, and will
+        vacation accommodation be paid for? Grace""",
+        Labels(BOTH),
+    ),
+    Email(
+        "pharmacy-collection",
+        "Dale Pharmacy <dale.pharmacy@nhs.example.org>",
+        "Uncollected prescription - Tom Gale",
+        """Tom's repeat prescription for his inhaler has been ready for collection for three weeks.
+        Could his worker remind him? Dale Pharmacy""",
+        Labels(),
+    ),
+    Email(
+        "wont-answer-door",
+        "Nadia Price <nadia.price@example.org>",
+        "my brother",
+        """My brother Kieran lives on his own in a flat in Beech Road. Nobody has seen him for
+        four days, the curtains are shut and he won't answer the door or his phone. He has been
+        really down since he lost his job. I don't know what to do.""",
+        Labels(safeguarding=True, urgent=True),
+    ),
+    Email(
+        "college-trip-money",
+        "Riverside College <trips@riverside-college.example.org>",
+        "Residential trip - deposit",
+        """Dear leaving care team, Amira would like to join the Art and Design residential to
+        Edinburgh in March. A deposit of £50 is due by 15 January. Could you let us know if the
+        leaving care team can contribute? Trips Office""",
+        Labels(FIN),
+    ),
+    # ---- written after the second tuning, and scored before the third --------------------
+    Email(
+        "wants-to-give-up",
+        "Rhys Bowen <rhys.bowen@example.org>",
+        "tired of everything",
+        """sorry for emailing so late. everything is going wrong, lost my job, my girlfriend
+        left and now the rent is late. honestly feel like everyone would be better off without
+        me. i have been stockpiling my meds. i just wanted someone to know""",
+        Labels(FIN, safeguarding=True, urgent=True),
+    ),
+    Email(
+        "housing-officer-visit",
+        "Tenancy Services <tenancy.services@council.example.gov.uk>",
+        "Tenancy visit - 3 Orchard Close",
+        """Hello, we have tried to carry out a routine introductory tenancy visit at Ms Webb's
+        home twice. Please could her personal adviser help us arrange a time? Tenancy Services""",
+        Labels(ACC),
+    ),
+    Email(
+        "manager-car-followed",
+        "Riverbank Supported Living <team@riverbank-sl.example.org>",
+        "Concern - Kiera being picked up",
+        """Staff have noticed Kiera (18) being collected late at night by a man in his forties who
+        waits in a car outside. She comes back in the early hours with alcohol and new clothes
+        and won't say where she has been. She said he is 'just a friend'.""",
+        Labels(safeguarding=True),
+    ),
+    Email(
+        "uc-deduction",
+        "Aidan Shore <aidan.shore@example.org>",
+        "UC taking money off me",
+        """My universal credit has gone down by £90 this month. The journal says it is a
+        deduction for an advance and an old tax credits thing. I can't live on what's left.""",
+        Labels(FIN),
+    ),
+    Email(
+        "gp-registration",
+        "Wells Road Surgery <wellsroad.surgery@nhs.example.org>",
+        "New patient registration - Amani Yusuf",
+        """We have received a registration form for Amani but it has no address on it. Could you
+        confirm her current address so that we can complete the registration? Reception""",
+        Labels(),
+    ),
+    Email(
+        "fire-at-flat",
+        "Fire Service Community Safety <community.safety@fire.example.gov.uk>",
+        "Kitchen fire - 22 Harbour View",
+        """Dear team, crews attended a kitchen fire at Devon Clarke's home at 2am. Nobody was
+        hurt but the kitchen is badly damaged and the property is not habitable. Devon is at a
+        friend's for now and has asked us to contact you about somewhere to stay.""",
+        Labels(ACC, urgent=True),
+    ),
+    Email(
+        "mum-turned-up",
+        "Lacey Dunn <lacey.dunn@example.org>",
+        "my mum",
+        """My birth mum has found me on facebook and turned up at my work today. I didn't want to
+        see her, the court said she's not allowed contact because of what she did when I was
+        little. She said she'll come back. I'm shaking.""",
+        Labels(safeguarding=True, urgent=True),
+    ),
+    Email(
+        "broken-boiler",
+        "Shay Kerr <shay.kerr@example.org>",
+        "boiler",
+        """Boiler has packed in, no hot water since Sunday. Landlord says he will send someone
+        Friday. Is that ok? Can you ring him?""",
+        Labels(ACC),
+    ),
+    Email(
+        "training-allowance",
+        "Apprenticeships Team <apprenticeships@council.example.gov.uk>",
+        "Apprenticeship bursary - Callum Reeve",
+        """Callum has been accepted onto our business admin apprenticeship from 5 January. Care
+        leavers starting an apprenticeship can receive a £1,000 bursary. Please can his PA
+        confirm his care leaver status on the attached form. Apprenticeships Team""",
+        Labels(FIN),
+    ),
+    Email(
+        "hello-new-number",
+        "Leon Grady <leon.grady@example.org>",
+        "new number",
+        """Hi this is Leon, just letting you know my new number is 07700 900812. Can you put it on
+        my file and let Priya know. Cheers""",
+        Labels(),
+    ),
+    Email(
+        "girlfriend-hurt-him",
+        "Owen Pritchard <o.pritchard@student.example.ac.uk>",
+        "not sure who to tell",
+        """This is a bit embarrassing. My girlfriend slaps me when she's drunk and last week she
+        smashed my laptop. I'm a 6ft bloke so nobody would believe me. I don't want her in
+        trouble I just don't know what to do.""",
+        Labels(safeguarding=True),
+    ),
+    Email(
+        "court-possession",
+        "County Court <civil.enquiries@courts.example.gov.uk>",
+        "Possession hearing - Westgate Homes v Dunmore",
+        """Notice of hearing: the claim for possession of 5 Station Yard will be heard on 19
+        January at 10am. The defendant may wish to seek advice about the rent arrears claimed.""",
+        Labels(BOTH),
+    ),
+    Email(
+        "volunteering-thanks",
+        "Food Share Project <volunteers@foodshare.example.org>",
+        "Thank you from Food Share",
+        """Just a note to say how brilliant Ebony has been volunteering with us on Saturdays. She
+        is great with the customers and has been offered a reference whenever she needs one.""",
+        Labels(),
+    ),
+    Email(
+        "baby-unwell-no-credit",
+        "Tia Morgan <tia.morgan@example.org>",
+        "phone out of credit",
+        """On my neighbours phone. My baby has had a high temperature all night and wont feed and
+        I've got no credit to ring 111 or a taxi. Please can someone call me on this number""",
+        Labels(urgent=True),
     ),
 ]
 
