@@ -27,7 +27,7 @@ def test_the_days_money_and_housing_requests_have_their_own_section(
     jobs.handover.mailbox = FolderMailbox(tmp_path)
     rent = mail_in(bot, "Rent arrears", "I owe my landlord £420.")
     bursary = mail_in(bot, "Bursary", "My bursary payment is late.")
-    grant = mail_in(bot, "Grant form", "Can I apply for the setting up home grant?")
+    grant = mail_in(bot, "Grant form", "Can I apply for the leaving care grant?")
     mail_in(bot, "School trip", "Can Mia go on the trip?")
     team = bot.team()
     team.command("sam", f"/duty resolve {rent} agreed a payment plan with the landlord")
