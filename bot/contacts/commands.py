@@ -1,5 +1,7 @@
 """The contact verbs: `/duty new` logs a phone call, text, visit or other contact as a task
-(also from App Home's "New contact" button and Slack's "Log as duty task" shortcut)."""
+(also from App Home's "New contact" button and Slack's "Log as duty task" shortcut);
+`/duty worker` records the young person's allocated worker; `/duty whois` says whether
+someone is in today and who their team leader is."""
 
 from __future__ import annotations
 
@@ -9,8 +11,12 @@ from typing import Any
 from bot.chat.catalogue import Field, Form, FormValues, Verb
 from bot.chat.words import Bad, Words, show
 from bot.contacts.log import Contacts
+from bot.contacts.worker import Workers
 from bot.kernel.config import TeamConfig
+from bot.kernel.message import Message
 from bot.kernel.roles import members
+from bot.people.directory import People
+from bot.people.words import whois_message
 
 GROUP = "Tasks"
 MEMBERS = members("Only members of the duty team can do that. Ask a duty manager to add you.")
@@ -24,6 +30,34 @@ class NewContact:
     summary: str
     urgent: bool = False
     safeguarding: bool = False
+
+
+@dataclass(frozen=True)
+class SetWorker:
+    number: int
+    user: str
+
+
+@dataclass(frozen=True)
+class Whois:
+    user: str
+
+
+def _worker(w: Words) -> SetWorker:
+    number = w.number()
+    who = w.person("the allocated worker")
+    w.done()
+    return SetWorker(number, who)
+
+
+def _whois(w: Words) -> Whois:
+    who = w.person()
+    w.done()
+    return Whois(who)
+
+
+def _answer_whois(people: People, actor: str, a: Whois) -> Message:
+    return whois_message(people.whois(a.user), people.tz, people.clock.now())
 
 
 def _read(w: Words) -> NewContact:
@@ -71,7 +105,7 @@ def _from_form(args: str, values: FormValues) -> NewContact:
     return NewContact(channel, summary, "urgent" in flags, "safeguarding" in flags)
 
 
-VERBS: list[Verb[Contacts, Any]] = [
+VERBS: list[Verb[Any, Any]] = [
     Verb(
         name="new", syntax="/duty new phone|text|visit|other SUMMARY",
         does="log a contact that didn't come by email as a task",
@@ -79,5 +113,17 @@ VERBS: list[Verb[Contacts, Any]] = [
         group=GROUP, who=MEMBERS, on=Contacts, read=_read,
         run=lambda c, actor, a: c.log(actor, a.channel, a.summary, a.urgent, a.safeguarding),
         form=new_form, from_form=_from_form,
+    ),
+    Verb(
+        name="worker", syntax="/duty worker N @person",
+        does="record the young person's allocated worker on task N (with their team leader)",
+        example="/duty worker 42 @kim", group=GROUP, who=MEMBERS, on=Workers, read=_worker,
+        run=lambda w, actor, a: w.set(actor, a.number, a.user),
+    ),
+    Verb(
+        name="whois", syntax="/duty whois @person",
+        does="is someone in: automatic reply, free/busy today, status and team leader",
+        example="/duty whois @kim", group="Day", who=MEMBERS, on=People, read=_whois,
+        run=_answer_whois,
     ),
 ]  # fmt: skip
