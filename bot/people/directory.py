@@ -223,6 +223,10 @@ class People:
 
     def close(self) -> None:
         self.lookups.close()
+        for source in {id(s): s for s in (self.directory, self.availability) if s}.values():
+            closing = getattr(source, "close", None)
+            if callable(closing):
+                closing()  # its connections, if it holds any
 
     def deadline(self) -> Deadline:
         return Deadline(self.wait_seconds)

@@ -24,7 +24,8 @@ NOT_A_USER = ("user_not_found", "users_not_found", "user_not_visible")
 class SlackProfiles:
     def __init__(self, client: WebClient) -> None:
         self.client = client
-        self._seen: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._seen: dict[str, tuple[float, dict[str, Any] | Exception | None]] = {}
+        self._asking: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -61,20 +62,28 @@ class SlackProfiles:
         return Status(str(profile.get("status_text") or ""), until)
 
     def _profile(self, user: str) -> dict[str, Any] | None:
+        """The person's profile, asked once for the email and the status asked together
+        (a failure too: the second question shouldn't wait out a slow Slack again)."""
         with self._lock:
-            seen = self._seen.get(user)
-        if seen is not None and time.monotonic() - seen[0] < PROFILE_SECONDS:
-            return seen[1]
-        try:
-            info = self.client.users_info(user=user)
-            person = info.get("user") or {}
-            profile: dict[str, Any] | None = (
-                None if person.get("deleted") else dict(person.get("profile") or {})
-            )
-        except SlackApiError as exc:
-            if slack_answer(exc)[1] not in NOT_A_USER:
-                raise
-            profile = None
-        with self._lock:
-            self._seen[user] = (time.monotonic(), profile)
-        return profile
+            asking = self._asking.setdefault(user, threading.Lock())
+        with asking:
+            with self._lock:
+                seen = self._seen.get(user)
+            if seen is not None and time.monotonic() - seen[0] < PROFILE_SECONDS:
+                if isinstance(seen[1], Exception):
+                    raise seen[1]
+                return seen[1]
+            found: dict[str, Any] | Exception | None
+            try:
+                info = self.client.users_info(user=user)
+                person = info.get("user") or {}
+                found = None if person.get("deleted") else dict(person.get("profile") or {})
+            except SlackApiError as exc:
+                found = None if slack_answer(exc)[1] in NOT_A_USER else exc
+            except Exception as exc:  # Slack unreachable or too slow
+                found = exc
+            with self._lock:
+                self._seen[user] = (time.monotonic(), found)
+        if isinstance(found, Exception):
+            raise found
+        return found

@@ -176,8 +176,18 @@ class EwsPeople:
     def _proto(self) -> Protocol:
         with self._lock:
             if self._protocol is None:
-                self._protocol = Protocol(config=_configuration(self.settings))
+                # A connection pool of its own: exchangelib shares one Protocol per endpoint
+                # and sign-in, and whichever comes first sets its retry policy; the mailbox
+                # must keep waiting out a busy server, and the directory must not.
+                config = _configuration(self.settings)
+                self._protocol = type.__call__(Protocol, config=config)
             return self._protocol
+
+    def close(self) -> None:
+        with self._lock:
+            protocol, self._protocol = self._protocol, None
+        if protocol is not None:
+            protocol.close()
 
 
 def _configuration(s: EwsPeopleSettings) -> Configuration:
@@ -198,6 +208,7 @@ def _configuration(s: EwsPeopleSettings) -> Configuration:
         auth_type=auth_type,
         version=_version(s.server_version) if s.server_version else None,
         retry_policy=FailFast(),  # no waiting out a busy server: the answer is "not known"
+        max_connections=3,  # a team leader, a mail tip and free/busy asked at once
     )
 
 
