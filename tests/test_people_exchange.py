@@ -6,6 +6,7 @@ the reply's text and meeting subjects never come back out; a slow or broken Exch
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -115,6 +116,23 @@ def test_whois_asks_exchange_and_shows_no_reply_text_and_no_subjects(
             assert set(directory.views) == {"FreeBusy"}  # never a view with subjects
     finally:
         bot.close()
+
+
+def test_what_exchange_says_about_people_never_reaches_the_logs(
+    db: Database,
+    exchange: tuple[str, FakeDirectory, dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kind, _, mailbox = exchange
+    caplog.set_level(logging.DEBUG)  # every library at its most talkative
+    bot = bot_on(db, kind, mailbox)
+    try:
+        assert "automatic reply on" in whois(bot, "kim")[0]
+    finally:
+        bot.close()
+    assert caplog.records  # the libraries did log
+    for secret in ("on leave", "01632 960000", "Core group", "Rita Jones"):
+        assert secret not in caplog.text
 
 
 def test_a_team_leader_outside_the_chat_is_named_and_the_alert_says_so(
