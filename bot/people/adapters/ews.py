@@ -66,7 +66,7 @@ class EwsPeopleSettings:
     client_secret: str | None = field(default=None, repr=False)
     tenant_id: str | None = None
     server_version: str | None = None
-    timeout: float = 10.0  # seconds per request; the command stops waiting long before
+    timeout: float = 5.0  # seconds per request; the command stops waiting long before
 
 
 class _NoSoapInLogs(logging.Filter):

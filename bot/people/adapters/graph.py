@@ -41,7 +41,7 @@ class GraphPeopleSettings:
     authority_host: str = "https://login.microsoftonline.com"
     graph_url: str = "https://graph.microsoft.com/v1.0"
     ca_bundle: str | None = None
-    timeout: float = 10.0  # seconds per request; the command stops waiting long before
+    timeout: float = 5.0  # seconds per request; the command stops waiting long before
 
     @property
     def scope(self) -> str:
