@@ -96,6 +96,16 @@ def test_in_slack_the_worker_and_team_leader_are_alerted_and_the_form_knows(
         assert ev.data["checklist"]["alerted"] is True
 
 
+def test_a_team_leader_with_a_guest_account_is_named_not_alerted(
+    db: Database, ews: FakeEws
+) -> None:
+    with harness(db, ews) as h:
+        h.fake.users[RITA] = {"real_name": "Rita Jones", "email": "rita@council.example",
+                              "is_restricted": True}  # fmt: skip
+        said, _ = whois(h, KIM)
+        assert said.endswith("; team leader Rita Jones.")
+
+
 @pytest.mark.parametrize("slow", ["slack", "exchange"])
 def test_a_slow_slack_or_exchange_still_answers_in_time(
     db: Database, ews: FakeEws, slow: str

@@ -47,7 +47,9 @@ class SlackProfiles:
                 return None
             raise
         person = found.get("user") or {}
-        if person.get("deleted") or person.get("is_bot"):
+        # Alerts go only to the organisation's own people: never a guest account.
+        unfit = ("deleted", "is_bot", "is_restricted", "is_ultra_restricted", "is_stranger")
+        if any(person.get(flag) for flag in unfit):
             return None
         return str(person.get("id") or "") or None
 
