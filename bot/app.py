@@ -23,6 +23,7 @@ from bot.chat.port import Chat, ChatAdapter
 from bot.contacts import commands as contact_verbs
 from bot.contacts.ack import Acks
 from bot.contacts.log import Contacts
+from bot.contacts.worker import Workers
 from bot.handover import commands as handover_verbs
 from bot.kernel.calendar import WorkingCalendar
 from bot.kernel.clock import Clock, SystemClock
@@ -46,6 +47,9 @@ from bot.ops.jobs import JobReport, TeamJobs
 from bot.ops.logsafe import guard_library_logs
 from bot.ops.outage import DatabaseWatch
 from bot.ops.scheduler import AfterTick, DutyScheduler
+from bot.people.adapters.config import Entry, TableBook
+from bot.people.adapters.file import PeopleFile, PeopleFileError
+from bot.people.directory import Availability, Directory, People, Profiles
 from bot.rota import commands as rota_verbs
 from bot.rota.rota import Rota
 from bot.tasks import commands as task_verbs
@@ -105,6 +109,8 @@ class Team:
     jobs: TeamJobs
     hands: ClockHands
     calls: Calls
+    workers: Workers
+    people: People
     mailbox: Mailbox | None = None
     acks: Acks | None = None
     # One mover at a time for the team: the mail watcher and the runner's move loop both move.
@@ -113,7 +119,7 @@ class Team:
     def service(self, kind: type[S]) -> S:
         """The domain object a verb of ``kind`` runs on."""
         found = (self.tasks, self.contacts, self.rota, self.register, self.jobs.handover,
-                 self.jobs.cover, self.hands, self.acks)  # fmt: skip
+                 self.jobs.cover, self.hands, self.acks, self.workers, self.people)  # fmt: skip
         for each in (*found, self.calls.catalogue):
             if isinstance(each, kind):
                 return each
@@ -186,11 +192,71 @@ def open_mailbox(team: TeamConfig) -> Mailbox:
     raise StartupError("Unknown mailbox kind.")  # pragma: no cover - config forbids it
 
 
+# ---- the people directory: team leaders, automatic replies, free/busy, chat status ----------
+
+
+def open_people(team: TeamConfig, clock: Clock, chat: Profiles | None) -> People:
+    """The team's people directory from `[teams.people]`: the chat's profiles first, then the
+    config's table and any people file; team leaders and availability from the sources named."""
+    cfg = team.people
+    table = TableBook({u: Entry(p.email, p.name, p.team_leader) for u, p in cfg.table.items()})
+    people_file = None
+    if cfg.file:
+        try:
+            people_file = PeopleFile(cfg.file, team.tz, clock)
+        except PeopleFileError as exc:
+            raise StartupError(str(exc)) from None
+    exchange = _exchange_people(team) if {cfg.source, cfg.availability} & {"ews", "graph"} else None
+    directories: dict[str, Directory | None] = {"config": table, "file": people_file,
+                                                "ews": exchange, "graph": exchange}  # fmt: skip
+    sources: dict[str, Availability | None] = {"none": None, "file": people_file,
+                                               "ews": exchange, "graph": exchange}  # fmt: skip
+    profiles = [p for p in (chat, table, people_file) if p is not None]
+    return People(
+        clock=clock, tz=team.tz, profiles=profiles, directory=directories[cfg.source],
+        availability=sources[cfg.availability], cache_seconds=cfg.cache_minutes * 60,
+        wait_seconds=cfg.wait_seconds,
+    )  # fmt: skip
+
+
+def _exchange_people(team: TeamConfig) -> Directory | Availability:
+    """Exchange asked as the duty mailbox, with the mailbox's own settings and secrets."""
+    mb = team.mailbox
+    if isinstance(mb, EwsMailboxConfig):
+        from bot.people.adapters.ews import EwsPeople, EwsPeopleSettings
+
+        settings = EwsPeopleSettings(
+            address=mb.address, endpoint=mb.endpoint, auth=mb.auth, username=mb.username,
+            password=secret(mb.password_env), client_id=mb.client_id,
+            client_secret=secret(mb.client_secret_env), tenant_id=mb.tenant_id,
+            server_version=mb.server_version,
+        )  # fmt: skip
+        return EwsPeople(settings, team.tz)
+    if isinstance(mb, GraphMailboxConfig):
+        from bot.people.adapters.graph import GraphPeople, GraphPeopleSettings
+
+        client_secret = secret(mb.client_secret_env)
+        if not client_secret:
+            raise StartupError(
+                f"The Graph client secret is missing. Set the {mb.client_secret_env} "
+                "environment variable."
+            )
+        return GraphPeople(
+            GraphPeopleSettings(
+                address=mb.address, tenant_id=mb.tenant_id, client_id=mb.client_id,
+                client_secret=client_secret, authority_host=mb.authority_host,
+                graph_url=mb.graph_url,
+            )
+        )  # fmt: skip
+    raise StartupError("The people directory on Exchange needs an EWS or Graph mailbox.")
+
+
 @dataclass
 class DutyBot:
     config: Config
     clock: Clock = field(default_factory=SystemClock)
     groups: GroupLookup | None = None
+    profiles: Profiles | None = None  # the chat's people (Slack profiles); None in the shell
     db: Database | None = None
     teams: dict[str, Team] = field(default_factory=dict)
     scheduler: DutyScheduler | None = None
@@ -204,6 +270,8 @@ class DutyBot:
         guard_library_logs()  # before any client exists: email content never goes to logs
         if self.groups is None:  # the chat's user groups, for roles given as a group
             self.groups = chat_adapter(self.config).groups(self.config)
+        if self.profiles is None:  # the chat's people: their mailboxes and statuses
+            self.profiles = chat_adapter(self.config).profiles(self.config)
         if self.db is None:
             self.db = Database(self.config.database.url)
         self._migrate()
@@ -244,9 +312,12 @@ class DutyBot:
         hands = ClockHands(self.clock, team.tz)
         contacts = Contacts(self.db, team, self.clock, self.config.privacy.preview)
         acks = Acks(self.db, team, self.clock, mailbox)
+        people = open_people(team, self.clock, self.profiles)
+        tasks.people = people
+        workers = Workers(self.db, team, self.clock, people)
         return Team(
-            team, roster, cal, tasks, contacts, rota, register, jobs, hands, self.calls, mailbox,
-            acks=acks,
+            team, roster, cal, tasks, contacts, rota, register, jobs, hands, self.calls,
+            workers, people, mailbox, acks=acks,
         )  # fmt: skip
 
     def team(self, name: str | None = None) -> Team:
@@ -316,6 +387,7 @@ class DutyBot:
             self.scheduler.shutdown()
             self.scheduler = None
         for team in self.teams.values():
+            team.people.close()
             if team.mailbox is not None:
                 team.mailbox.close()
         if self.db is not None:

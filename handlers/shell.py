@@ -53,7 +53,8 @@ class ShellChat:
     def update_card(self, team: TeamConfig, ref: CardRef, card: CardView) -> None:
         self._numbers[ref.ts] = card.number
         flags = "".join(f" [{f.upper()}]" for f in card.flags)
-        self._print(f"  ~ card #{card.number} now:{flags} {self._plain(card.state_line)}")
+        worker = f" · {self._plain(card.worker)}" if card.worker.parts else ""
+        self._print(f"  ~ card #{card.number} now:{flags} {self._plain(card.state_line)}{worker}")
 
     def reply_in_thread(
         self, team: TeamConfig, ref: CardRef, message: Message, key: int | None = None
@@ -100,6 +101,8 @@ def render_card(card: CardView, names: dict[str, str]) -> str:
         f"| Received: {card.received}",
         f"| {card.state_line.plain(names)}",
     ]
+    if card.worker.parts:
+        rows.append(f"| {card.worker.plain(names)}")
     rows += [f"| {hint}" for hint in card.hints]
     if card.categories:
         rows.append("| " + ", ".join(card.categories).capitalize())
@@ -225,6 +228,9 @@ class ShellAdapter:
 
     def probe(self, config: Config) -> None:
         return None
+
+    def profiles(self, config: Config) -> None:
+        return None  # the config's people table or file says who is who
 
     def start(self, config: Config, bot: DutyBot) -> ChatService:
         raise ChatSetupError(

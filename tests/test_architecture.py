@@ -83,7 +83,7 @@ def test_no_domain_imports_an_adapter() -> None:
 def test_each_chat_the_config_can_name_is_an_adapter_under_handlers(chat: str) -> None:
     assert CHATS[chat].startswith("handlers.")
     adapter = importlib.import_module(CHATS[chat]).ADAPTER
-    for method in ("groups", "probe", "start"):
+    for method in ("groups", "probe", "profiles", "start"):
         assert callable(getattr(adapter, method))
 
 

@@ -90,6 +90,7 @@ VALID: list[tuple[str, Command]] = [
     ("note 42 Left a VOICEMAIL for <@U99ZZZZ|jo>", Note(42, "Left a VOICEMAIL for <@U99ZZZZ|jo>")),
     # alerts: people first, then the note
     ("alert 3 @sam", Alert(3, ("sam",), "")),
+    ("alert 42 please call", Alert(42, (), "please call")),  # the worker and team leader
     (
         "alert 3 <@U1ABCDEF|sam> @jo, U0123456 please call back",
         Alert(3, ("U1ABCDEF", "jo", "U0123456"), "please call back"),
@@ -204,7 +205,6 @@ INVALID: list[tuple[str, str]] = [
     # people
     ("assign 42", "'/duty assign' needs a person"),
     ("assign 42 sam", "'sam' isn't a person; mention them with @"),
-    ("alert 42 please call", "'/duty alert' needs at least one @person"),
     ("case allocate C1 jo", "'jo' isn't a person"),
     # flags, notes, follow-ups
     ("flag 4", "'/duty flag' needs urgent or safeguarding"),

@@ -238,15 +238,17 @@ def test_the_resolve_modal_checklist_is_stored_in_the_event(db: Database) -> Non
             "Follow-up agreed",
         ):
             assert item in labels
+        assert "Not yet" in labels  # shown, not ticked: no alert has reached them
         assert json.loads(modal["private_metadata"])["args"] == str(n)
 
+        # A tick for "alerted" sent anyway (a forged form) counts for nothing.
         r = h.resolve(n, "Advice given", ("case_note", "alerted"), follow_up="2026-11-25")
         assert r.status_code == 200 and r.text == ""
         (ev,) = events(h, n, "resolved")
         assert ev.note == "Advice given"
         assert ev.data["checklist"] == {
             "case_note": True,
-            "alerted": True,
+            "alerted": False,
             "follow_up": True,
             "follow_up_date": "2026-11-25",
         }

@@ -161,8 +161,14 @@ class Calls:
         if verb.form is not None:
             try:
                 form = verb.form(team.cfg, args)
+                if verb.fill is not None:
+                    form = verb.fill(team.service(verb.on), args, form)
             except (Bad, ValueError):
                 return refusal(OUT_OF_DATE, team.cfg.name)
+            except Refused as no:
+                return refusal(no.reply, team.cfg.name)
+            except Exception as exc:
+                return refusal(failed(exc, f"form {verb.name}"), team.cfg.name)
             initial = {name: tidy(said) for name, said in (prefill or {}).items()}
             return FormView(verb.name, team.cfg.name, args, form.filled(initial))
         try:

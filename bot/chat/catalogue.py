@@ -21,7 +21,8 @@ from bot.kernel.roles import ANYONE, Allowed
 S = TypeVar("S")  # the team's domain object a verb runs on (its tasks, its rota, ...)
 A = TypeVar("A")  # the verb's arguments, as read from its words or its form
 
-FieldKind = Literal["text", "long_text", "choice", "checks", "date", "people"]
+# "note": a line the form shows and takes nothing from (its text is ``initial``)
+FieldKind = Literal["text", "long_text", "choice", "checks", "date", "people", "note"]
 FormValues = Mapping[str, Any]  # field name -> str | list[str] | None
 
 
@@ -69,6 +70,7 @@ class Verb(Generic[S, A]):
     only_in: Literal["shell"] | None = None  # the one place it works, if it has one
     elsewhere: str = ""  # the refusal anywhere else
     form: Callable[[TeamConfig, str], Form] | None = None  # what a button opens (args: "42")
+    fill: Callable[[S, str, Form], Form] | None = None  # the form with what the team knows
     from_form: Callable[[str, FormValues], A] | None = None
     quiet_button: bool = False  # from a card's button or form, the redrawn card is the answer
     needs: tuple[str, ...] = ()  # lines a manager runs first so the example works (its test)

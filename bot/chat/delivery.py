@@ -16,9 +16,10 @@ from bot.kernel.clock import Clock
 from bot.kernel.config import TeamConfig
 from bot.kernel.message import Message, Part, TaskLink
 from bot.ops import metrics
-from bot.tasks.cards import card_view
+from bot.tasks.cards import CardView, card_view, leader_on_record
 from storage import tasks as q
 from storage.db import Database
+from storage.models import Task
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def _post_cards(
         if ref is None:
             with db.session() as s:
                 q.set_card(s, task.id, card_state="posting")
-            view = card_view(task, team.tz)
+            view = _view(db, team, task)
             ref = chat.post_card(team, view)
             shown = task.card_version
             metrics.card_posted(team.name, task.received_at, clock.now())
@@ -110,9 +111,7 @@ def _update_cards(db: Database, team: TeamConfig, chat: Chat, limit: int, stop: 
             break
         assert task.card_channel and task.card_ts
         try:
-            chat.update_card(
-                team, CardRef(task.card_channel, task.card_ts), card_view(task, team.tz)
-            )
+            chat.update_card(team, CardRef(task.card_channel, task.card_ts), _view(db, team, task))
         except ChatRefused as exc:
             _card_refused(db, team, task.id, task.card_version, exc)
             updated += 1  # handled: posted again or let go
@@ -121,6 +120,14 @@ def _update_cards(db: Database, team: TeamConfig, chat: Chat, limit: int, stop: 
             q.mark_card_shown(s, task.id, task.card_version)
         updated += 1
     return updated
+
+
+def _view(db: Database, team: TeamConfig, task: Task) -> CardView:
+    """The card, with the allocated worker's team leader as recorded, if it has a worker."""
+    if not task.worker:
+        return card_view(task, team.tz)
+    with db.session() as s:
+        return card_view(task, team.tz, leader_on_record(s, task.id))
 
 
 def _card_refused(

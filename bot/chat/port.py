@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 from bot.kernel.config import Config, TeamConfig
 from bot.kernel.message import Message
 from bot.kernel.roles import GroupLookup
+from bot.people.directory import Profiles
 from bot.tasks.cards import CardView
 
 if TYPE_CHECKING:
@@ -107,6 +108,10 @@ class ChatAdapter(Protocol):
 
     def probe(self, config: Config) -> Probe | None:
         """Is the chat service there and does it take our credentials?"""
+        ...
+
+    def profiles(self, config: Config) -> Profiles | None:
+        """People's mailboxes and statuses as this chat knows them, if it does."""
         ...
 
     def start(self, config: Config, bot: DutyBot) -> ChatService:

@@ -1,7 +1,8 @@
 """The contact verbs: `/duty new` logs a phone call, text, visit or other contact as a task
 (also from App Home's "New contact" button and Slack's "Log as duty task" shortcut); `/duty
 ack` acknowledges an email to its sender (also from a card's Acknowledge button, whose form
-shows the text to edit before it goes)."""
+shows the text to edit before it goes); `/duty worker` records the young person's allocated
+worker; `/duty whois` says whether someone is in today and who their team leader is."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ from bot.chat.catalogue import Field, Form, FormValues, Verb
 from bot.chat.words import Bad, Words, show
 from bot.contacts.ack import Acks
 from bot.contacts.log import Contacts
+from bot.contacts.worker import Workers
 from bot.kernel.config import TeamConfig
+from bot.kernel.message import Message
 from bot.kernel.roles import members
+from bot.people.directory import People
+from bot.people.words import whois_message
 
 GROUP = "Tasks"
 MEMBERS = members("Only members of the duty team can do that. Ask a duty manager to add you.")
@@ -27,6 +32,34 @@ class NewContact:
     summary: str
     urgent: bool = False
     safeguarding: bool = False
+
+
+@dataclass(frozen=True)
+class SetWorker:
+    number: int
+    user: str
+
+
+@dataclass(frozen=True)
+class Whois:
+    user: str
+
+
+def _worker(w: Words) -> SetWorker:
+    number = w.number()
+    who = w.person("the allocated worker")
+    w.done()
+    return SetWorker(number, who)
+
+
+def _whois(w: Words) -> Whois:
+    who = w.person()
+    w.done()
+    return Whois(who)
+
+
+def _answer_whois(people: People, actor: str, a: Whois) -> Message:
+    return whois_message(people.whois(a.user), people.tz, people.clock.now())
 
 
 def _read(w: Words) -> NewContact:
@@ -121,5 +154,17 @@ VERBS: list[Verb[Any, Any]] = [
         example="/duty ack 42", group=GROUP, who=MEMBERS, on=Acks, read=_read_ack,
         run=lambda a, actor, x: a.ack(actor, x.number, x.words),
         form=ack_form, from_form=_ack_from_form,
+    ),
+    Verb(
+        name="worker", syntax="/duty worker N @person",
+        does="record the young person's allocated worker on task N (with their team leader)",
+        example="/duty worker 42 @kim", group=GROUP, who=MEMBERS, on=Workers, read=_worker,
+        run=lambda w, actor, a: w.set(actor, a.number, a.user),
+    ),
+    Verb(
+        name="whois", syntax="/duty whois @person",
+        does="is someone in: automatic reply, free/busy today, status and team leader",
+        example="/duty whois @kim", group="Day", who=MEMBERS, on=People, read=_whois,
+        run=_answer_whois,
     ),
 ]  # fmt: skip

@@ -468,6 +468,41 @@ class AcknowledgementConfig(_Strict):
         return self.text.replace("{number}", str(number)).replace("{phone}", phone)
 
 
+# ---- the people directory: team leaders and who is in today ---------------------------------
+
+
+class PersonConfig(_Strict):
+    """One person in `[teams.people.table]`: their mailbox, name and team leader."""
+
+    email: str | None = None
+    name: str | None = None
+    team_leader: str | None = None  # a user id in this table, or an email address
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+", v):
+            raise ValueError(f"'{v}' is not an email address; expected name@council.example")
+        return v
+
+
+class PeopleConfig(_Strict):
+    """`[teams.people]`: where team leaders come from, and automatic replies and free/busy."""
+
+    source: Literal["config", "file", "ews", "graph"] = "config"  # team leaders
+    availability: Literal["none", "file", "ews", "graph"] = "none"  # replies, free/busy
+    file: str | None = None  # the people file, for "file"
+    table: dict[str, PersonConfig] = Field(default_factory=dict)  # user id -> person
+    cache_minutes: float = Field(default=5.0, gt=0, le=60)
+    wait_seconds: float = Field(default=1.5, gt=0, le=2.0)  # Slack wants an answer in 3
+
+    @model_validator(mode="after")
+    def _file_named(self) -> PeopleConfig:
+        if "file" in (self.source, self.availability) and not self.file:
+            raise ValueError('the "file" source needs file = "path/to/people.toml"')
+        return self
+
+
 class TeamConfig(_Strict):
     name: str
     channel: str = Field(min_length=1)
@@ -487,6 +522,8 @@ class TeamConfig(_Strict):
     hints: HintsConfig = Field(default_factory=HintsConfig)
 
     acknowledgement: AcknowledgementConfig = Field(default_factory=AcknowledgementConfig)
+
+    people: PeopleConfig = Field(default_factory=PeopleConfig)
 
     @field_validator("name")
     @classmethod
@@ -520,6 +557,18 @@ class TeamConfig(_Strict):
     def _someone(self) -> TeamConfig:
         if not (self.managers or self.manager_group):
             raise ValueError("a team needs at least one manager; expected managers = ['U...']")
+        return self
+
+    @model_validator(mode="after")
+    def _people_mailbox(self) -> TeamConfig:
+        # Exchange answers through the duty mailbox: its own address and sign-in.
+        for key in ("source", "availability"):
+            wanted = getattr(self.people, key)
+            if wanted in ("ews", "graph") and self.mailbox.kind != wanted:
+                raise ValueError(
+                    f'people.{key} = "{wanted}" asks Exchange through the duty mailbox; '
+                    f'expected [teams.mailbox] kind = "{wanted}"'
+                )
         return self
 
     @property
@@ -734,6 +783,10 @@ def _user_ids(team: TeamConfig) -> list[tuple[str, str]]:
         if roles is not None:
             found += [(f"rota.{day}.{r}", u) for r, u in roles.model_dump().items() if u]
     found += [(f"cases.people.{r}", u) for r, u in team.cases.people.model_dump().items() if u]
+    for who, person in team.people.table.items():
+        found.append(("people.table", who))
+        if person.team_leader and "@" not in person.team_leader:
+            found.append((f"people.table.{who}.team_leader", person.team_leader))
     return found
 
 

@@ -13,16 +13,27 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.kernel.clean import tidy
 from bot.kernel.clock import Clock
 from bot.kernel.config import TeamConfig
 from bot.kernel.errors import Refused
 from bot.kernel.message import Message, lines, ping, say, text, user
 from bot.kernel.roles import Roster
 from bot.kernel.when import WhenError, parse_when
-from bot.tasks.cards import card_view, clock_time, local_time
+from bot.people.directory import About, Colleague, People
+from bot.people.words import away_words
+from bot.tasks.cards import card_view, clock_time, leader_on_record, local_time
 from storage import tasks as q
 from storage.db import Database
 from storage.models import Task
+
+
+@dataclass(frozen=True)
+class _AlertPlan:
+    people: list[str]  # who gets the alert, in order
+    worker: str | None  # the worker among them, if any
+    leader: Colleague | None  # the worker's team leader, if known
+    notes: Message  # what the reply adds: a team leader not known, someone away
 
 
 @dataclass
@@ -35,6 +46,7 @@ class Tasks:
     roster: Roster
     clock: Clock
     safeguarding_contacts: Any = field(default=None)  # callable -> list of user ids (the rota)
+    people: People | None = None  # the directory: team leaders, who is away
 
     @property
     def name(self) -> str:
@@ -213,6 +225,8 @@ class Tasks:
                 )
             q.mark_emails_for_done(s, task.id)
             suffix = f": {note}" if note else "."
+            if checklist is not None:  # the alert is what really happened, never a tick box
+                checklist = {**checklist, "alerted": self.alerted_both(s, task)}
             data: dict[str, Any] = {"checklist": checklist} if checklist else {}
             was = say(" (it was ", user(holder), "'s)") if holder else Message()
             reply = say("Resolved by ", user(actor), was, suffix)
@@ -251,41 +265,99 @@ class Tasks:
         return text(f"#{number} is open again.")
 
     def alert(self, actor: str, number: int, people: Sequence[str], note: str) -> Message:
-        people = list(dict.fromkeys(people))
-        if not people:
-            raise Refused(f"Say who to alert, like: /duty alert {number} @alex rang about rent")
+        """Alert people about a task by DM. With nobody named: the allocated worker and their
+        team leader (seeds/000: "alert their allocated worker and Team Leader"). Anyone named
+        from outside the duty team is taken for a worker: their team leader is alerted too."""
+        named = list(dict.fromkeys(people))
+        with self.db.session() as s:
+            task = self._task(s, number)
+            worker, on_record = task.worker, leader_on_record(s, task.id)
+        if not named and not worker:
+            raise Refused(
+                f"Say who to alert, like: /duty alert {number} @alex rang about rent, "
+                f"or set the allocated worker first: /duty worker {number} @kim"
+            )
+        plan = self._plan_alert(worker, on_record, named or [worker or ""])
         with self.db.session() as s:
             task = self._task(s, number)
             now = self.clock.now()
             who = Message()
-            for i, p in enumerate(people):
+            for i, p in enumerate(plan.people):
                 who = who + (text(", ") if i else Message()) + ping(p)
             suffix = f": {note}" if note else "."
+            data: dict[str, Any] = {"people": plan.people}
+            if plan.worker and plan.leader and plan.leader.user in plan.people:
+                data |= {"worker": plan.worker, "team_leader": plan.leader.user}
             self._record(
-                s,
-                task,
-                actor,
-                "alerted",
-                say(who, " alerted by ", user(actor), suffix),
-                note=note,
-                data={"people": people},
-            )
-            for p in people:
+                s, task, actor, "alerted", say(who, " alerted by ", user(actor), suffix),
+                note=note, data=data,
+            )  # fmt: skip
+            for p in plan.people:
+                role = say(", as team leader of ", user(plan.worker or "")) if (
+                    plan.leader and p == plan.leader.user and p != plan.worker
+                ) else Message()  # fmt: skip
                 dm = say(
                     user(actor),
-                    f" alerted you to duty task #{number}: {task.subject}",
+                    f" alerted you to duty task #{number}",
+                    role,
+                    f": {task.subject}",
                     f"\nNote: {note}" if note else "",
                 ).with_fallback(f"{_kind(task)}lert about duty task #{number}")
                 q.queue_message(
-                    s,
-                    team=self.name,
-                    kind="dm",
-                    target=p,
-                    task_id=task.id,
-                    body=dm.to_json(),
+                    s, team=self.name, kind="dm", target=p, task_id=task.id, body=dm.to_json(),
                     at=now,
-                )
-        return say(f"Alert sent about #{number} to ", who, ".")
+                )  # fmt: skip
+        return say(f"Alert sent about #{number} to ", who, ".") + plan.notes
+
+    def _plan_alert(
+        self, worker: str | None, on_record: Colleague | None, named: list[str]
+    ) -> _AlertPlan:
+        """Who an alert goes to, and what to say about the worker's team leader and whether
+        the worker is in. The directory is asked outside any transaction, within its wait."""
+        outsiders = [p for p in named if p == worker or not self.roster.is_member(p)]
+        found = self.people.about(outsiders) if self.people and outsiders else {}
+        recipients, notes = list(named), Message()
+        the_worker = worker if worker in named else (outsiders[0] if outsiders else None)
+        the_leader: Colleague | None = None
+        for p in outsiders:
+            about = found.get(p, About(None, None))
+            leader = about.leader or (on_record if p == worker else None)
+            if p == the_worker:
+                the_leader = leader
+            if leader is None:
+                notes += say(" ", user(p), "'s team leader isn't known, so tell them another way.")
+            elif leader.user is None:
+                notes += say(
+                    " ", user(p), f"'s team leader, {tidy(leader.name or leader.email or '')}, "
+                    "isn't in the chat: tell them another way.",
+                )  # fmt: skip
+            elif leader.user not in recipients:
+                recipients.append(leader.user)
+            now = self.clock.now()
+            notes += away_words(p, about.reply, leader, self.team.tz, now)
+        return _AlertPlan(recipients, the_worker, the_leader, notes)
+
+    def alerted_both(self, s: Session, task: Task) -> bool:
+        """Has an alert reached the allocated worker and their team leader together? (With
+        no worker set, an alert to a worker and their team leader counts.)"""
+        for ev in q.events_of_kinds(s, task.id, ["alerted"]):
+            data = ev.data or {}
+            reached = bool(data.get("worker") and data.get("team_leader"))
+            if reached and (not task.worker or data["worker"] == task.worker):
+                return True
+        return False
+
+    def alert_state(self, number: int) -> str:
+        """What the resolve form says about the alert: done or not, never typed in."""
+        with self.db.session() as s:
+            task = self._task(s, number)
+            done = self.alerted_both(s, task)
+        if done:
+            return "Done: an alert reached the allocated worker and their team leader."
+        return (
+            "Not yet. Alert them with the card's Alert button (or /duty alert "
+            f"{number}) before resolving, or say in the note why not."
+        )
 
     def flag(self, actor: str, number: int, flag: str, on: bool = True) -> Message:
         if flag not in ("urgent", "safeguarding"):
@@ -465,12 +537,14 @@ class Tasks:
     def show(self, actor: str, number: int) -> Message:
         with self.db.session() as s:
             task = self._task(s, number)
-            card = card_view(task, self.team.tz)
+            card = card_view(task, self.team.tz, leader_on_record(s, task.id))
             rows = [
                 text(f"#{task.number} {card.subject}"),
                 card.origin + f", {card.received}",
                 card.state_line,
             ]
+            if card.worker.parts:
+                rows.append(card.worker)
             if card.flags:
                 rows.append(text("Flags: " + ", ".join(card.flags)))
             if card.preview:

@@ -7,9 +7,16 @@ from datetime import datetime
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.orm import Session
+
 from bot.kernel.message import Action, Message, say, text, user
 from bot.mail.addresses import address_of, no_reply_reason
+from bot.people.directory import Colleague
+from bot.people.words import leader_words
+from storage import tasks as q
 from storage.models import Task
+
+WORKER_SET = "worker_set"  # the event that records a task's allocated worker
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,7 @@ class CardView:
     hints: tuple[str, ...]  # "Possible safeguarding (overdose, police)", until someone decides
     state: str
     state_line: Message
+    worker: Message  # "Allocated worker: @kim (team leader @rita)", or nothing
     preview: str
     attachments: str
     web_link: str | None
@@ -136,7 +144,24 @@ def _notice(task: Task, said: str) -> str:
     return f"{urgency}: {said[0].lower()}{said[1:]}"
 
 
-def card_view(task: Task, tz: ZoneInfo) -> CardView:
+def leader_on_record(s: Session, task_id: int) -> Colleague | None:
+    """The allocated worker's team leader as recorded when the worker was set (None: the
+    directory didn't know)."""
+    found = q.events_of_kinds(s, task_id, [WORKER_SET])
+    data = found[-1].data if found else {}
+    if not (data.get("team_leader") or data.get("team_leader_name")):
+        return None
+    return Colleague(None, data.get("team_leader_name"), data.get("team_leader"))
+
+
+def worker_line(task: Task, leader: Colleague | None) -> Message:
+    if not task.worker:
+        return Message()
+    return say("Allocated worker: ", user(task.worker), " (", leader_words(leader), ")")
+
+
+def card_view(task: Task, tz: ZoneInfo, leader: Colleague | None = None) -> CardView:
+    """``leader``: the allocated worker's team leader, if the task has a worker."""
     came = f" ({CHANNELS[task.channel][1]})" if task.channel in CHANNELS else ""
     flags = tuple(
         f for f, on in (("safeguarding", task.safeguarding), ("urgent", task.urgent)) if on
@@ -154,6 +179,7 @@ def card_view(task: Task, tz: ZoneInfo) -> CardView:
         ),
         state=task.state,
         state_line=state_line(task, tz),
+        worker=worker_line(task, leader),
         preview=task.preview,
         attachments=attachments_line(task.attachments),
         web_link=task.web_link,

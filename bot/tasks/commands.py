@@ -26,9 +26,11 @@ MEMBERS = members("Only members of the duty team can do that. Ask a duty manager
 FOLLOW_UP_HOUR = time(9, 0)  # a follow-up picked as a date (in a form) is due at 09:00 that day
 RESOLVE_CHECKLIST = (
     ("case_note", "Recorded as a case note on Mosaic/LCS"),
-    ("alerted", "Allocated worker and team leader alerted"),
     ("follow_up", "Follow-up agreed"),
 )
+# Not a tick box: the form shows whether an alert really reached them (Tasks.alert_state),
+# and the stored checklist records that (Tasks.resolve).
+ALERTED = "Allocated worker and team leader alerted"
 
 
 @dataclass(frozen=True)
@@ -138,11 +140,8 @@ def _assign(w: Words) -> Assign:
 
 
 def _alert(w: Words) -> Alert:
-    number = w.number()
-    users = w.people()
-    if not users:
-        raise w.needs("at least one @person")
-    return Alert(number, tuple(users), w.text())
+    number = w.number()  # nobody named: the allocated worker and their team leader
+    return Alert(number, tuple(w.people()), w.text())
 
 
 _FLAGS: dict[str, FlagName] = {
@@ -212,6 +211,7 @@ def resolve_form(team: TeamConfig, args: str) -> Form:
         submit="Resolve",
         fields=(
             Field("note", "What was done?", "long_text", required=team.resolve_note_required),
+            Field("alerted", ALERTED, "note"),
             Field("checklist", "Checklist", "checks", options=RESOLVE_CHECKLIST),
             Field("follow_up_date", "Follow-up date, if one was agreed", "date"),
         ),
@@ -223,7 +223,6 @@ def _resolved(args: str, values: FormValues) -> Resolve:
     day = values.get("follow_up_date") or None
     checklist = {
         "case_note": "case_note" in chosen,
-        "alerted": "alerted" in chosen,
         "follow_up": "follow_up" in chosen or bool(day),
         "follow_up_date": day,
     }
@@ -235,7 +234,9 @@ def alert_form(team: TeamConfig, args: str) -> Form:
         title=f"Alert about #{_form_number(args)}",
         submit="Send alert",
         fields=(
-            Field("people", "Who to alert", "people", required=True),
+            Field(
+                "people", "Who to alert (nobody: the allocated worker and team leader)", "people"
+            ),  # fmt: skip
             Field("note", "Note", "long_text"),
         ),
     )
@@ -244,6 +245,11 @@ def alert_form(team: TeamConfig, args: str) -> Form:
 def _alerted(args: str, values: FormValues) -> Alert:
     people = tuple(values.get("people") or ())
     return Alert(_form_number(args), people, values.get("note") or "")
+
+
+def _resolve_filled(tasks: Tasks, args: str, form: Form) -> Form:
+    """The resolve form with what really happened about the alert."""
+    return form.filled({"alerted": tasks.alert_state(_form_number(args))})
 
 
 def follow_up_time(day: str, team: TeamConfig) -> datetime:
@@ -298,7 +304,7 @@ VERBS: list[Verb[Tasks, Any]] = [
         name="resolve", syntax="/duty resolve N [note]", does="mark task N done",
         example="/duty resolve 42 called back, all sorted", group=GROUP, who=MEMBERS, on=Tasks,
         read=lambda w: Resolve(w.number(), w.text()), run=_resolve,
-        form=resolve_form, from_form=_resolved, quiet_button=True,
+        form=resolve_form, fill=_resolve_filled, from_form=_resolved, quiet_button=True,
     ),
     Verb(
         name="reopen", syntax="/duty reopen N [why]", does="reopen a resolved task",
@@ -308,8 +314,9 @@ VERBS: list[Verb[Tasks, Any]] = [
         needs=("/duty resolve 42 passed to the allocated worker",),
     ),
     Verb(
-        name="alert", syntax="/duty alert N @person [@person…] [note]",
-        does="alert people about task N", example="/duty alert 42 @sam please call the carer",
+        name="alert", syntax="/duty alert N [@person…] [note]",
+        does="alert people about task N (nobody named: the allocated worker and team leader)",
+        example="/duty alert 42 @sam please call the carer",
         group=GROUP, who=MEMBERS, on=Tasks, read=_alert,
         run=lambda t, actor, a: t.alert(actor, a.number, a.users, a.note),
         form=alert_form, from_form=_alerted, quiet_button=True,

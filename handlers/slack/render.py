@@ -195,6 +195,8 @@ def card_blocks(team: str, card: CardView, name_of: NameOf) -> list[dict[str, An
         ),  # fmt: skip
         _section(f"*{mrkdwn(card.state_line, name_of)}*"),
     ]
+    if card.worker.parts:
+        blocks.append(_context(mrkdwn(card.worker, name_of)))
     if card.hints:
         blocks.append(_section(":warning: " + escape("  ·  ".join(card.hints))))
     if card.categories:
@@ -219,8 +221,13 @@ def form_modal(found: FormView, where: dict[str, Any]) -> dict[str, Any]:
         "title": {"type": "plain_text", "text": cut(form.title, 24)},
         "submit": {"type": "plain_text", "text": cut(form.submit, 24)},
         "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [_input(f) for f in form.fields],
+        "blocks": [_shown(f) if f.kind == "note" else _input(f) for f in form.fields],
     }
+
+
+def _shown(field: Field) -> dict[str, Any]:
+    """A line the form shows and takes nothing from (bot/ decides what it says)."""
+    return _section(f"*{escape(field.label)}*\n{cut_escaped(field.initial, 2000)}")
 
 
 def _input(field: Field) -> dict[str, Any]:
@@ -239,6 +246,8 @@ def _input(field: Field) -> dict[str, Any]:
             element = {"type": "datepicker"}
         case "people":
             element = {"type": "multi_users_select", "max_selected_items": field.most}
+        case "note":  # pragma: no cover - drawn by _shown, never as an input
+            raise ValueError("a note is not an input")
     element["action_id"] = "value"
     return {
         "type": "input",

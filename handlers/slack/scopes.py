@@ -23,7 +23,8 @@ API_SCOPES: Final[dict[str, tuple[str, ...]]] = {
     "views.open": (),  # the Resolve and Alert forms
     "views.publish": (),  # App Home
     "usergroups.users.list": ("usergroups:read",),  # team members from a user group
-    "users.info": ("users:read",),  # display names on cards
+    "users.info": ("users:read", "users:read.email"),  # names on cards; mailbox, status
+    "users.lookupByEmail": ("users:read.email",),  # a team leader's Slack account
 }
 
 EVENTS: Final = ("app_home_opened",)

@@ -21,6 +21,7 @@ from bot.ops.runner import Runner
 from bot.ops.status import CachedProbe, Check, Probe
 from handlers.slack.app import SlackBot
 from handlers.slack.chat import SlackChat, is_transient, make_clients, slack_answer
+from handlers.slack.people import SlackProfiles
 from handlers.status_http import (
     MetricsFn,
     StatusApp,
@@ -242,13 +243,17 @@ class SlackService:
 
 
 class SlackAdapter:
-    """`chat = "slack"`: Slack's user groups, its status probe, and the service."""
+    """`chat = "slack"`: Slack's user groups, its status probe, people's profiles, and the
+    service."""
 
     def groups(self, config: Config) -> GroupLookup:
         return group_lookup(config)
 
     def probe(self, config: Config) -> Probe:
         return slack_probe(config)
+
+    def profiles(self, config: Config) -> SlackProfiles:
+        return SlackProfiles.of(config)
 
     def start(self, config: Config, bot: DutyBot) -> SlackService:
         return SlackService(config, bot)

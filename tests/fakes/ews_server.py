@@ -41,6 +41,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
+from zoneinfo import ZoneInfo
+
+from tests.fakes.directory import FakeDirectory
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 M = "http://schemas.microsoft.com/exchange/services/2006/messages"
@@ -196,6 +199,7 @@ class FakeEws:
         self._streams: list[_Stream] = []
         self._ntlm_file: str | None = None
         self._saved_ntlm_env: str | None = None
+        self.directory = FakeDirectory()  # people: managers, automatic replies, calendars
         self._make_folders()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
@@ -453,6 +457,8 @@ class FakeEws:
 
     def handle(self, op: str, request: ET.Element) -> str:
         """Answer one (non-streaming) operation; returns the Body content XML."""
+        if op in PEOPLE_OPERATIONS:
+            return self._people(op, request)
         handler = getattr(self, f"_op_{op}", None)
         if handler is None:
             raise _Fault("ErrorInvalidRequest", f"The request is invalid: {op} is not supported.")
@@ -813,6 +819,141 @@ class FakeEws:
         self._cond.notify_all()
         return [_ok("Unsubscribe")]
 
+    # -- people: the address book, mail tips, free/busy (tests/fakes/directory.py) -------------
+
+    def _people(self, op: str, req: ET.Element) -> str:
+        """The directory operations, answered from ``self.directory``; a slow directory
+        waits outside the server's lock, as one busy Exchange role wouldn't block another."""
+        self.directory.served(op)
+        if self.directory.down:
+            raise _Fault("ErrorInternalServerError", "An internal server error occurred.")
+        with self._cond:
+            if op == "GetUserAvailabilityRequest":  # answered without ResponseMessages
+                return self._people_availability(req)
+            messages = getattr(self, f"_people_{op}")(req)
+        return (
+            f'<m:{op}Response xmlns:m="{M}" xmlns:t="{T}">'
+            f"<m:ResponseMessages>{''.join(messages)}</m:ResponseMessages></m:{op}Response>"
+        )
+
+    def _people_ResolveNames(self, req: ET.Element) -> list[str]:  # noqa: N802 - EWS's name
+        full = req.get("ReturnFullContactData") == "true"
+        all_properties = req.get("ContactDataShape") == "AllProperties"
+        out = []
+        for entry in req.iter(_q(M, "UnresolvedEntry")):
+            person = self.directory.find(entry.text or "")
+            if person is None:
+                out.append(_error("ResolveNames", "ErrorNameResolutionNoResults",
+                                  "No results were found."))  # fmt: skip
+                continue
+            contact = ""
+            if full:
+                boss = self.directory.find(person.manager or "")
+                manager = f"<t:Manager>{escape(boss.name)}</t:Manager>" if boss else ""
+                if boss and all_properties:  # only the full shape carries the mailbox
+                    manager += f"<t:ManagerMailbox>{_mailbox_xml(boss.name, boss.email)}"
+                    manager += "</t:ManagerMailbox>"
+                contact = (
+                    f"<t:Contact><t:DisplayName>{escape(person.name)}</t:DisplayName>"
+                    f'<t:EmailAddresses><t:Entry Key="EmailAddress1">SMTP:{escape(person.email)}'
+                    f"</t:Entry></t:EmailAddresses>{manager}"
+                    "<t:ContactSource>ActiveDirectory</t:ContactSource></t:Contact>"
+                )
+            out.append(
+                _ok(
+                    "ResolveNames",
+                    '<m:ResolutionSet TotalItemsInView="1" IncludesLastItemInRange="true">'
+                    f"<t:Resolution>{_mailbox_xml(person.name, person.email)}{contact}"
+                    "</t:Resolution></m:ResolutionSet>",
+                )
+            )
+        return out
+
+    def _people_GetMailTips(self, req: ET.Element) -> list[str]:  # noqa: N802 - EWS's name
+        wanted = req.find(_q(M, "MailTipsRequested"))
+        if wanted is None:  # required by the schema; Exchange refuses the request
+            raise _Fault("ErrorSchemaValidation", "The request failed schema validation.")
+        out = []
+        for box in req.iterfind(f"{{{M}}}Recipients/{{{T}}}Mailbox"):
+            address = box.findtext(_q(T, "EmailAddress")) or ""
+            person = self.directory.find(address)
+            oof = ""
+            if "OutOfOfficeMessage" in (wanted.text or "") and person is not None:
+                duration = ""
+                if person.reply and person.reply_end:
+                    start = person.reply_start or datetime.now(UTC)
+                    duration = (
+                        f"<t:Duration><t:StartTime>{_utc(start)}</t:StartTime>"
+                        f"<t:EndTime>{_utc(person.reply_end)}</t:EndTime></t:Duration>"
+                    )
+                message = (
+                    f"<t:Message>{escape(person.reply)}</t:Message>"
+                    if person.reply
+                    else ("<t:Message/>")
+                )
+                oof = (
+                    f"<t:OutOfOffice><t:ReplyBody>{message}</t:ReplyBody>{duration}</t:OutOfOffice>"
+                )
+            out.append(
+                '<m:MailTipsResponseMessageType ResponseClass="Success">'
+                "<m:ResponseCode>NoError</m:ResponseCode><m:MailTips>"
+                f"<t:RecipientAddress><t:EmailAddress>{escape(address)}</t:EmailAddress>"
+                f"<t:RoutingType>SMTP</t:RoutingType></t:RecipientAddress>{oof}"
+                "</m:MailTips></m:MailTipsResponseMessageType>"
+            )
+        return out
+
+    def _people_GetServerTimeZones(self, req: ET.Element) -> list[str]:  # noqa: N802
+        asked = [e.text or "" for e in req.iter(_q(T, "Id"))]
+        if any(a != "GMT Standard Time" for a in asked):
+            return [_error("GetServerTimeZones", "ErrorTimeZone", "The fake knows only GMT.")]
+        return [_ok("GetServerTimeZones", f"<m:TimeZoneDefinitions>{_GMT}</m:TimeZoneDefinitions>")]
+
+    def _people_availability(self, req: ET.Element) -> str:
+        window = req.find(f"{{{T}}}FreeBusyViewOptions/{{{T}}}TimeWindow")
+        view = req.findtext(f"{{{T}}}FreeBusyViewOptions/{{{T}}}RequestedView") or ""
+        self.directory.views.append(view)
+        assert window is not None
+        start = datetime.fromisoformat(window.findtext(_q(T, "StartTime")) or "")
+        end = datetime.fromisoformat(window.findtext(_q(T, "EndTime")) or "")
+        answers = []
+        for data in req.iter(_q(T, "MailboxData")):
+            person = self.directory.find(data.findtext(f"{{{T}}}Email/{{{T}}}Address") or "")
+            if person is None:
+                answers.append(
+                    '<m:FreeBusyResponse><m:ResponseMessage ResponseClass="Error">'
+                    "<m:MessageText>No mailbox with such address.</m:MessageText>"
+                    "<m:ResponseCode>ErrorMailRecipientNotFound</m:ResponseCode>"
+                    "</m:ResponseMessage></m:FreeBusyResponse>"
+                )
+                continue
+            events = "".join(
+                "<t:CalendarEvent>"
+                f"<t:StartTime>{_local(m.start)}</t:StartTime><t:EndTime>{_local(m.end)}</t:EndTime>"
+                f"<t:BusyType>{_BUSY_TYPES[m.status]}</t:BusyType>"
+                + (  # Exchange gives subjects only in the detailed views
+                    f"<t:CalendarEventDetails><t:Subject>{escape(m.subject)}</t:Subject>"
+                    "</t:CalendarEventDetails>"
+                    if view.startswith("Detailed")
+                    else ""
+                )
+                + "</t:CalendarEvent>"
+                for m in person.calendar
+                if m.end > start and m.start < end
+            )
+            answers.append(
+                '<m:FreeBusyResponse><m:ResponseMessage ResponseClass="Success">'
+                "<m:ResponseCode>NoError</m:ResponseCode></m:ResponseMessage>"
+                f"<m:FreeBusyView><t:FreeBusyViewType>{escape(view)}</t:FreeBusyViewType>"
+                f"<t:CalendarEventArray>{events}</t:CalendarEventArray></m:FreeBusyView>"
+                "</m:FreeBusyResponse>"
+            )
+        return (
+            f'<m:GetUserAvailabilityResponse xmlns:m="{M}" xmlns:t="{T}">'
+            f"<m:FreeBusyResponseArray>{''.join(answers)}</m:FreeBusyResponseArray>"
+            "</m:GetUserAvailabilityResponse>"
+        )
+
     # -- streaming --------------------------------------------------------------------------
 
     def _unsubscribed(self, sub_ids: list[str]) -> bool:
@@ -913,6 +1054,51 @@ def _client_gone(sock: socket.socket) -> bool:
         return sock.recv(1, socket.MSG_PEEK) == b""
     except OSError:
         return True
+
+
+# -- people ------------------------------------------------------------------------------------
+
+# The operations answered from FakeEws.directory (GetUserAvailability's request element is
+# named ...Request).
+PEOPLE_OPERATIONS = frozenset(
+    {"ResolveNames", "GetMailTips", "GetServerTimeZones", "GetUserAvailabilityRequest"}
+)
+# The one zone the fake serves, as Exchange describes it; availability answers in it.
+_LONDON = ZoneInfo("Europe/London")
+_GMT = (
+    '<t:TimeZoneDefinition Id="GMT Standard Time" '
+    'Name="(UTC+00:00) Dublin, Edinburgh, Lisbon, London"><t:Periods>'
+    '<t:Period Bias="PT0H" Name="Standard" Id="trule:Microsoft/Registry/GMT Standard Time/Std"/>'
+    '<t:Period Bias="-PT1H" Name="Daylight" Id="trule:Microsoft/Registry/GMT Standard Time/Dlt"/>'
+    '</t:Periods><t:TransitionsGroups><t:TransitionsGroup Id="0">'
+    '<t:RecurringDayTransition><t:To Kind="Period">trule:Microsoft/Registry/GMT Standard Time/Dlt'
+    "</t:To><t:TimeOffset>PT1H</t:TimeOffset><t:Month>3</t:Month><t:DayOfWeek>Sunday</t:DayOfWeek>"
+    "<t:Occurrence>-1</t:Occurrence></t:RecurringDayTransition>"
+    '<t:RecurringDayTransition><t:To Kind="Period">trule:Microsoft/Registry/GMT Standard Time/Std'
+    "</t:To><t:TimeOffset>PT2H</t:TimeOffset><t:Month>10</t:Month>"
+    "<t:DayOfWeek>Sunday</t:DayOfWeek><t:Occurrence>-1</t:Occurrence></t:RecurringDayTransition>"
+    '</t:TransitionsGroup></t:TransitionsGroups><t:Transitions><t:Transition><t:To Kind="Group">0'
+    "</t:To></t:Transition></t:Transitions></t:TimeZoneDefinition>"
+)
+_BUSY_TYPES = {"free": "Free", "tentative": "Tentative", "busy": "Busy", "oof": "OOF",
+               "workingElsewhere": "WorkingElsewhere"}  # fmt: skip
+
+
+def _mailbox_xml(name: str, email: str) -> str:
+    return (
+        f"<t:Mailbox><t:Name>{escape(name)}</t:Name><t:EmailAddress>{escape(email)}"
+        "</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType>"
+        "<t:MailboxType>Mailbox</t:MailboxType></t:Mailbox>"
+    )
+
+
+def _utc(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _local(when: datetime) -> str:
+    # As Exchange answers availability: in the request's zone, with no offset.
+    return when.astimezone(_LONDON).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class _ItemError(Exception):

@@ -31,6 +31,8 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import trustme
 
+from tests.fakes.directory import FakeDirectory
+
 IMMUTABLE_PREF = 'idtype="immutableid"'
 WELL_KNOWN = ("msgfolderroot", "inbox", "sentitems")
 FILTER_NAME = re.compile(r"^displayName eq '((?:[^']|'')*)'$")
@@ -157,6 +159,7 @@ class FakeGraph:
         self._faults: list[_Reply] = []
         self._sent: list[SentMail] = []
         self._drafts: dict[str, dict[str, Any]] = {}  # reply drafts by id (see _create_reply)
+        self.directory = FakeDirectory()  # people: managers, automatic replies, calendars
         self._make_folders()
         self._ca = trustme.CA()
         self._tmp = tempfile.TemporaryDirectory(prefix="fakegraph-")
@@ -351,6 +354,8 @@ class FakeGraph:
         parts = segments[2:]  # after "", "v1.0"
         if len(parts) < 3 or parts[0] != "users":
             return _error(400, "BadRequest", "Unsupported segment.")
+        if (people := self._people(call, parts, body)) is not None:
+            return people
         if parts[1].casefold() != self.address.casefold():
             return _error(404, "ErrorInvalidUser", "The requested user is invalid.")
         route, method, q = parts[2:], call.method, call.query
@@ -606,6 +611,100 @@ class FakeGraph:
         self._messages[copy.id] = copy
         return _Reply(202)
 
+    # -- people: managers, mail tips, schedules (tests/fakes/directory.py) ------------------
+
+    def _people(self, call: GraphRequest, parts: list[str], body: bytes) -> _Reply | None:
+        """The directory calls, answered from ``self.directory``; None for anything else."""
+        route, method = parts[2:], call.method
+        own = parts[1].casefold() == self.address.casefold()
+        if route == ["manager"] and method == "GET":
+            kind = "manager"
+        elif route == ["getMailTips"] and method == "POST" and own:
+            kind = "getMailTips"
+        elif route == ["calendar", "getSchedule"] and method == "POST" and own:
+            kind = "getSchedule"
+        else:
+            return None
+        self._lock.release()  # a slow directory must not hold up the mailbox calls
+        try:
+            self.directory.served(kind)
+        finally:
+            self._lock.acquire()
+        if self.directory.down:
+            return _error(503, "ServiceUnavailable")
+        if kind == "manager":
+            return self._people_manager(parts[1])
+        payload = _loads(body)
+        if not isinstance(payload, dict):
+            return _error(400, "BadRequest")
+        if kind == "getMailTips":
+            return self._people_mail_tips(payload)
+        return self._people_schedule(payload)
+
+    def _people_manager(self, who: str) -> _Reply:
+        person = self.directory.find(who)
+        boss = self.directory.find(person.manager or "") if person else None
+        if boss is None:
+            return _error(404, "Request_ResourceNotFound", f"Resource '{who}' does not exist.")
+        return _json_reply(
+            200,
+            {
+                "@odata.type": "#microsoft.graph.user",
+                "id": base64.b64encode(boss.email.encode()).decode(),
+                "displayName": boss.name,
+                "mail": boss.email,
+                "userPrincipalName": boss.email,
+            },
+        )
+
+    def _people_mail_tips(self, payload: dict[str, Any]) -> _Reply:
+        wanted = str(payload.get("MailTipsOptions", ""))
+        tips = []
+        for address in payload.get("EmailAddresses") or []:
+            person = self.directory.find(str(address))
+            tip: dict[str, Any] = {"emailAddress": {"address": address, "name": ""}}
+            if person is None:
+                tip["error"] = {"code": "UnknownError", "message": "Recipient not found."}
+            elif "automaticReplies" in wanted:
+                replies: dict[str, Any] = {"message": person.reply}
+                if person.reply and person.reply_end:
+                    start = person.reply_start or datetime.now(UTC)
+                    replies["scheduledStartTime"] = _graph_time(start)
+                    replies["scheduledEndTime"] = _graph_time(person.reply_end)
+                tip["automaticReplies"] = replies
+            tips.append(tip)
+        return _json_reply(200, {"value": tips})
+
+    def _people_schedule(self, payload: dict[str, Any]) -> _Reply:
+        try:
+            start = _from_graph_time(payload["startTime"])
+            end = _from_graph_time(payload["endTime"])
+        except (KeyError, TypeError, ValueError):
+            return _error(400, "ErrorInvalidRequest", "startTime and endTime are required.")
+        found = []
+        for address in payload.get("schedules") or []:
+            person = self.directory.find(str(address))
+            if person is None:
+                found.append(
+                    {"scheduleId": address,
+                     "error": {"message": "The user was not found.", "responseCode": "Error"}}
+                )  # fmt: skip
+                continue
+            items = [
+                {
+                    "isPrivate": False,
+                    "status": m.status,
+                    "subject": m.subject,  # Graph sends it when the caller may see it
+                    "location": "",
+                    "start": _graph_time(m.start),
+                    "end": _graph_time(m.end),
+                }
+                for m in person.calendar
+                if m.end > start and m.start < end
+            ]
+            found.append({"scheduleId": address, "availabilityView": "", "scheduleItems": items})
+        return _json_reply(200, {"value": found})
+
     # -- folders -------------------------------------------------------------------------
 
     def _make_folders(self) -> None:
@@ -690,6 +789,19 @@ def _not_found() -> _Reply:
 
 def _gone() -> _Reply:
     return _error(410, "syncStateNotFound", "The sync state is no longer valid.")
+
+
+def _graph_time(when: datetime) -> dict[str, str]:
+    """A dateTimeTimeZone in UTC, as Graph writes it (seven decimal places)."""
+    return {"dateTime": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000"),
+            "timeZone": "UTC"}  # fmt: skip
+
+
+def _from_graph_time(value: Any) -> datetime:
+    found = datetime.fromisoformat(str(value["dateTime"])[:19])
+    if str(value.get("timeZone", "UTC")).upper() != "UTC":
+        raise ValueError("the fake reads times in UTC only")
+    return found.replace(tzinfo=UTC)
 
 
 def _loads(body: bytes) -> Any:

@@ -191,6 +191,7 @@ class FakeSlack:
             "views.update": self._views_update,
             "usergroups.users.list": self._usergroups_users_list,
             "users.info": self._users_info,
+            "users.lookupByEmail": self._users_lookup_by_email,
         }
         self._ids = itertools.count(1)
         self._clear_state()
@@ -797,7 +798,8 @@ class FakeSlack:
         }
         if spec.get("email"):
             profile["email"] = spec["email"]
-        known = {"real_name", "display_name", "email", "name"}
+        profile.update(_status_profile(spec))
+        known = {"real_name", "display_name", "email", "name", *STATUS_KEYS}
         return {
             "id": user_id,
             "team_id": self.team_id,
@@ -812,6 +814,13 @@ class FakeSlack:
             "profile": profile,
             **{k: v for k, v in spec.items() if k not in known},
         }
+
+    def _users_lookup_by_email(self, params: Params) -> dict[str, Any]:
+        email = str(params.get("email", "")).lower()
+        for user_id, spec in self.users.items():
+            if isinstance(spec, dict) and str(spec.get("email", "")).lower() == email and email:
+                return {"user": self._user_object(user_id, spec)}
+        raise _ApiError("users_not_found")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -828,6 +837,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+# A user's custom status, kept in their profile as Slack keeps it (users.info, users.profile).
+STATUS_KEYS = ("status_text", "status_emoji", "status_expiration")
+
+
+def _status_profile(spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "status_text": str(spec.get("status_text", "")),
+        "status_emoji": str(spec.get("status_emoji", "")),
+        "status_expiration": int(spec.get("status_expiration", 0)),  # 0: it doesn't end
+    }
 
 
 def _send(

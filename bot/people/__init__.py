@@ -1,0 +1,1 @@
+"""The people directory: team leaders, and whether a worker is in today."""
