@@ -49,7 +49,7 @@ from bot.ops.outage import DatabaseWatch
 from bot.ops.scheduler import AfterTick, DutyScheduler
 from bot.people.adapters.config import Entry, TableBook
 from bot.people.adapters.file import PeopleFile, PeopleFileError
-from bot.people.directory import Availability, Directory, People, Profiles
+from bot.people.directory import Accounts, Availability, Directory, People, Profiles
 from bot.rota import commands as rota_verbs
 from bot.rota.rota import Rota
 from bot.tasks import commands as task_verbs
@@ -212,8 +212,10 @@ def open_people(team: TeamConfig, clock: Clock, chat: Profiles | None) -> People
     sources: dict[str, Availability | None] = {"none": None, "file": people_file,
                                                "ews": exchange, "graph": exchange}  # fmt: skip
     profiles = [p for p in (chat, table, people_file) if p is not None]
+    accounts = chat if isinstance(chat, Accounts) else None
     return People(
-        clock=clock, tz=team.tz, profiles=profiles, directory=directories[cfg.source],
+        clock=clock, tz=team.tz, profiles=profiles, accounts=accounts,
+        directory=directories[cfg.source],
         availability=sources[cfg.availability], cache_seconds=cfg.cache_minutes * 60,
         wait_seconds=cfg.wait_seconds,
     )  # fmt: skip
@@ -314,7 +316,7 @@ class DutyBot:
         acks = Acks(self.db, team, self.clock, mailbox)
         people = open_people(team, self.clock, self.profiles)
         tasks.people = people
-        workers = Workers(self.db, team, self.clock, people)
+        workers = Workers(self.db, team, self.clock, people, roster)
         return Team(
             team, roster, cal, tasks, contacts, rota, register, jobs, hands, self.calls,
             workers, people, mailbox, acks=acks,

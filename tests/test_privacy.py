@@ -107,3 +107,77 @@ def test_an_aged_purge_leaves_no_message_in_slack_quoting_a_subject(db: Database
         for word in (*subjects, "Zebracorn", "Quillfeather", "Brambleton", "Marigold"):
             assert word not in after, f"{word!r} still in Slack after the purge"
         assert "which was removed after 30 days" in after
+
+
+GUEST, SINGLE, STRANGER, STAFF = "UGUEST0001", "USINGLE001", "USTRANGE01", "USTAFF0001"
+
+
+def test_alerts_and_workers_go_only_to_the_councils_own_people(db: Database) -> None:
+    from sqlalchemy import select
+
+    from storage.models import Outbox
+
+    with SlackHarness(db) as h:
+        h.fake.users.update({
+            GUEST: {"real_name": "Gus Guest", "is_restricted": True},
+            SINGLE: {"real_name": "Sally Single", "is_restricted": True,
+                     "is_ultra_restricted": True},
+            STRANGER: {"real_name": "Otto Other", "team_id": "T0OTHERORG"},
+            STAFF: {"real_name": "Stella Staff"},
+        })  # fmt: skip
+        n = h.email("Rent arrears")
+        h.drain()
+        said = {
+            who: h.command(f"alert {n} <@{who}> please call").json()["text"]
+            for who in (GUEST, SINGLE, STRANGER)
+        }
+        assert said[GUEST] == (
+            "@Gus Guest is a guest in this workspace, so duty work can't go to them. "
+            "Choose someone from the council."
+        )
+        assert said[SINGLE].startswith("@Sally Single is a guest in this workspace")
+        assert said[STRANGER] == (
+            "@Otto Other is from outside the council, so duty work can't go to them."
+        )
+        assert (
+            h.command(f"worker {n} <@{GUEST}>")
+            .json()["text"]
+            .startswith("@Gus Guest is a guest in this workspace")
+        )
+        # The Alert form refuses the same way, in the form.
+        refused = h.alert(n, [STAFF, STRANGER], "please call").json()
+        assert refused["response_action"] == "errors"
+        assert "from outside the council" in refused["errors"]["people"]
+        with db.session() as s:
+            assert [o.target for o in s.scalars(select(Outbox).where(Outbox.kind == "dm"))] == []
+        assert (
+            h.command(f"alert {n} <@{STAFF}> please call")
+            .json()["text"]
+            .startswith(f"Alert sent about #{n} to <@{STAFF}>.")
+        )
+
+
+def test_when_slack_cant_say_who_someone_is_nothing_is_sent(db: Database) -> None:
+    with SlackHarness(db) as h:
+        h.fake.users[STAFF] = {"real_name": "Stella Staff"}
+        n = h.email("Rent arrears")
+        h.drain()
+        h.fake.fail_next(5, "500", method="users.info")
+        said = h.command(f"alert {n} <@{STAFF}>").json()["text"]
+        assert said == (
+            f"I can't check just now that <@{STAFF}> is one of the council's own people, so "
+            "nothing was sent. Try again in a minute."
+        ) or said.startswith("I can't check just now that @")
+
+
+def test_a_team_can_keep_alerts_to_one_user_group(db: Database) -> None:
+    with SlackHarness(db, team={"alert_group": "S0ALERTS"}) as h:
+        h.fake.users.update({STAFF: {"real_name": "Stella Staff"},
+                             "UOTHER0001": {"real_name": "Olly Other"}})  # fmt: skip
+        h.fake.usergroups["S0ALERTS"] = [STAFF]
+        n = h.email("Rent arrears")
+        h.drain()
+        assert h.command(f"alert {n} <@UOTHER0001>").json()["text"] == (
+            "@Olly Other isn't in the group duty alerts may go to. Ask a duty manager to add them."
+        )
+        assert h.command(f"alert {n} <@{STAFF}>").json()["text"].startswith("Alert sent")

@@ -11,7 +11,8 @@ from bot.kernel.clock import Clock
 from bot.kernel.config import TeamConfig
 from bot.kernel.errors import Refused
 from bot.kernel.message import Message, say, user
-from bot.people.directory import People
+from bot.kernel.roles import Roster
+from bot.people.directory import People, not_ours
 from bot.people.words import away_words, leader_words
 from bot.tasks.cards import WORKER_SET
 from storage import tasks as q
@@ -26,8 +27,13 @@ class Workers:
     team: TeamConfig
     clock: Clock
     people: People
+    roster: Roster
 
     def set(self, actor: str, number: int, worker: str) -> Message:
+        group = self.roster.group(self.team.alert_group) if self.team.alert_group else None
+        said = not_ours(self.people, [worker], group)
+        if said is not None:  # a worker's name goes on the card and their DMs: ours only
+            raise Refused(said)
         # The directory first, outside the transaction, within its short wait.
         about = self.people.about([worker])[worker]
         leader = about.leader

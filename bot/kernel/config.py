@@ -510,6 +510,7 @@ class TeamConfig(_Strict):
     managers: list[str] = Field(default_factory=list)
     member_group: str | None = None  # Slack user group id, e.g. S0123ABC
     manager_group: str | None = None
+    alert_group: str | None = None  # if set, alerts and workers only from this user group
     names: dict[str, str] = Field(default_factory=dict)  # user id -> display name
     timezone: str = "Europe/London"
     nation: str = "ENG"
@@ -802,7 +803,7 @@ def slack_id_problems(cfg: Config) -> list[str]:
                 problems.append(
                     f'teams[{i}].{key}: "{who}" is not a Slack user id; {_USER_ID_WANTED}'
                 )
-        for key in ("member_group", "manager_group"):
+        for key in ("member_group", "manager_group", "alert_group"):
             group = getattr(team, key)
             if group is not None and not SLACK_GROUP_ID.fullmatch(group):
                 problems.append(

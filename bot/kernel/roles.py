@@ -42,6 +42,10 @@ class Roster:
             self._cache[group_id] = (time.monotonic(), users)
         return users
 
+    def group(self, group_id: str) -> set[str]:
+        """A user group's members (the last answer if the chat is away)."""
+        return self._group(group_id)
+
     def managers(self) -> list[str]:
         return list(
             dict.fromkeys([*self.team.managers, *sorted(self._group(self.team.manager_group))])

@@ -19,10 +19,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from bot.kernel.clock import Clock
+from bot.kernel.message import Message, say, user
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,18 @@ class Availability(Protocol):
     def busy_times(self, email: str, start: datetime, end: datetime) -> list[Busy]:
         """Busy spells overlapping [start, end) (tentative and out of office count)."""
         ...
+
+
+# outside: another organisation's account, or a bot; gone: closed, or no such account
+AccountKind = Literal["member", "guest", "outside", "gone"]
+
+
+@runtime_checkable
+class Accounts(Protocol):
+    """What the chat says of an account: one of the organisation's own people, a guest, or
+    someone from outside it (a shared channel's other organisation)."""
+
+    def kind_of(self, user: str) -> AccountKind | None: ...
 
 
 class Profiles(Protocol):
@@ -207,6 +220,7 @@ class People:
         clock: Clock,
         tz: ZoneInfo,
         profiles: Sequence[Profiles],
+        accounts: Accounts | None = None,  # the chat's; None in the shell (no accounts)
         directory: Directory | None = None,
         availability: Availability | None = None,
         cache_seconds: float = 300.0,
@@ -216,6 +230,7 @@ class People:
         self.clock = clock
         self.tz = tz
         self.profiles = list(profiles)  # the chat's first, then the config's table or file
+        self.accounts = accounts
         self.directory = directory
         self.availability = availability
         self.wait_seconds = wait_seconds
@@ -258,6 +273,16 @@ class People:
             status=wait.result(status),
             leader=wait.result(leader),
         )
+
+    def kinds(self, users: Sequence[str], wait: Deadline | None = None) -> dict[str, str | None]:
+        """Each account's kind ("member", "guest", "outside"), None if the chat can't say in
+        time. The shell has no accounts but the config's: all are the team's own."""
+        accounts = self.accounts
+        if accounts is None:
+            return {u: "member" for u in users}
+        wait = wait or self.deadline()
+        asked = {u: self.lookups.ask(("kind", u), lambda u=u: accounts.kind_of(u)) for u in users}
+        return {u: wait.result(f) for u, f in asked.items()}
 
     # ---- the questions ------------------------------------------------------------------
 
@@ -348,3 +373,26 @@ def today(spells: list[Busy], now: datetime, end_of_day: datetime) -> Today:
         if start > now:
             return Today(False, start)
     return Today(False, None)
+
+
+def not_ours(people: People | None, users: Sequence[str], group: set[str] | None) -> Message | None:
+    """Duty work (an alert, a worker's name) goes only to the organisation's own people: never
+    to a guest, nor to someone from another organisation; with ``group``, only to its members.
+    None if all of ``users`` may have it, else the one plain sentence saying who may not."""
+    kinds = people.kinds(users) if people else {u: "member" for u in users}
+    for who in users:
+        kind = kinds.get(who)
+        if kind == "guest":
+            return say(user(who), " is a guest in this workspace, so duty work can't go to them. "
+                       "Choose someone from the council.")  # fmt: skip
+        if kind == "outside":
+            return say(user(who), " is from outside the council, so duty work can't go to them.")
+        if kind == "gone":
+            return say(user(who), " has no account here any more, so duty work can't go to them.")
+        if kind is None:
+            return say("I can't check just now that ", user(who), " is one of the council's own "
+                       "people, so nothing was sent. Try again in a minute.")  # fmt: skip
+        if group is not None and who not in group:
+            return say(user(who), " isn't in the group duty alerts may go to. Ask a duty manager "
+                       "to add them.")  # fmt: skip
+    return None

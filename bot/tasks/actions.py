@@ -20,7 +20,7 @@ from bot.kernel.errors import Refused
 from bot.kernel.message import Message, lines, ping, say, text, user
 from bot.kernel.roles import Roster
 from bot.kernel.when import WhenError, parse_when
-from bot.people.directory import About, Colleague, People
+from bot.people.directory import About, Colleague, People, not_ours
 from bot.people.words import away_words
 from bot.tasks.cards import card_view, clock_time, leader_on_record, local_time
 from storage import tasks as q
@@ -278,6 +278,7 @@ class Tasks:
                 f"or set the allocated worker first: /duty worker {number} @kim"
             )
         plan = self._plan_alert(worker, on_record, named or [worker or ""])
+        self._only_ours([p for p in plan.people if not self.roster.is_member(p)])
         with self.db.session() as s:
             task = self._task(s, number)
             now = self.clock.now()
@@ -308,6 +309,16 @@ class Tasks:
                     at=now,
                 )  # fmt: skip
         return say(f"Alert sent about #{number} to ", who, ".") + plan.notes
+
+    def _only_ours(self, users: list[str]) -> None:
+        """Duty work goes only to the organisation's own people (and the team's alert group,
+        if it has one): refuse, in one sentence, before anything is sent."""
+        if not users:
+            return
+        group = self.roster.group(self.team.alert_group) if self.team.alert_group else None
+        said = not_ours(self.people, users, group)
+        if said is not None:
+            raise Refused(said)
 
     def _plan_alert(
         self, worker: str | None, on_record: Colleague | None, named: list[str]

@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.kernel.config import Config, secret
-from bot.people.directory import Status
+from bot.people.directory import AccountKind, Status
 from handlers.slack.chat import slack_answer
 
 PROFILE_SECONDS = 30.0  # one users.info answers both the email and the status asked together
@@ -27,6 +27,7 @@ class SlackProfiles:
         self._seen: dict[str, tuple[float, dict[str, Any] | Exception | None]] = {}
         self._asking: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+        self._team: str | None = None  # this workspace's id (auth.test), asked once
 
     @classmethod
     def of(cls, config: Config, timeout: int = 2) -> SlackProfiles:
@@ -53,6 +54,26 @@ class SlackProfiles:
             return None
         return str(person.get("id") or "") or None
 
+    def kind_of(self, user: str) -> AccountKind | None:
+        """The account's kind, from Slack's own flags on it (users.info): a guest (multi- or
+        single-channel), someone from another organisation (a shared channel's, or a bot or a
+        deleted account), or one of the workspace's own people."""
+        person = self._user(user)
+        if person is None or person.get("deleted"):
+            return "gone"
+        if person.get("is_bot"):
+            return "outside"
+        if person.get("is_restricted") or person.get("is_ultra_restricted"):
+            return "guest"
+        if person.get("is_stranger") or person.get("team_id") not in (None, self._team_id()):
+            return "outside"
+        return "member"
+
+    def _team_id(self) -> str | None:
+        if self._team is None:
+            self._team = str(self.client.auth_test().get("team_id") or "") or None
+        return self._team
+
     def status_of(self, user: str) -> Status | None:
         profile = self._profile(user)
         if profile is None:
@@ -64,8 +85,14 @@ class SlackProfiles:
         return Status(str(profile.get("status_text") or ""), until)
 
     def _profile(self, user: str) -> dict[str, Any] | None:
-        """The person's profile, asked once for the email and the status asked together
-        (a failure too: the second question shouldn't wait out a slow Slack again)."""
+        person = self._user(user)
+        if person is None or person.get("deleted"):
+            return None
+        return dict(person.get("profile") or {})
+
+    def _user(self, user: str) -> dict[str, Any] | None:
+        """The account (users.info), asked once for the email, the status and the kind asked
+        together (a failure too: the next question shouldn't wait out a slow Slack again)."""
         with self._lock:
             asking = self._asking.setdefault(user, threading.Lock())
         with asking:
@@ -77,9 +104,7 @@ class SlackProfiles:
                 return seen[1]
             found: dict[str, Any] | Exception | None
             try:
-                info = self.client.users_info(user=user)
-                person = info.get("user") or {}
-                found = None if person.get("deleted") else dict(person.get("profile") or {})
+                found = dict(self.client.users_info(user=user).get("user") or {})
             except SlackApiError as exc:
                 found = None if slack_answer(exc)[1] in NOT_A_USER else exc
             except Exception as exc:  # Slack unreachable or too slow
