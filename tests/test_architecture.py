@@ -93,3 +93,12 @@ def test_the_config_names_no_chat_without_an_adapter() -> None:
     from bot.kernel.config import Config
 
     assert set(get_args(Config.model_fields["chat"].annotation)) == set(CHATS)
+
+
+def test_the_kernel_imports_no_domain() -> None:
+    # bot/kernel is what every domain stands on: clock, calendar, config, messages, roles.
+    domains = [p.name for p in (ROOT / "bot").iterdir() if p.is_dir() and p.name != "kernel"]
+    found = []
+    for path in modules("bot/kernel"):
+        found += [name for name in imports(path) if under(name, *(f"bot.{d}" for d in domains))]
+    assert found == []

@@ -15,14 +15,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date
-from typing import Final, Literal
+from typing import Final
 
 from phonenumbers import Leniency, PhoneNumberMatcher
 
 from bot.kernel.clean import INVISIBLE_CLASS, tidy
-
-# minimal: no subject, no names, no preview: the sender's organisation (their email domain)
-PreviewMode = Literal["minimal", "redacted", "subject-only", "full"]
+from bot.kernel.config import PreviewMode
 
 # Where a sender's email domain says nothing about an organisation, only that it is a person's.
 PERSONAL_DOMAINS: Final = frozenset({
