@@ -10,12 +10,17 @@ from __future__ import annotations
 import email
 import email.policy
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from bot.mail.adapters.ews import EwsMailbox
 from bot.mail.adapters.folder import FolderMailbox
-from bot.mail.mailbox import OutgoingEmail
+from bot.mail.mailbox import MailboxError, OutgoingEmail, SendUncertain
+from tests.fakes.ews_server import FakeEws
+from tests.test_ews_mailbox import settings_for
 from tests.test_mailbox_reply import ORIGINAL, reply_to
 
 DAY = timedelta(days=1)
@@ -101,3 +106,91 @@ def test_the_folder_mailbox_removes_its_aged_outbox_copies_and_never_the_inbox(
 
 def test_the_folder_mailbox_without_an_outbox_has_nothing_to_remove(tmp_path: Path) -> None:
     assert FolderMailbox(tmp_path).remove_own_copies(datetime.now(UTC)) == 0
+
+
+# ---- EWS --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ews_box(ews: FakeEws) -> Iterator[EwsMailbox]:
+    with EwsMailbox(settings_for(ews)) as box:
+        yield box
+
+
+def in_ews(ews: FakeEws, folder: str) -> list[str]:
+    return said(item.mime for item in ews.folder_items(folder))
+
+
+# Exchange may or may not keep a mark that came as a header as a property too: either way.
+PROMOTED = pytest.mark.parametrize("promoted", [False, True], ids=["headers", "properties"])
+
+
+@PROMOTED
+def test_ews_soft_deletes_only_its_own_aged_copies(
+    ews: FakeEws, ews_box: EwsMailbox, promoted: bool
+) -> None:
+    ews.promote_headers = promoted
+    ews_box.send(OLD)  # a copy in Sent Items, and one back in the inbox
+    ews_box.reply(reply_to(ews.deliver(ORIGINAL)))  # a copy in Sent Items
+    (ack,) = [m for m in ews.sent() if m.subject == "Re: Locked out"]
+    for mime in (LOOKALIKE, FORGED, ack.mime):  # the acknowledgement's recipient sends it back
+        ews.deliver(mime)
+    ews.deliver(PERSON_SENT, folder="sentitems")
+    ews.age(31 * DAY)
+    ews_box.send(YOUNG)
+    sent, inbox = in_ews(ews, "sentitems"), in_ews(ews, "inbox")
+
+    assert ews_box.remove_own_copies(cutoff(), dry_run=True) == 3
+    assert (in_ews(ews, "sentitems"), in_ews(ews, "inbox")) == (sent, inbox)
+    assert ews.deleted() == [] and ews.count("DeleteItem") == 0
+
+    assert ews_box.remove_own_copies(cutoff()) == 3
+    assert sorted((d.delete_type, d.folder) for d in ews.deleted()) == [
+        ("SoftDelete", "inbox"),
+        ("SoftDelete", "sentitems"),
+        ("SoftDelete", "sentitems"),
+    ]
+    assert said(d.mime for d in ews.deleted()) == [
+        "duty@council.example: Duty handover for Mon 23 Nov",
+        "duty@council.example: Duty handover for Mon 23 Nov",
+        "duty@council.example: Re: Locked out",
+    ]
+    assert in_ews(ews, "sentitems") == [
+        "duty@council.example: Duty handover for Tue 24 Nov",
+        "duty@council.example: Minutes of the team meeting",
+    ]
+    assert in_ews(ews, "inbox") == [
+        "casey@example.org: Locked out",
+        "duty@council.example: Duty handover for Tue 24 Nov",
+        "duty@council.example: Re: Locked out",  # sent back from outside: only moved, ever
+        "duty@partner.example: Duty handover for Mon 23 Nov",
+        "someone@elsewhere.example: Please hide me",
+    ]
+    assert ews_box.remove_own_copies(cutoff()) == 0
+    # Intake skips only the handover: the acknowledgement's mark hides nothing from it.
+    taken = said(m.mime for m in ews_box.poll(None).messages)
+    assert taken == [s for s in in_ews(ews, "inbox") if "Tue 24 Nov" not in s]
+
+
+def test_ews_acknowledgement_goes_through_a_draft_that_is_never_left_behind(
+    ews: FakeEws, ews_box: EwsMailbox
+) -> None:
+    ews_box.reply(reply_to(ews.deliver(ORIGINAL)))
+    # saved as a draft, its Message-ID read, marked, then sent
+    done = [op for op in ews.operations if op != "GetFolder"]
+    assert done[-4:] == ["CreateItem", "GetItem", "UpdateItem", "SendItem"]
+    assert ews.folder_items("drafts") == []
+    ews.refuse_send_as = True
+    with pytest.raises(MailboxError) as refused:
+        ews_box.reply(reply_to(ews.deliver(ORIGINAL)))
+    assert not isinstance(refused.value, SendUncertain)
+    assert "Send As" in str(refused.value)
+    assert ews.folder_items("drafts") == []  # the unsent draft names the sender: gone
+    assert len(ews.sent()) == 1
+
+
+def test_ews_down_is_one_plain_sentence(ews: FakeEws, ews_box: EwsMailbox) -> None:
+    ews.down = True
+    with pytest.raises(MailboxError) as down:
+        ews_box.remove_own_copies(cutoff())
+    assert "Exchange at 127.0.0.1" in str(down.value)
