@@ -154,7 +154,8 @@ class Mailbox(Protocol):
 
     def reply(self, reply: ReplyEmail) -> Replied:
         """Reply to the email ``reply.item_id`` in its conversation, to ``reply.to`` only, with
-        ``reply.text`` as the whole body, keeping a copy in Sent Items. Says where the email
+        ``reply.text`` as the whole body, keeping a copy in Sent Items marked as the bot's own
+        (see own_reply_mark), so the retention purge can remove it. Says where the email
         asked replies to go. Raises ItemGone if the email is no longer there, SendUncertain if
         it can't tell whether the reply went, MailboxError if it surely did not."""
         ...
