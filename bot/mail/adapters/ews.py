@@ -449,11 +449,14 @@ class EwsMailbox:
         listed.page_size = _LIST_PAGE
         own, unread = [], []
         for item in listed:
-            mark = getattr(item, _MARK, None)
+            if isinstance(item, Exception):
+                continue  # gone or unreadable since it was listed: left as it is
+            mark = getattr(item, _MARK, None)  # None on items other than messages
+            message_id = getattr(item, "message_id", None)
             if mark:  # set on acknowledgements; on others if Exchange kept a header so
-                if is_own_copy(mark, item.message_id, key, sent=sent):
+                if is_own_copy(mark, message_id, key, sent=sent):
                     own.append((item.id, item.changekey))
-            elif may_be_own(item.message_id):  # a handover went as MIME: its mark is a header
+            elif may_be_own(message_id):  # a handover went as MIME: its mark is a header
                 unread.append((item.id, item.changekey))
         if not unread:
             return own
