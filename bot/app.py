@@ -134,11 +134,13 @@ class Team:
         return self.calls.command(actor, Place("channel", self.cfg.channel), line).message
 
 
-def open_mailbox(team: TeamConfig) -> Mailbox:
+def open_mailbox(team: TeamConfig, *, with_samples: bool = True) -> Mailbox:
+    """The team's mailbox; ``with_samples=False`` never copies the demo's sample emails in (for
+    commands such as `dutybot purge` that only tidy up)."""
     mb = team.mailbox
     if isinstance(mb, FolderMailboxConfig):
         path = Path(mb.path)
-        if mb.seed_from and not path.exists():
+        if with_samples and mb.seed_from and not path.exists():
             seed = Path(mb.seed_from)
             if not seed.is_dir():
                 raise StartupError(

@@ -22,6 +22,7 @@ from bot.kernel.config import (
 )
 
 if TYPE_CHECKING:
+    from bot.mail.mailbox import Mailbox
     from storage.db import Database
 
 DEFAULT_CONFIG = "config.example.toml"
@@ -291,13 +292,36 @@ def purge(dry_run: bool, config_path: str | None) -> None:
     days = cfg.retention.email_content_days
     try:
         for team in cfg.teams:
-            report = run_purge(database, team, days, SystemClock().now(), dry_run=dry_run)
+            mailbox = _purge_mailbox(team)
+            try:
+                report = run_purge(
+                    database, team, days, SystemClock().now(), dry_run=dry_run, mailbox=mailbox
+                )
+            finally:
+                if mailbox is not None:
+                    mailbox.close()
             for line in report.lines(team.timezone, dry_run):
                 click.echo(line)
     finally:
         database.dispose()
     if dry_run:
         click.echo("Dry run: nothing was changed. Run dutybot purge to do it.")
+
+
+def _purge_mailbox(team: TeamConfig) -> Mailbox | None:
+    """The team's mailbox, for its own email copies; if it can't be opened, one plain line says
+    so and the rest of the purge goes ahead."""
+    from bot.app import StartupError, open_mailbox
+    from bot.mail.mailbox import MailboxError
+
+    try:
+        return open_mailbox(team, with_samples=False)
+    except (StartupError, ValueError, MailboxError) as exc:
+        click.echo(
+            f"{team.name}: the mailbox could not be opened, so the bot's own email copies in it "
+            f"are left for the next purge. {exc}"
+        )
+        return None
 
 
 @main.group()

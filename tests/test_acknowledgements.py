@@ -520,10 +520,10 @@ def test_the_folder_mailboxs_copy_goes_with_the_email_content(
     bot.team().command("sam", f"/duty ack {n}")
     (copy,) = (inbox / "Outbox").glob("*-reply.eml")
     written = datetime.strptime(copy.name[:21], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
-    team = bot.team().cfg
-    assert purge(db, team, 30, written + timedelta(days=29)).handover_copies == 0
+    team, mailbox = bot.team().cfg, bot.team().mailbox
+    assert purge(db, team, 30, written + timedelta(days=29), mailbox=mailbox).own_copies == 0
     assert copy.exists()
-    purge(db, team, 30, written + timedelta(days=31))
+    purge(db, team, 30, written + timedelta(days=31), mailbox=mailbox)
     assert not copy.exists()  # it names the sender and the email's subject
     bot.close()
 

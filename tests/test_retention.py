@@ -20,8 +20,9 @@ from sqlalchemy import func, select
 from bot.app import DutyBot
 from bot.kernel.clock import ManualClock
 from bot.kernel.config import parse_config
+from bot.mail.adapters.ews import EwsMailbox
 from bot.mail.adapters.folder import FolderMailbox
-from bot.mail.mailbox import OutgoingEmail
+from bot.mail.mailbox import Mailbox, MailboxError, OutgoingEmail
 from bot.ops.retention import number_ranges, purge
 from handlers.cli import main
 from handlers.shell import ShellChat
@@ -29,7 +30,9 @@ from storage.db import Database
 from storage.models import Base, Event, JobRun, Task
 from tests.bot_process import database_url
 from tests.conftest import TEAM
+from tests.fakes.ews_server import FakeEws
 from tests.mail import email_message
+from tests.test_ews_mailbox import settings_for
 
 DAY = timedelta(days=1)
 START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
@@ -96,10 +99,10 @@ class TeamAtWork:
     def later(self, days: int) -> None:
         self.clock.set(self.clock.now() + days * DAY)
 
-    def purge(self, dry_run: bool = False) -> Any:
+    def purge(self, dry_run: bool = False, mailbox: Mailbox | None = None) -> Any:
         team = self.cfg.team()
         return purge(self.db, team, self.cfg.retention.email_content_days, self.clock.now(),
-                     dry_run=dry_run)  # fmt: skip
+                     dry_run=dry_run, mailbox=mailbox)  # fmt: skip
 
     def task(self, number: int) -> Task:
         with self.db.session() as s:
@@ -276,11 +279,69 @@ def test_old_handover_copies_in_outbox_go_too(db: Database, tmp_path: Path) -> N
     (copy,) = (d.inbox / "Outbox").iterdir()
     written = datetime.strptime(copy.name[:21], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
     team = d.cfg.team()
-    assert purge(db, team, 30, written + 29 * DAY).handover_copies == 0
-    assert purge(db, team, 30, written + 31 * DAY, dry_run=True).handover_copies == 1
+    assert purge(db, team, 30, written + 29 * DAY, mailbox=box).own_copies == 0
+    assert purge(db, team, 30, written + 31 * DAY, dry_run=True, mailbox=box).own_copies == 1
     assert copy.exists()
-    assert purge(db, team, 30, written + 31 * DAY).handover_copies == 1
+    assert purge(db, team, 30, written + 31 * DAY, mailbox=box).own_copies == 1
     assert not copy.exists()
+
+
+class DownOnce(FolderMailbox):
+    """A folder mailbox that cannot be reached the first time the purge asks it."""
+
+    down = True
+
+    def remove_own_copies(self, before: datetime, *, dry_run: bool = False) -> int:
+        if self.down:
+            self.down = False
+            raise MailboxError("The mailbox can't be reached.")
+        return super().remove_own_copies(before, dry_run=dry_run)
+
+
+def written_at(copy: Path) -> datetime:
+    return datetime.strptime(copy.name[:21], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+
+
+def test_the_daily_purge_removes_the_bots_own_copies_a_day_late_if_the_mailbox_is_down(
+    db: Database, tmp_path: Path
+) -> None:
+    d = TeamAtWork(db, tmp_path, ManualClock(START))
+    jobs = d.bot.team().jobs
+    assert jobs is not None
+    jobs.mailbox = DownOnce(d.inbox)
+    jobs.mailbox.send(OutgoingEmail("Duty handover", "#1 Zebracorn rent arrears"))
+    (copy,) = (d.inbox / "Outbox").iterdir()
+    day = written_at(copy) + 31 * DAY
+    assert "purge" not in jobs.run_due(day).failed  # the rest of the purge went ahead
+    assert copy.exists()
+    jobs.run_due(day + timedelta(hours=1))  # today's purge is done: tomorrow tries again
+    assert copy.exists()
+    jobs.run_due(day + DAY)
+    assert not copy.exists()
+
+
+def test_an_exchange_mailbox_that_is_down_does_not_stop_the_purge(
+    work: TeamAtWork, ews: FakeEws
+) -> None:
+    with EwsMailbox(settings_for(ews)) as box:
+        box.send(OutgoingEmail("Duty handover for Mon 23 Nov", "#1 Zebracorn rent arrears"))
+        ews.age(datetime.now(UTC) - START)  # sent on day 0, with the tasks' emails
+        work.later(6)
+        ews.down = True
+        report = work.purge(mailbox=box)
+        assert (report.tasks, report.own_copies) == ([1, 2], None)
+        assert found(work.db, FIRST + SECOND) == []
+        said = report.lines("Europe/London", dry_run=False)
+        assert said[-1].startswith("  The bot's own email copies could not be removed: Exchange ")
+        assert said[-1].endswith(" The next purge tries again.")
+        assert len(ews.folder_items("sentitems")) == 1
+        ews.down = False
+        again = work.purge(mailbox=box)
+        assert (again.tasks, again.own_copies) == ([], 2)  # Sent Items, and the inbox's copy
+        assert "  2 of the bot's own email copies were removed" in again.lines(
+            "Europe/London", dry_run=False
+        )
+    assert ews.folder_items("sentitems") == [] and ews.inbox_items() == []
 
 
 def test_a_one_day_setting_says_one_day(db: Database, tmp_path: Path) -> None:
@@ -302,15 +363,17 @@ def test_number_ranges_stay_short() -> None:
 # ---- the commands ----------------------------------------------------------------------------
 
 
-def cli_config(db: Database, tmp: Path, inbox: Path) -> Path:
-    """A config file for the CLI pointing at the test's database (its schema on PostgreSQL)."""
+def cli_config(db: Database, tmp: Path, inbox: Path, mailbox: str | None = None) -> Path:
+    """A config file for the CLI pointing at the test's database (its schema on PostgreSQL),
+    with a folder mailbox at ``inbox`` unless ``mailbox`` gives other [teams.mailbox] lines."""
     path = tmp / "dutybot.toml"
+    box = mailbox or f'kind = "folder"\npath = "{inbox}"\n'
     path.write_text(
         f'[database]\nurl = "{database_url(db)}"\n[retention]\nemail_content_days = 30\n'
         f'[[teams]]\nname = "{TEAM["name"]}"\nchannel = "C0DUTY"\n'
         f'members = ["sam", "alex", "priya"]\nmanagers = ["jo"]\n'
         f'[teams.names]\njo = "Jo"\n'
-        f'[teams.mailbox]\nkind = "folder"\npath = "{inbox}"\n'
+        f"[teams.mailbox]\n{box}"
     )
     return path
 
@@ -339,6 +402,59 @@ def test_purge_commands(db: Database, tmp_path: Path) -> None:
     assert found(db, FIRST) == [] and d.files() == []
     again = runner.invoke(main, ["purge", "--config", str(cfg)])
     assert "nothing to purge" in again.output
+
+
+def test_purge_commands_remove_the_bots_own_copies(db: Database, tmp_path: Path) -> None:
+    d = TeamAtWork(db, tmp_path, ManualClock(datetime.now(UTC) - 40 * DAY))
+    FolderMailbox(d.inbox).send(OutgoingEmail("Duty handover", "#1 Zebracorn rent arrears"))
+    (copy,) = (d.inbox / "Outbox").iterdir()
+    old = copy.rename(copy.with_name(f"{d.clock.now():%Y%m%dT%H%M%S%f}-handover.eml"))
+    cfg = cli_config(db, tmp_path, d.inbox)
+    runner = CliRunner()
+
+    dry = runner.invoke(main, ["purge", "--dry-run", "--config", str(cfg)])
+    assert dry.exit_code == 0, dry.output
+    assert "  1 of the bot's own email copies would be removed" in dry.output
+    assert old.exists()
+    done = runner.invoke(main, ["purge", "--config", str(cfg)])
+    assert "  1 of the bot's own email copies were removed" in done.output
+    assert not old.exists()
+
+
+def test_purge_commands_go_ahead_when_a_mailbox_cannot_be_reached(
+    db: Database, tmp_path: Path, ews: FakeEws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = TeamAtWork(db, tmp_path, ManualClock(datetime.now(UTC).replace(microsecond=0) - 40 * DAY))
+    d.arrive("01.eml", email("Zebracorn rent", "Quillfeather", "Marigold <marigold@example.org>",
+                             "<a@x>", date=d.clock.now()))  # fmt: skip
+    monkeypatch.setenv("TEST_EWS_PASSWORD", ews.password)
+    ews.down = True
+    cfg = cli_config(
+        db, tmp_path, d.inbox,
+        f'kind = "ews"\naddress = "{ews.address}"\nendpoint = "{ews.endpoint}"\n'
+        f'auth = "basic"\nusername = "{ews.username}"\npassword_env = "TEST_EWS_PASSWORD"\n'
+        "max_retry_seconds = 1\n",
+    )  # fmt: skip
+    down = CliRunner().invoke(main, ["purge", "--config", str(cfg)])
+    assert down.exit_code == 0, down.output
+    assert "1 task(s) were purged: #1" in down.output
+    assert "  The bot's own email copies could not be removed: Exchange at 127.0.0.1" in down.output
+    assert found(db, FIRST) == []
+
+    monkeypatch.delenv("TEST_GRAPH_SECRET", raising=False)
+    cfg = cli_config(
+        db, tmp_path, d.inbox,
+        'kind = "graph"\naddress = "duty@council.example"\ntenant_id = "t"\nclient_id = "c"\n'
+        'client_secret_env = "TEST_GRAPH_SECRET"\n',
+    )  # fmt: skip
+    closed = CliRunner().invoke(main, ["purge", "--dry-run", "--config", str(cfg)])
+    assert closed.exit_code == 0, closed.output
+    assert closed.output.splitlines()[0] == (
+        f"{TEAM['name']}: the mailbox could not be opened, so the bot's own email copies in it "
+        "are left for the next purge. The Graph client secret is missing. Set the "
+        "TEST_GRAPH_SECRET environment variable."
+    )
+    assert "nothing to purge" in closed.output
 
 
 def test_audit_export_writes_the_trail_for_the_days_asked(db: Database, tmp_path: Path) -> None:

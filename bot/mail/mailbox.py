@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -98,6 +99,44 @@ def is_own_mail(mime: bytes, key: str | None) -> bool:
     return hmac.compare_digest(str(mark).strip(), own_mail_mark(key, str(message_id).strip()))
 
 
+# An acknowledgement goes to someone outside the team, who then holds a valid mark. So its mark
+# is of another kind: intake never honours it, and the purge honours it only in Sent Items,
+# where only the mailbox's own users put mail. The same headers sent back to the inbox hide
+# nothing from intake and are never deleted.
+def own_reply_mark(key: str, message_id: str) -> str:
+    digest = hmac.new(key.encode(), b"dutybot-own-reply\n" + message_id.encode(), "sha256")
+    return digest.hexdigest()[:32]
+
+
+def is_own_copy(mark: str | None, message_id: str | None, key: str | None, *, sent: bool) -> bool:
+    """True if a message with this ``OWN_MAIL_HEADER`` value and Message-ID is the bot's own copy,
+    which the retention purge may delete: the handover anywhere, an acknowledgement only in
+    Sent Items (``sent``). Anything without a valid mark is never the bot's."""
+    if not key or not mark or not message_id:
+        return False
+    mark, message_id = mark.strip(), message_id.strip()
+    if hmac.compare_digest(mark, own_mail_mark(key, message_id)):
+        return True
+    return sent and hmac.compare_digest(mark, own_reply_mark(key, message_id))
+
+
+def own_copy_headers(mime: bytes) -> tuple[str | None, str | None]:
+    """The mark and the Message-ID in ``mime``'s headers (the body is not parsed)."""
+    head = BytesHeaderParser(policy=compat32).parsebytes(mime)
+    mark, message_id = head.get(OWN_MAIL_HEADER), head.get("Message-ID")
+    return (str(mark) if mark else None), (str(message_id) if message_id else None)
+
+
+# Every Message-ID the bot makes comes from email.utils.make_msgid: "<digits.digits.digits@...>"
+# (the Graph adapter adds ".dutybot"). Exchange and mail clients make other shapes. A first,
+# cheap sift over a folder before any message is downloaded; never enough on its own.
+_MADE_BY_THE_BOT = re.compile(r"<\d+\.\d+\.\d+(?:\.dutybot)?@[^<>@\s]+>")
+
+
+def may_be_own(message_id: str | None) -> bool:
+    return bool(message_id) and _MADE_BY_THE_BOT.fullmatch(str(message_id).strip()) is not None
+
+
 class Mailbox(Protocol):
     """A duty inbox. Implementations: folder, ews, graph."""
 
@@ -115,9 +154,17 @@ class Mailbox(Protocol):
 
     def reply(self, reply: ReplyEmail) -> Replied:
         """Reply to the email ``reply.item_id`` in its conversation, to ``reply.to`` only, with
-        ``reply.text`` as the whole body, keeping a copy in Sent Items. Says where the email
+        ``reply.text`` as the whole body, keeping a copy in Sent Items marked as the bot's own
+        (see own_reply_mark), so the retention purge can remove it. Says where the email
         asked replies to go. Raises ItemGone if the email is no longer there, SendUncertain if
         it can't tell whether the reply went, MailboxError if it surely did not."""
+        ...
+
+    def remove_own_copies(self, before: datetime, *, dry_run: bool = False) -> int:
+        """Delete the bot's own copies sent before ``before`` (with ``dry_run``, only count them):
+        the handover and acknowledgement copies in Sent Items, and the handover copies that came
+        back into the Inbox; nowhere else. Only mail carrying the bot's keyed mark is its own;
+        anything else is never touched. Returns how many. Raises MailboxError."""
         ...
 
     def check(self) -> list[tuple[bool, str]]:

@@ -91,7 +91,9 @@ class TeamJobs:
 
         # first, so nothing posted below quotes content due to go (once a day, in job_runs)
         days = self.config.retention.email_content_days
-        purged = guarded("purge", lambda: purge_due(self.tasks.db, self.tasks.team, days, now))
+        purged = guarded(
+            "purge", lambda: purge_due(self.tasks.db, self.tasks.team, days, now, self.mailbox)
+        )
         report.purged = len(purged.tasks) if purged else 0
         report.handover = guarded("handover", lambda: self.handover.due(now))
         report.emails = guarded("handover_emails", lambda: self.handover.send_emails(now)) or 0

@@ -7,8 +7,13 @@ an old backlog picked up today is not purged at once), whether the task is resol
   still open can be worked (claimed, noted, resolved) as before; its card is redrawn;
 - on each stored email of the task older than that: its subject, sender and attachment names
   (the Message-ID and thread ids stay, so a resend is still recognised and not made a task);
-- the folder mailbox's copies of those emails in Done/, and its handover copies in Outbox/
-  older than that (an email still in the inbox is live work: it goes once resolved and moved);
+- the folder mailbox's copies of those emails in Done/ (an email still in the inbox is live
+  work: it goes once resolved and moved);
+- the bot's own email copies sent longer ago than that: the handover and acknowledgements in
+  Sent Items (the folder mailbox's Outbox/), and the handovers that came back into the inbox,
+  through the team's mailbox (``Mailbox.remove_own_copies``: only mail with the bot's keyed
+  mark). Without a mailbox this step is left out; a mailbox that fails is said in the report
+  and tried again at the next purge, and the rest goes ahead;
 - every message the bot posted that quoted a purged task's content (its DMs, reminders,
   handover posts, and the thread lines that showed a reply): rewritten in the chat, through
   the chat's own edit call, to say the content was removed, and scrubbed in the send queue;
@@ -23,9 +28,8 @@ Safe to run twice and from two processes; runs in its own database sessions.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +39,7 @@ from bot.kernel.config import FolderMailboxConfig, TeamConfig
 from bot.kernel.message import Message, text
 from bot.kernel.words import count
 from bot.mail.intake import NEW_EMAIL
+from bot.mail.mailbox import Mailbox, MailboxError
 from storage import jobs as jobs_db
 from storage import retention as rq
 from storage import tasks as q
@@ -46,9 +51,6 @@ log = logging.getLogger(__name__)
 JOB = "purge"
 ACTOR = "retention"
 CHUNK = 200  # tasks per transaction: a first purge of years of mail holds no long lock
-# The folder mailbox's Outbox/: handover emails, and acknowledgements (they carry the sender's
-# address and the email's subject).
-HANDOVER_COPY = re.compile(r"(\d{8}T\d{12})-(?:handover|reply)\.eml")
 MIN_QUOTE = 4  # a subject shorter than this is not looked for in messages (too many hits)
 
 
@@ -62,7 +64,8 @@ class PurgeReport:
     tasks: list[int] = field(default_factory=list)
     emails: int = 0
     done_copies: int = 0
-    handover_copies: int = 0
+    own_copies: int | None = None  # the bot's own email copies; None: no mailbox to ask
+    mailbox_problem: str | None = None  # why the mailbox could not be asked (one sentence)
     chat_messages: int = 0
     rewritten: int = 0  # posted messages that quoted purged content, rewritten in the chat
 
@@ -72,7 +75,7 @@ class PurgeReport:
             self.tasks
             or self.emails
             or self.done_copies
-            or self.handover_copies
+            or self.own_copies
             or self.chat_messages
             or self.rewritten
         )
@@ -85,14 +88,22 @@ class PurgeReport:
         older = count(self.days, "day")
         head = f"{self.team}: email content older than {older} (taken in before {when})"
         if self.empty:
-            return [f"{head}: nothing to purge."]
-        out = [f"{head}:"]
-        out.append(f"  {len(self.tasks)} task(s) {verb} purged: {number_ranges(self.tasks)}")
-        out.append(f"  {self.emails} stored email(s) {verb} cleared")
-        out.append(f"  {self.done_copies} copy(ies) in the Done folder {verb} deleted")
-        out.append(f"  {self.handover_copies} handover copy(ies) in Outbox {verb} deleted")
-        out.append(f"  {self.rewritten} posted chat message(s) {verb} rewritten without it")
-        out.append(f"  {self.chat_messages} sent chat message(s) {verb} dropped from the queue")
+            out = [f"{head}: nothing to purge."]
+        else:
+            out = [f"{head}:"]
+            out.append(f"  {len(self.tasks)} task(s) {verb} purged: {number_ranges(self.tasks)}")
+            out.append(f"  {self.emails} stored email(s) {verb} cleared")
+            out.append(f"  {self.done_copies} copy(ies) in the Done folder {verb} deleted")
+            out.append(f"  {self.rewritten} posted chat message(s) {verb} rewritten without it")
+            out.append(f"  {self.chat_messages} sent chat message(s) {verb} dropped from the queue")
+            if self.own_copies is not None:
+                out.append(f"  {self.own_copies} of the bot's own email copies {verb} removed")
+        if self.mailbox_problem:
+            what = "counted" if dry_run else "removed"
+            out.append(
+                f"  The bot's own email copies could not be {what}: {self.mailbox_problem} "
+                "The next purge tries again."
+            )
         return out
 
 
@@ -127,27 +138,33 @@ class Folders:
     """Where the folder mailbox keeps its copies; None for Exchange mailboxes."""
 
     done: Path | None = None
-    outbox: Path | None = None
 
     @classmethod
     def of(cls, team: TeamConfig) -> Folders:
         mb = team.mailbox
         if isinstance(mb, FolderMailboxConfig):
-            root = Path(mb.path)
-            return cls(root / mb.done_folder, root / mb.outbox_folder)
+            return cls(Path(mb.path) / mb.done_folder)
         return cls()
 
 
 def purge(
-    db: Database, team: TeamConfig, days: int, now: datetime, *, dry_run: bool = False
+    db: Database,
+    team: TeamConfig,
+    days: int,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    mailbox: Mailbox | None = None,
 ) -> PurgeReport:
     """Purge (or, with ``dry_run``, only count) the email content of ``team`` older than
-    ``days`` days at ``now``."""
+    ``days`` days at ``now``; with ``mailbox``, the bot's own email copies in it too."""
     cutoff = now - timedelta(days=days)
     report = PurgeReport(team.name, days, cutoff)
     folders = Folders.of(team)
     if dry_run:
-        return _plan(db, team.name, folders, report)
+        _plan(db, team.name, folders, report)
+        _own_copies(team.name, mailbox, report, dry_run=True)
+        return report
     quoted: list[Quoted] = []
     while True:
         with db.session() as s:
@@ -161,14 +178,32 @@ def purge(
         report.emails = rq.purge_emails(s, team.name, cutoff, now)
         report.chat_messages = rq.delete_sent_messages(s, team.name, cutoff)
     report.done_copies = _delete_done_copies(db, team.name, folders.done)
-    report.handover_copies = len(_old_handover_copies(folders.outbox, cutoff, delete=True))
+    _own_copies(team.name, mailbox, report, dry_run=False)  # last: a slow mailbox holds up nothing
     if not report.empty:
         log.info(
-            "retention %s: purged %d task(s), %d email(s), %d Done copy(ies), %d handover "
+            "retention %s: purged %d task(s), %d email(s), %d Done copy(ies), %d own email "
             "copy(ies), %d chat message(s)", team.name, len(report.tasks), report.emails,
-            report.done_copies, report.handover_copies, report.chat_messages,
+            report.done_copies, report.own_copies or 0, report.chat_messages,
         )  # fmt: skip
     return report
+
+
+def _own_copies(team: str, mailbox: Mailbox | None, report: PurgeReport, *, dry_run: bool) -> None:
+    """The bot's own copies in the mailbox. A mailbox that is down or refuses is said in the
+    report and logged, and does not stop the purge: the next one tries again."""
+    if mailbox is None:
+        return
+    try:
+        report.own_copies = mailbox.remove_own_copies(report.cutoff, dry_run=dry_run)
+    except (MailboxError, OSError) as exc:
+        # A MailboxError is one plain sentence with no email content; an OSError only its kind.
+        said = (
+            str(exc)
+            if isinstance(exc, MailboxError)
+            else f"the mailbox folder could not be changed ({type(exc).__name__})."
+        )
+        report.mailbox_problem = said
+        log.warning("retention %s: the bot's own email copies were left for now: %s", team, said)
 
 
 def _purge_tasks(s: Session, team: str, task_ids: list[int], days: int, now: datetime) -> list[int]:
@@ -231,7 +266,7 @@ def _rewrite_posted(db: Database, team: str, quoted: list[Quoted], days: int, no
     return len(rows)
 
 
-def _plan(db: Database, team: str, folders: Folders, report: PurgeReport) -> PurgeReport:
+def _plan(db: Database, team: str, folders: Folders, report: PurgeReport) -> None:
     cutoff = report.cutoff
     with db.session() as s:
         due = rq.tasks_due(s, team, cutoff)
@@ -243,8 +278,6 @@ def _plan(db: Database, team: str, folders: Folders, report: PurgeReport) -> Pur
         items = rq.done_copies_due(s, team, cutoff)
     if folders.done is not None:
         report.done_copies = sum(1 for item in items if _done_path(folders.done, item))
-    report.handover_copies = len(_old_handover_copies(folders.outbox, cutoff, delete=False))
-    return report
 
 
 def _done_path(done: Path, item_id: str) -> Path | None:
@@ -273,30 +306,17 @@ def _delete_done_copies(db: Database, team: str, done: Path | None) -> int:
                 rq.forget_item(s, email_id)
 
 
-def _old_handover_copies(outbox: Path | None, cutoff: datetime, *, delete: bool) -> list[Path]:
-    if outbox is None or not outbox.is_dir():
-        return []
-    old = []
-    for path in outbox.iterdir():
-        m = HANDOVER_COPY.fullmatch(path.name)
-        if m is None:
-            continue
-        written = datetime.strptime(m.group(1), "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
-        if written < cutoff:
-            old.append(path)
-            if delete:
-                path.unlink(missing_ok=True)
-    return old
-
-
-def purge_due(db: Database, team: TeamConfig, days: int, now: datetime) -> PurgeReport | None:
+def purge_due(
+    db: Database, team: TeamConfig, days: int, now: datetime, mailbox: Mailbox | None = None
+) -> PurgeReport | None:
     """The daily purge: once per local day per team, recorded in job_runs after it has run
-    (so a crash mid-purge runs it again; the purge itself is idempotent)."""
+    (so a crash mid-purge runs it again; the purge itself is idempotent). A mailbox that could
+    not be asked does not hold the day back: its copies wait for the next day's purge."""
     day: date = now.astimezone(team.tz).date()
     with db.session() as s:
         if jobs_db.job_run(s, team.name, JOB, day.isoformat()) is not None:
             return None
-    report = purge(db, team, days, now)
+    report = purge(db, team, days, now, mailbox=mailbox)
     try:
         with db.session() as s:
             jobs_db.start_job_run(s, team=team.name, job=JOB, run_key=day.isoformat(), at=now)

@@ -4,15 +4,23 @@ It serves SOAP over real HTTP on 127.0.0.1 and answers the operations the EWS ad
 in the shapes Exchange 2016 sends (checked against the requests exchangelib really makes):
 GetFolder, FindFolder, CreateFolder, SyncFolderItems, GetItem, MoveItem, UpdateItem,
 CreateItem (also with a ReplyToItem or ReplyAllToItem, as Exchange answers one: see
-``_reply_item``), Subscribe (streaming), GetStreamingEvents, Unsubscribe and ConvertId (which
+``_reply_item``), SendItem (a saved draft), FindItem (by date sent or received, paged),
+DeleteItem, Subscribe (streaming), GetStreamingEvents, Unsubscribe and ConvertId (which
 exchangelib uses to guess the server version).
+
+Internet headers set on an item as extended properties (the InternetHeaders property set)
+become headers of its MIME, as Exchange's MIME writer does. Whether X- headers that came in
+MIME become such properties too is ``promote_headers`` (off by default): Exchange may or may
+not, and the adapter must cope with either.
 
 Auth: HTTP Basic is checked against ``username``/``password``. NTLM is real NTLM: the fake
 runs pyspnego's NTLM acceptor per connection (pyspnego already comes with requests_ntlm).
 
 Faults: ``busy_next()``, ``drop_stream()``, ``reject_auth``, ``invalidate_sync_states()``,
-``down`` (503), ``ews_blocked`` (403), ``streaming_supported``, ``unsubscribe_ends_stream``.
+``down`` (503), ``ews_blocked`` (403), ``streaming_supported``, ``unsubscribe_ends_stream``,
+``refuse_send_as`` (SendItem refused).
 Helpers for tests: ``deliver()``, ``inbox_items()``, ``folder_items()``, ``sent()``,
+``age()`` (time passes for every item), ``deleted()`` (what DeleteItem took, and how),
 ``operations`` / ``count()`` (what was asked), ``http_requests`` (every POST, refused ones
 too), ``bodies`` (raw SOAP requests, for debugging).
 
@@ -36,7 +44,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 from urllib.parse import quote
@@ -81,7 +89,15 @@ def _new_id(kind: str) -> str:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _stamp(datetime.now(UTC))
+
+
+def _stamp(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _when(value: str) -> datetime:
+    return datetime.fromisoformat(value).astimezone(UTC)
 
 
 @dataclass
@@ -102,7 +118,8 @@ class _Item:
     conversation_id: str
     categories: list[str] = field(default_factory=list)
     changekey: str = field(default_factory=lambda: _new_id("ck"))
-    received: str = field(default_factory=_now)
+    received: str = field(default_factory=_now)  # also its time sent: the fake keeps one time
+    props: dict[str, str] = field(default_factory=dict)  # Internet headers set as properties
 
     @property
     def subject(self) -> str:
@@ -122,6 +139,15 @@ class StoredItem:
     subject: str
     categories: tuple[str, ...]
     conversation_id: str
+
+
+@dataclass(frozen=True)
+class DeletedItem:
+    """An item DeleteItem took away, and how (HardDelete, SoftDelete, MoveToDeletedItems)."""
+
+    delete_type: str
+    folder: str  # the distinguished name of the folder it was in ("sentitems"), or its name
+    mime: bytes
 
 
 @dataclass(frozen=True)
@@ -186,6 +212,8 @@ class FakeEws:
         self.ews_blocked = False  # 403, as Exchange Online answers when EWS is switched off
         self.streaming_supported = True
         self.unsubscribe_ends_stream = True  # False: like a server that leaves the stream open
+        self.refuse_send_as = False  # SendItem answers ErrorSendAsDenied
+        self.promote_headers = False  # X- headers of MIME that comes in become properties
         self.operations: list[str] = []  # names of the SOAP operations served, in order
         self.http_requests = 0  # every POST, including those turned away (401, 503)
         self.bodies: list[bytes] = []  # raw request bodies, for looking at what exchangelib sends
@@ -194,6 +222,7 @@ class FakeEws:
         self._folders: dict[str, _Folder] = {}
         self._items: dict[str, _Item] = {}
         self._sent: list[SentMail] = []
+        self._deleted: list[DeletedItem] = []
         self._sync_states: dict[str, tuple[str, dict[str, str]]] = {}
         self._subs: dict[str, _Subscription] = {}
         self._streams: list[_Stream] = []
@@ -261,8 +290,9 @@ class FakeEws:
         with self._cond:
             folder_id = self._distinguished(folder).id
             item = _Item(
-                id=_new_id("item"), folder_id=folder_id, mime=mime, conversation_id=_new_id("conv")
-            )
+                id=_new_id("item"), folder_id=folder_id, mime=mime, conversation_id=_new_id("conv"),
+                props=self._promoted(mime),
+            )  # fmt: skip
             self._items[item.id] = item
             self._notify(item, ("NewMailEvent", "CreatedEvent"))
             return item.id
@@ -289,6 +319,16 @@ class FakeEws:
     def sent(self) -> list[SentMail]:
         with self._cond:
             return list(self._sent)
+
+    def age(self, delta: timedelta) -> None:
+        """Every item is now ``delta`` older (sent and received that much earlier)."""
+        with self._cond:
+            for item in self._items.values():
+                item.received = _stamp(_when(item.received) - delta)
+
+    def deleted(self) -> list[DeletedItem]:
+        with self._cond:
+            return list(self._deleted)
 
     def busy_next(self, n: int, backoff_ms: int) -> None:
         """Answer the next ``n`` requests with ErrorServerBusy and this BackOffMilliseconds."""
@@ -397,8 +437,10 @@ class FakeEws:
 
     # -- items ---------------------------------------------------------------------------------
 
-    def _item_xml(self, item: _Item, fields: set[str]) -> str:
-        """The item with the requested FieldURIs (those the fake knows; others are left out)."""
+    def _item_xml(self, item: _Item, fields: set[str], props: dict[str, str] | None = None) -> str:
+        """The item with the requested FieldURIs (those the fake knows; others are left out) and
+        the requested Internet-header properties it has (``props``: lower-cased name -> name)."""
+        props = props or {}
         parts = []
         if "item:MimeContent" in fields:
             data = base64.b64encode(item.mime).decode()
@@ -413,6 +455,15 @@ class FakeEws:
             parts.append(f"<t:Subject>{escape(item.subject)}</t:Subject>")
         if "item:DateTimeReceived" in fields:
             parts.append(f"<t:DateTimeReceived>{item.received}</t:DateTimeReceived>")
+        if "item:DateTimeSent" in fields:
+            parts.append(f"<t:DateTimeSent>{item.received}</t:DateTimeSent>")
+        for name, value in item.props.items():
+            if name in props:
+                parts.append(
+                    '<t:ExtendedProperty><t:ExtendedFieldURI DistinguishedPropertySetId="'
+                    f'InternetHeaders" PropertyName={quoteattr(props[name])} '
+                    f'PropertyType="String"/><t:Value>{escape(value)}</t:Value></t:ExtendedProperty>'
+                )
         if "item:Categories" in fields and item.categories:
             strings = "".join(f"<t:String>{escape(c)}</t:String>" for c in item.categories)
             parts.append(f"<t:Categories>{strings}</t:Categories>")
@@ -624,14 +675,97 @@ class FakeEws:
         ]
 
     def _op_GetItem(self, req: ET.Element) -> list[str]:
-        fields = _requested_fields(req.find(_q(M, "ItemShape")))
+        shape = req.find(_q(M, "ItemShape"))
+        fields, props = _requested_fields(shape), _requested_props(shape)
         out = []
         for ref in list(req.find(_q(M, "ItemIds")) or []):
             item = self._items.get(ref.get("Id", ""))
             if item is None:
                 out.append(_not_found("GetItem"))
                 continue
-            out.append(_ok("GetItem", f"<m:Items>{self._item_xml(item, fields)}</m:Items>"))
+            xml = self._item_xml(item, fields, props)
+            out.append(_ok("GetItem", f"<m:Items>{xml}</m:Items>"))
+        return out
+
+    def _op_FindItem(self, req: ET.Element) -> list[str]:
+        """Items of a folder, optionally only those sent or received before a time, a page at a
+        time (IndexedPageItemView). Like Exchange, no MIME or body in FindItem."""
+        shape = req.find(_q(M, "ItemShape"))
+        fields = _requested_fields(shape) - {"item:MimeContent", "item:Body"}
+        props = _requested_props(shape)
+        before = _before(req.find(_q(M, "Restriction")))
+        view = req.find(_q(M, "IndexedPageItemView"))
+        size = int(view.get("MaxEntriesReturned", "1000")) if view is not None else 1000
+        offset = int(view.get("Offset", "0")) if view is not None else 0
+        out = []
+        for ref in list(req.find(_q(M, "ParentFolderIds")) or []):
+            try:
+                folder = self._folder_ref(ref)
+            except _ItemError as e:
+                out.append(_error("FindItem", e.code, e.text))
+                continue
+            found = [
+                i
+                for i in self._items.values()
+                if i.folder_id == folder.id and (before is None or _when(i.received) < before)
+            ]
+            page = found[offset : offset + size]
+            last = "true" if offset + len(page) >= len(found) else "false"
+            items = "".join(self._item_xml(i, fields, props) for i in page)
+            out.append(
+                _ok(
+                    "FindItem",
+                    f'<m:RootFolder IndexedPagingOffset="{offset + len(page)}" '
+                    f'TotalItemsInView="{len(found)}" IncludesLastItemInRange="{last}">'
+                    f"<t:Items>{items}</t:Items></m:RootFolder>",
+                )
+            )
+        return out
+
+    def _op_DeleteItem(self, req: ET.Element) -> list[str]:
+        kind = req.get("DeleteType", "")
+        out = []
+        for ref in list(req.find(_q(M, "ItemIds")) or []):
+            item = self._items.pop(ref.get("Id", ""), None)
+            if item is None:
+                out.append(_not_found("DeleteItem"))
+                continue
+            folder = self._folders[item.folder_id]
+            self._deleted.append(DeletedItem(kind, folder.distinguished or folder.name, item.mime))
+            out.append(_ok("DeleteItem"))
+        return out
+
+    def _op_SendItem(self, req: ET.Element) -> list[str]:
+        """Send saved drafts, as Exchange does: the draft leaves Drafts, and with
+        SaveItemToFolder a copy (its Message-ID and properties kept) goes to Sent Items."""
+        save = req.get("SaveItemToFolder", "true").lower() == "true"
+        saved_el = req.find(_q(M, "SavedItemFolderId"))
+        out = []
+        for ref in list(req.find(_q(M, "ItemIds")) or []):
+            item = self._items.get(ref.get("Id", ""))
+            if item is None:
+                out.append(_not_found("SendItem"))
+                continue
+            if self.refuse_send_as:
+                out.append(_error("SendItem", "ErrorSendAsDenied", "No Send As right."))
+                continue
+            if ref.get("ChangeKey") not in (None, item.changekey):
+                out.append(_error("SendItem", "ErrorStaleObject", "The change key is out of date."))
+                continue
+            msg = _parse_mime(item.mime)
+            to = tuple(str(a.addr_spec) for a in getattr(msg.get("To"), "addresses", ()))
+            self._sent.append(SentMail(str(msg.get("Subject", "")), to, *_bodies(msg), item.mime))
+            del self._items[item.id]
+            if save:
+                folder = (
+                    self._folder_ref(saved_el[0])
+                    if saved_el is not None
+                    else self._distinguished("sentitems")
+                )
+                copy = _Item(_new_id("item"), folder.id, item.mime, item.conversation_id,
+                             props=dict(item.props))  # fmt: skip
+                self._items[copy.id] = copy
+            out.append(_ok("SendItem"))
         return out
 
     def _op_MoveItem(self, req: ET.Element) -> list[str]:
@@ -652,6 +786,7 @@ class FakeEws:
                 conversation_id=item.conversation_id,
                 categories=item.categories,
                 received=item.received,
+                props=item.props,
             )
             self._items[moved.id] = moved
             out.append(_ok("MoveItem", f"<m:Items>{self._item_xml(moved, set())}</m:Items>"))
@@ -666,6 +801,10 @@ class FakeEws:
                 out.append(_not_found("UpdateItem"))
                 continue
             for update in list(change.find(_q(T, "Updates")) or []):
+                header = update.find(_q(T, "ExtendedFieldURI"))
+                if header is not None and update.tag == _q(T, "SetItemField"):
+                    self._set_header(item, header, update)
+                    continue
                 uri = update.find(_q(T, "FieldURI"))
                 if uri is None or uri.get("FieldURI") != "item:Categories":
                     raise _Fault("ErrorInvalidPropertySet", "The fake only updates categories.")
@@ -704,7 +843,8 @@ class FakeEws:
             if disposition == "SaveOnly":
                 folder = self._folder_ref(saved_el[0]) if saved_el is not None else None
                 folder = folder or self._distinguished("drafts")
-                item = _Item(_new_id("item"), folder.id, mime, _new_id("conv"))
+                item = _Item(_new_id("item"), folder.id, mime, _new_id("conv"),
+                             props=self._promoted(mime))  # fmt: skip
                 self._items[item.id] = item
                 out.append(_ok("CreateItem", f"<m:Items>{self._item_xml(item, set())}</m:Items>"))
                 continue
@@ -715,16 +855,37 @@ class FakeEws:
                     if saved_el is not None
                     else self._distinguished("sentitems")
                 )
-                saved = _Item(_new_id("item"), folder.id, mime, _new_id("conv"))
+                saved = _Item(_new_id("item"), folder.id, mime, _new_id("conv"),
+                              props=self._promoted(mime))  # fmt: skip
                 self._items[saved.id] = saved
             if self.address.lower() in (a.lower() for a in to):
                 # Mail to the shared mailbox itself lands in its inbox, as on a real server.
                 inbox = self._distinguished("inbox")
-                arrived = _Item(_new_id("item"), inbox.id, mime, _new_id("conv"))
+                arrived = _Item(_new_id("item"), inbox.id, mime, _new_id("conv"),
+                                props=self._promoted(mime))  # fmt: skip
                 self._items[arrived.id] = arrived
                 self._notify(arrived, ("NewMailEvent", "CreatedEvent"))
             out.append(_ok("CreateItem", "<m:Items/>"))  # sending returns no item id
         return out
+
+    def _promoted(self, mime: bytes) -> dict[str, str]:
+        """The X- headers of MIME coming in, as properties, if ``promote_headers``."""
+        if not self.promote_headers:
+            return {}
+        head = email.message_from_bytes(mime, policy=email.policy.compat32)
+        return {k.lower(): str(v).strip() for k, v in head.items() if k.lower().startswith("x-")}
+
+    def _set_header(self, item: _Item, uri: ET.Element, update: ET.Element) -> None:
+        """An Internet header set as a property: kept, and written into the item's MIME."""
+        if uri.get("DistinguishedPropertySetId") != "InternetHeaders":
+            raise _Fault("ErrorInvalidPropertySet", "The fake only sets Internet headers.")
+        name = uri.get("PropertyName", "")
+        value = update.findtext(f".//{{{T}}}ExtendedProperty/{{{T}}}Value") or ""
+        item.props[name.lower()] = value
+        msg = email.message_from_bytes(item.mime, policy=email.policy.compat32)
+        del msg[name]
+        msg[name] = value
+        item.mime = msg.as_bytes()
 
     def _reply_to_xml(self, item: _Item, fields: set[str]) -> str:
         """message:ReplyTo, when asked for and the email has one."""
@@ -1181,6 +1342,37 @@ def _requested_fields(shape: ET.Element | None) -> set[str]:
     if (shape.findtext(_q(T, "IncludeMimeContent")) or "").lower() == "true":
         fields.add("item:MimeContent")
     return fields
+
+
+def _requested_props(shape: ET.Element | None) -> dict[str, str]:
+    """The Internet headers asked for as extended properties: lower-cased name -> name."""
+    if shape is None:
+        return {}
+    return {
+        uri.get("PropertyName", "").lower(): uri.get("PropertyName", "")
+        for uri in shape.iter(_q(T, "ExtendedFieldURI"))
+        if uri.get("DistinguishedPropertySetId") == "InternetHeaders"
+    }
+
+
+def _before(restriction: ET.Element | None) -> datetime | None:
+    """The time in a "sent (or received) before" restriction, the only kind the fake knows."""
+    if restriction is None:
+        return None
+    less = restriction.find(_q(T, "IsLessThan"))
+    uri = less.find(_q(T, "FieldURI")) if less is not None else None
+    const = less.find(f"{{{T}}}FieldURIOrConstant/{{{T}}}Constant") if less is not None else None
+    if (
+        uri is None
+        or const is None
+        or uri.get("FieldURI")
+        not in (
+            "item:DateTimeSent",
+            "item:DateTimeReceived",
+        )
+    ):
+        raise _Fault("ErrorInvalidRestriction", "The fake only filters on a time sent or received.")
+    return _when(const.get("Value", ""))
 
 
 def _bodies(msg: email.message.EmailMessage) -> tuple[str | None, str | None]:

@@ -3,8 +3,16 @@
 A real HTTPS server (msal only talks https) on 127.0.0.1 with a throwaway CA from
 ``trustme``. It serves what a client-credentials app needs: OIDC discovery and the token
 endpoint, then the Graph calls the duty bot makes: inbox delta (pages, skip and delta
-tokens), MIME download, move, child folders, sendMail, category edits, and replies made as
-Graph makes them (createReply, PATCH, send, DELETE of a draft: see ``_create_reply``).
+tokens), MIME download, move, child folders, sendMail, category edits, replies made as
+Graph makes them (createReply, PATCH, send, DELETE of a draft: see ``_create_reply``), and
+listing a folder's messages by date sent or received (paged, with a named Internet-header
+property expanded) and deleting them. Helpers: ``age()`` (time passes for every message) and
+``deleted()``.
+
+A named property in the Internet headers set (PS_INTERNET_HEADERS) set on a draft becomes a
+header of the mail sent, as Exchange's MIME writer does. Whether X- headers that came in MIME
+become such properties too is ``promote_headers`` (off by default): Exchange may or may not,
+and the adapter must cope with either.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import policy as email_policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -27,7 +35,7 @@ from email.utils import getaddresses
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import trustme
 
@@ -36,6 +44,9 @@ from tests.fakes.directory import FakeDirectory
 IMMUTABLE_PREF = 'idtype="immutableid"'
 WELL_KNOWN = ("msgfolderroot", "inbox", "sentitems")
 FILTER_NAME = re.compile(r"^displayName eq '((?:[^']|'')*)'$")
+FILTER_BEFORE = re.compile(r"^(sentDateTime|receivedDateTime) lt (\S+)$")
+EXPAND_ID = re.compile(r"id eq '([^']*)'")
+INTERNET_HEADERS = "string {00020386-0000-0000-c000-000000000046} name "  # casefolded prefix
 
 
 @dataclass(frozen=True)
@@ -74,8 +85,9 @@ class _Message:
     folder_id: str
     internet_message_id: str | None
     conversation_id: str
-    received: str
+    received: str  # also its time sent: the fake keeps one time
     categories: list[str] = field(default_factory=list)
+    props: dict[str, str] = field(default_factory=dict)  # extended properties, id casefolded
 
     def view(self) -> StoredMessage:
         return StoredMessage(
@@ -144,6 +156,7 @@ class FakeGraph:
         self.default_page_size = default_page_size
         self.roles: list[str] = ["Mail.ReadWrite", "Mail.Send"]  # put into minted tokens
         self.reject_secret = False  # True: even the right secret is refused (rotated/expired)
+        self.promote_headers = False  # X- headers of MIME that comes in become properties
         self.token_requests = 0
         self.requests: list[GraphRequest] = []
         self._lock = threading.RLock()
@@ -160,6 +173,7 @@ class FakeGraph:
         self._sent: list[SentMail] = []
         self._drafts: dict[str, dict[str, Any]] = {}  # reply drafts by id (see _create_reply)
         self.directory = FakeDirectory()  # people: managers, automatic replies, calendars
+        self._deleted: list[tuple[str, bytes]] = []  # (folder name, MIME) of deleted messages
         self._make_folders()
         self._ca = trustme.CA()
         self._tmp = tempfile.TemporaryDirectory(prefix="fakegraph-")
@@ -206,17 +220,21 @@ class FakeGraph:
 
     # -- test helpers ------------------------------------------------------------------
 
-    def deliver(self, mime: bytes, *, conversation_id: str | None = None) -> str:
-        """Put a message in the inbox, as Exchange would on arrival; returns its id."""
+    def deliver(
+        self, mime: bytes, *, conversation_id: str | None = None, folder: str = "inbox"
+    ) -> str:
+        """Put a message in the inbox (or another well-known folder, such as "sentitems" for
+        mail a person sent), as Exchange would on arrival; returns its id."""
         with self._lock:
             headers = BytesParser(policy=email_policy.default).parsebytes(mime, headersonly=True)
             msg = _Message(
                 id=self._new_id("AAMkAGI2"),
                 mime=mime,
-                folder_id=self._well_known["inbox"],
+                folder_id=self._well_known[folder],
                 internet_message_id=headers.get("Message-ID"),
                 conversation_id=conversation_id or self._new_id("AAQkAGI2"),
-                received=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                received=_stamp(datetime.now(UTC)),
+                props=self._promoted(mime),
             )
             self._messages[msg.id] = msg
             self._event(msg.folder_id, "created", msg.id)
@@ -238,6 +256,17 @@ class FakeGraph:
     def sent(self) -> list[SentMail]:
         with self._lock:
             return list(self._sent)
+
+    def age(self, delta: timedelta) -> None:
+        """Every message is now ``delta`` older (sent and received that much earlier)."""
+        with self._lock:
+            for msg in self._messages.values():
+                msg.received = _stamp(_when(msg.received) - delta)
+
+    def deleted(self) -> list[tuple[str, bytes]]:
+        """The messages DELETE took (drafts aside): the folder each was in, and its MIME."""
+        with self._lock:
+            return list(self._deleted)
 
     def throttle_next(self, n: int, retry_after: float = 1) -> None:
         """The next ``n`` Graph calls get 429 Too Many Requests with Retry-After."""
@@ -382,7 +411,9 @@ class FakeGraph:
             case ["messages", msg_id, "send"] if method == "POST":
                 return self._send_draft(msg_id)
             case ["messages", msg_id] if method == "DELETE":
-                return _Reply(204) if self._drafts.pop(msg_id, None) else _not_found()
+                return self._delete(msg_id)
+            case ["mailFolders", folder, "messages"] if method == "GET":
+                return self._list(folder, q)
             case ["messages", msg_id] if method == "PATCH":
                 return self._patch_message(msg_id, _loads(body))
             case ["sendMail"] if method == "POST":
@@ -464,6 +495,7 @@ class FakeGraph:
             "internetMessageId": msg.internet_message_id,
             "conversationId": msg.conversation_id,
             "receivedDateTime": msg.received,
+            "sentDateTime": msg.received,
             "parentFolderId": msg.folder_id,
             "categories": list(msg.categories),
             "webLink": "https://outlook.office365.com/owa/?ItemID="
@@ -479,6 +511,62 @@ class FakeGraph:
             return _not_found()
         select = tuple(q.get("$select", [""])[0].split(",")) if "$select" in q else ()
         return _json_reply(200, self._render(msg_id, select))
+
+    def _promoted(self, mime: bytes) -> dict[str, str]:
+        """The X- headers of MIME coming in, as properties, if ``promote_headers``."""
+        if not self.promote_headers:
+            return {}
+        head = BytesParser(policy=email_policy.compat32).parsebytes(mime, headersonly=True)
+        return {
+            f"{INTERNET_HEADERS}{k}".casefold(): str(v).strip()
+            for k, v in head.items()
+            if k.lower().startswith("x-")
+        }
+
+    def _delete(self, msg_id: str) -> _Reply:
+        if self._drafts.pop(msg_id, None):
+            return _Reply(204)
+        msg = self._messages.pop(msg_id, None)
+        if msg is None:
+            return _not_found()
+        self._deleted.append((self._folders[msg.folder_id].name, msg.mime))
+        self._event(msg.folder_id, "removed", msg.id)
+        return _Reply(204)
+
+    def _list(self, ref: str, q: dict[str, list[str]]) -> _Reply:
+        """A folder's messages, oldest first: $filter on a time sent or received, $select,
+        $expand of named singleValueExtendedProperties, $top and $skip (in the next link)."""
+        folder_id = self._folder_id(ref)
+        if folder_id is None:
+            return _not_found()
+        found = [m for m in self._messages.values() if m.folder_id == folder_id]
+        if "$filter" in q:
+            match = FILTER_BEFORE.match(q["$filter"][0])
+            if not match:
+                return _error(400, "ErrorInvalidUrlQueryFilter")
+            before = _when(match.group(2))
+            found = [m for m in found if _when(m.received) < before]
+        select = tuple(q["$select"][0].split(",")) if "$select" in q else ()
+        expand = q.get("$expand", [""])[0]
+        extended = expand.startswith("singleValueExtendedProperties")
+        wanted = EXPAND_ID.findall(expand) if extended else []
+        top, skip = int(q.get("$top", ["10"])[0]), int(q.get("$skip", ["0"])[0])
+        value = []
+        for msg in found[skip : skip + top]:
+            entry = self._render(msg.id, select)
+            props = [{"id": pid, "value": msg.props[pid.casefold()]} for pid in wanted
+                     if pid.casefold() in msg.props]  # fmt: skip
+            if props:
+                entry["singleValueExtendedProperties"] = props
+            value.append(entry)
+        reply: dict[str, Any] = {"value": value}
+        if skip + top < len(found):
+            rest = {k: v[0] for k, v in q.items()} | {"$skip": str(skip + top)}
+            query = urlencode(rest, safe="$,", quote_via=quote)
+            reply["@odata.nextLink"] = (
+                f"{self.graph_url}/users/{self.address}/mailFolders/{ref}/messages?{query}"
+            )
+        return _json_reply(200, reply)
 
     def _patch_message(self, msg_id: str, body: Any) -> _Reply:
         msg = self._messages.get(msg_id)
@@ -541,7 +629,8 @@ class FakeGraph:
                 self._well_known["sentitems"],
                 message.get("Message-ID"),
                 self._new_id("AAQk"),
-                "",
+                _stamp(datetime.now(UTC)),
+                props=self._promoted(raw),
             )
             self._messages[copy.id] = copy
         if any(a.casefold() == self.address.casefold() for a in to):
@@ -566,8 +655,10 @@ class FakeGraph:
         old = first.get_body(preferencelist=("plain", "html"))
         quoted = old.get_content() if old is not None else ""  # type: ignore[attr-defined]
         comment = str((body or {}).get("comment") or "") if isinstance(body, dict) else ""
+        domain = self.address.rpartition("@")[2]
         draft = {
             "id": self._new_id("AAMkDraft"),
+            "internetMessageId": f"<{secrets.token_hex(12)}@{domain}>",  # Exchange's, not ours
             "original": msg.id,
             "subject": f"RE: {first.get('Subject', '')}",
             "body": {
@@ -588,7 +679,9 @@ class FakeGraph:
         for key in ("subject", "body", "toRecipients", "ccRecipients", "bccRecipients"):
             if key in body:
                 draft[key] = body[key]
-        return _json_reply(200, draft)
+        for prop in body.get("singleValueExtendedProperties") or []:
+            draft.setdefault("props", {})[str(prop["id"]).casefold()] = str(prop["value"])
+        return _json_reply(200, {k: v for k, v in draft.items() if k != "props"})
 
     def _send_draft(self, draft_id: str) -> _Reply:
         """Send a draft: threaded under its original, a copy in Sent Items in its conversation."""
@@ -602,12 +695,17 @@ class FakeGraph:
             parent = original.internet_message_id
             out["In-Reply-To"] = parent
             out["References"] = " ".join([*str(first.get("References", "")).split(), parent])
-        out["Message-ID"] = f"<{secrets.token_hex(12)}@{self.address.rpartition('@')[2]}>"
+        out["Message-ID"] = draft["internetMessageId"]  # Exchange keeps the draft's
+        props: dict[str, str] = draft.get("props", {})
+        for pid, value in props.items():
+            if pid.startswith(INTERNET_HEADERS):
+                out[draft_header(pid)] = value
         to = tuple(r["emailAddress"]["address"] for r in draft.get("toRecipients") or [])
         self._sent.append(SentMail(out, to, True, False))
         conversation = original.conversation_id if original else self._new_id("AAQk")
         copy = _Message(self._new_id("AAMkAGI2"), out.as_bytes(), self._well_known["sentitems"],
-                        out["Message-ID"], conversation, "")  # fmt: skip
+                        out["Message-ID"], conversation, _stamp(datetime.now(UTC)),
+                        props=dict(props))  # fmt: skip
         self._messages[copy.id] = copy
         return _Reply(202)
 
@@ -781,6 +879,20 @@ class FakeGraph:
     def _event(self, folder_id: str, kind: str, msg_id: str) -> None:
         self._seq += 1
         self._events.append((self._seq, folder_id, kind, msg_id))
+
+
+def draft_header(property_id: str) -> str:
+    """The header name in a casefolded Internet-header property id (casefolded too: header
+    names are case-insensitive)."""
+    return property_id[len(INTERNET_HEADERS) :]
+
+
+def _stamp(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _when(value: str) -> datetime:
+    return datetime.fromisoformat(value).astimezone(UTC)
 
 
 def _not_found() -> _Reply:

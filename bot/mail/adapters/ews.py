@@ -30,6 +30,8 @@ from exchangelib import (
     Build,
     Configuration,
     Credentials,
+    EWSDateTime,
+    ExtendedProperty,
     FaultTolerance,
     Identity,
     Message,
@@ -70,7 +72,7 @@ from exchangelib.errors import (
     UnauthorizedError,
 )
 from exchangelib.folders import Folder
-from exchangelib.items import ReplyToItem
+from exchangelib.items import SOFT_DELETE, ReplyToItem
 from exchangelib.properties import CreatedEvent, ItemId, NewMailEvent, ReferenceItemId
 from exchangelib.properties import Mailbox as EwsAddress
 from exchangelib.protocol import BaseProtocol, NoVerifyHTTPAdapter, Protocol
@@ -95,8 +97,12 @@ from bot.mail.mailbox import (
     Replied,
     ReplyEmail,
     SendUncertain,
+    is_own_copy,
     is_own_mail,
+    may_be_own,
+    own_copy_headers,
     own_mail_mark,
+    own_reply_mark,
     run_checks,
 )
 
@@ -123,6 +129,23 @@ _OUTAGE = (
     ErrorMailboxMoveInProgress,
     ErrorConnectionFailed,
 )
+_LIST_PAGE = 200  # items per FindItem page when looking for the bot's own copies
+_DELETE_CHUNK = 50
+
+
+class _OwnMark(ExtendedProperty):
+    """The own-mail header as Exchange keeps it on an item: a named property in the Internet
+    headers set (PS_INTERNET_HEADERS), which Exchange writes out as that header when the item
+    goes as MIME. Set on acknowledgements, which EWS can only reply to as items, not as MIME."""
+
+    distinguished_property_set_id = "InternetHeaders"
+    property_name = OWN_MAIL_HEADER
+    property_type = "String"
+
+
+_MARK = "dutybot_own_mark"
+with suppress(ValueError):  # registered once per process; a re-import finds it there
+    Message.register(_MARK, _OwnMark)
 
 
 @dataclass(frozen=True)
@@ -325,7 +348,8 @@ class EwsMailbox:
         puts a quote of the original under the text. Addressed to ``reply.to`` alone, since
         Exchange would otherwise use the email's Reply-To; from the shared mailbox, with the
         copy in its own Sent Items (under delegate access it would go to the signed-in
-        account's)."""
+        account's). Saved in Drafts, marked as the bot's own, then sent: a draft that did not
+        go is deleted again."""
         with self._errors("read the email to reply to"):
             account = self._account()
             original = _single(
@@ -342,18 +366,112 @@ class EwsMailbox:
             to_recipients=[EwsAddress(email_address=reply.to)],
             author=EwsAddress(email_address=self.settings.address),
         )
+        # Made as a draft first, to carry the bot's mark (a ReplyToItem can hold no header), so
+        # the retention purge can tell its copy in Sent Items from mail people sent.
+        with self._errors("write the reply"):
+            draft = answer.save(folder=account.drafts)
+        try:
+            with self._errors("write the reply"):
+                draft = self._mark_reply(account, draft)
+        except MailboxError:
+            self._discard(account, draft)  # nothing went; the draft names the sender
+            raise
         try:
             with self._errors("send the reply"):
-                answer.send(save_copy=True, copy_to_folder=account.sent)
+                draft.send(save_copy=True, copy_to_folder=account.sent)
         except MailboxError as exc:
             if broke_mid_request(exc.__context__ or exc):
                 raise SendUncertain(
                     f"The connection to Exchange at {self._host} broke while the reply was being "
                     "sent, so it may or may not have gone."
                 ) from None
+            self._discard(account, draft)
             raise
         log.info("EWS: sent a reply from %s", self.settings.address)
         return Replied(asked)
+
+    def _mark_reply(self, account: Account, saved: Any) -> Message:
+        """The reply draft, marked as the bot's own with a mark of the acknowledgement kind
+        (see own_reply_mark) over the Message-ID Exchange gave it. EWS cannot set a Message-ID,
+        so it is read back; Exchange keeps it when the draft is sent."""
+        draft = _single(
+            account.fetch(
+                ids=[(saved.id, saved.changekey)], folder=account.drafts, only_fields=["message_id"]
+            )
+        )
+        key = self._own_key
+        if not key or not draft.message_id:
+            log.warning("EWS: the reply goes unmarked; its copy in Sent Items will be kept")
+            return draft
+        setattr(draft, _MARK, own_reply_mark(key, draft.message_id))
+        draft.save(update_fields=[_MARK])
+        return draft
+
+    def _discard(self, account: Account, draft: Any) -> None:
+        """Best effort: a reply draft that never went is the bot's own; don't leave it."""
+        with suppress(Exception):
+            account.bulk_delete([(draft.id, draft.changekey)], delete_type=SOFT_DELETE)
+
+    def remove_own_copies(self, before: datetime, *, dry_run: bool = False) -> int:
+        """Soft-delete the bot's own copies sent before ``before``: the handovers and
+        acknowledgements in Sent Items, and the handovers that came back into the Inbox. Only
+        items carrying a valid mark (see is_own_copy); Exchange's soft delete puts them in the
+        mailbox's Recoverable Items, out of every folder people see, where the mailbox's deleted
+        item retention (and any hold) decides how long they can still be recovered."""
+        key = self._own_key
+        if not key:
+            return 0  # nothing the bot sent was marked, so nothing is known to be its own
+        with self._errors("remove the bot's own copies of its emails"):
+            account = self._account()
+            since = EWSDateTime.from_datetime(before.astimezone(UTC))
+            own = self._own_in(account, account.sent, "datetime_sent", since, sent=True)
+            own += self._own_in(account, account.inbox, "datetime_received", since, sent=False)
+            if dry_run or not own:
+                return len(own)
+            results = account.bulk_delete(own, delete_type=SOFT_DELETE, chunk_size=_DELETE_CHUNK)
+        removed = 0
+        for result in results:
+            if result is True:
+                removed += 1
+            elif not isinstance(result, ErrorItemNotFound):  # not found: a person deleted it
+                log.warning("EWS: one of the bot's own copies was not deleted (%s); the next "
+                            "purge tries again", type(result).__name__)  # fmt: skip
+        log.info("EWS: removed %d of the bot's own email copies", removed)
+        return removed
+
+    def _own_in(
+        self, account: Account, folder: Folder, field: str, before: EWSDateTime, *, sent: bool
+    ) -> list[tuple[str, str]]:
+        """(id, changekey) of the bot's own copies in ``folder`` whose ``field`` is before
+        ``before``. One pass over ids and Message-IDs; only the handovers' MIME is read."""
+        key = self._own_key
+        listed = folder.filter(**{f"{field}__lt": before}).only("message_id", _MARK)
+        listed.page_size = _LIST_PAGE
+        own, unread = [], []
+        for item in listed:
+            if isinstance(item, Exception):
+                continue  # gone or unreadable since it was listed: left as it is
+            mark = getattr(item, _MARK, None)  # None on items other than messages
+            message_id = getattr(item, "message_id", None)
+            if mark:  # set on acknowledgements; on others if Exchange kept a header so
+                if is_own_copy(mark, message_id, key, sent=sent):
+                    own.append((item.id, item.changekey))
+            elif may_be_own(message_id):  # a handover went as MIME: its mark is a header
+                unread.append((item.id, item.changekey))
+        if not unread:
+            return own
+        fetched = account.fetch(
+            ids=unread, folder=folder, only_fields=["mime_content"], chunk_size=_FETCH_CHUNK
+        )
+        for got in fetched:
+            if isinstance(got, (ErrorItemNotFound, *_UNREADABLE)):
+                continue  # moved or deleted meanwhile, or not readable: left as it is
+            if isinstance(got, Exception):
+                raise got
+            mime = bytes(got.mime_content or b"")
+            if mime and is_own_copy(*own_copy_headers(mime), key, sent=sent):
+                own.append((got.id, got.changekey))
+        return own
 
     def check(self) -> list[tuple[bool, str]]:
         """Plain-words health lines for ``dutybot check``. Changes nothing in the mailbox.

@@ -5,6 +5,7 @@ shell and demos. Resolved mail moves to a Done/ subfolder; the handover email an
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
@@ -26,6 +27,10 @@ from bot.mail.mailbox import (
 MAX_REFERENCES = 20  # the thread's root and its newest ids are enough for any mail client
 
 MAILDIR_PARTS = ("new", "cur")
+# What _write names its copies in Outbox/: the handover, and acknowledgements (they carry the
+# sender's address and the email's subject).
+OWN_COPY = re.compile(r"(\d{8}T\d{12})-(?:handover|reply)\.eml")
+STAMP = "%Y%m%dT%H%M%S%f"
 
 
 class FolderMailbox:
@@ -128,10 +133,26 @@ class FolderMailbox:
 
     def _write(self, msg: EmailMessage, kind: str) -> None:
         self.outbox.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        stamp = datetime.now(UTC).strftime(STAMP)
         tmp = self.outbox / f".{stamp}.tmp"
         tmp.write_bytes(bytes(msg))
         os.replace(tmp, self.outbox / f"{stamp}-{kind}.eml")  # appears whole, or not at all
+
+    def remove_own_copies(self, before: datetime, *, dry_run: bool = False) -> int:
+        """The handover and acknowledgement copies in Outbox/ written before ``before``. Only the
+        bot writes there, under the names _write gives, so the name is the mark; the handover
+        never comes back into a folder inbox, and the inbox itself is never touched."""
+        if not self.outbox.is_dir():
+            return 0
+        old = []
+        for path in self.outbox.iterdir():
+            m = OWN_COPY.fullmatch(path.name)
+            if m and datetime.strptime(m.group(1), STAMP).replace(tzinfo=UTC) < before:
+                old.append(path)
+        if not dry_run:
+            for path in old:
+                path.unlink(missing_ok=True)
+        return len(old)
 
     def check(self) -> list[tuple[bool, str]]:
         try:

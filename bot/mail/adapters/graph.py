@@ -40,8 +40,12 @@ from bot.mail.mailbox import (
     Replied,
     ReplyEmail,
     SendUncertain,
+    is_own_copy,
     is_own_mail,
+    may_be_own,
+    own_copy_headers,
     own_mail_mark,
+    own_reply_mark,
     run_checks,
 )
 
@@ -57,6 +61,10 @@ EXPIRED_SYNC_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstat
 # Application permissions the bot relies on, as they appear in an app-only token's roles.
 READ_ROLES = frozenset({"Mail.ReadWrite"})
 SEND_ROLES = frozenset({"Mail.Send"})
+# The own-mail header as a named property in the Internet headers set (PS_INTERNET_HEADERS):
+# set on a reply draft, Exchange writes it out as that header when the reply is sent.
+MARK_PROPERTY = f"String {{00020386-0000-0000-C000-000000000046}} Name {OWN_MAIL_HEADER}"
+LIST_PAGE = 100  # messages per page when looking for the bot's own copies (ids only)
 
 
 @dataclass(frozen=True)
@@ -194,7 +202,8 @@ class GraphMailbox:
         to = [{"emailAddress": {"address": reply.to}}]
         resp = self._call("POST", f"{url}/createReply", json_body={"message": {"toRecipients": to}})
         self._raise_for(resp, "making a reply")
-        draft = str(_json(resp, "making a reply").get("id") or "")
+        made = _json(resp, "making a reply")
+        draft = str(made.get("id") or "")
         if not draft:
             raise MailboxError(
                 f"Microsoft Graph made a reply in {self.settings.address} but did not say "
@@ -203,6 +212,15 @@ class GraphMailbox:
         draft_url = f"{self._user}/messages/{_seg(draft)}"
         whole = {"subject": reply.subject, "body": {"contentType": "text", "content": reply.text},
                  "toRecipients": to, "ccRecipients": [], "bccRecipients": []}  # fmt: skip
+        # Marked as the bot's own, with a mark of the acknowledgement kind over the Message-ID
+        # Exchange gave the draft (kept when it is sent), so the retention purge can tell its
+        # copy in Sent Items from mail people sent.
+        message_id = str(made.get("internetMessageId") or "")
+        if message_id:
+            mark = own_reply_mark(self.settings.client_secret, message_id)
+            whole["singleValueExtendedProperties"] = [{"id": MARK_PROPERTY, "value": mark}]
+        else:
+            log.warning("Graph: the reply goes unmarked; its copy in Sent Items will be kept")
         try:
             resp = self._call("PATCH", draft_url, json_body=whole, idempotent=True)
             self._raise_for(resp, "writing a reply")
@@ -224,6 +242,72 @@ class GraphMailbox:
         self._raise_for(resp, "sending a reply")
         log.info("Graph: sent a reply from %s", self.settings.address)
         return Replied(tuple(a for a in asked if a))
+
+    def remove_own_copies(self, before: datetime, *, dry_run: bool = False) -> int:
+        """Delete the bot's own copies sent before ``before``: the handovers and
+        acknowledgements in Sent Items, and the handovers that came back into the Inbox. Only
+        messages carrying a valid mark (see is_own_copy). Graph's DELETE is a soft delete: the
+        message goes to the mailbox's Recoverable Items, out of every folder people see, where
+        the mailbox's deleted item retention (and any hold) decides how long it can be
+        recovered."""
+        when = before.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        own = self._own_in("sentitems", f"sentDateTime lt {when}", sent=True)
+        own += self._own_in("inbox", f"receivedDateTime lt {when}", sent=False)
+        if dry_run:
+            return len(own)
+        removed = 0
+        for item_id in own:
+            resp = self._call("DELETE", f"{self._user}/messages/{_seg(item_id)}", idempotent=True)
+            if resp.status_code == 404:
+                continue  # gone already: someone deleted it
+            self._raise_for(resp, "removing one of the bot's own copies")
+            removed += 1
+        log.info("Graph: removed %d of the bot's own email copies", removed)
+        return removed
+
+    def _own_in(self, folder: str, when: str, *, sent: bool) -> list[str]:
+        """Ids of the bot's own copies in the well-known ``folder`` matching the ``when``
+        filter. One pass over ids, Message-IDs and the mark property; only the handovers'
+        MIME is downloaded (they went as MIME, so their mark is a header)."""
+        key = self.settings.client_secret
+        url = f"{self._user}/mailFolders/{folder}/messages"
+        params: dict[str, str] | None = {
+            "$filter": when,
+            "$select": "id,internetMessageId",
+            "$expand": f"singleValueExtendedProperties($filter=id eq '{MARK_PROPERTY}')",
+            "$top": str(LIST_PAGE),
+        }
+        own, unread = [], []
+        while True:
+            resp = self._call("GET", url, params=params, idempotent=True)
+            self._raise_for(resp, "looking for the bot's own copies")
+            page = _json(resp, "looking for the bot's own copies")
+            for entry in page.get("value", []):
+                item_id, message_id = str(entry.get("id") or ""), entry.get("internetMessageId")
+                mark = _mark_of(entry)
+                if mark:
+                    if is_own_copy(mark, message_id, key, sent=sent):
+                        own.append(item_id)
+                elif may_be_own(message_id):
+                    unread.append(item_id)
+            next_link = page.get("@odata.nextLink")
+            if not next_link:
+                break
+            if not self._is_graph_link(next_link):  # it would get our token
+                raise MailboxError(
+                    f"Microsoft Graph sent a link away from {self._base} while the bot was "
+                    f"looking for its own copies in {self.settings.address}."
+                )
+            url, params = next_link, None
+        for item_id in unread:
+            resp = self._call("GET", f"{self._user}/messages/{_seg(item_id)}/$value",
+                              idempotent=True)  # fmt: skip
+            if resp.status_code == 404:
+                continue  # moved or deleted meanwhile: left as it is
+            self._raise_for(resp, "reading one of the bot's own copies")
+            if is_own_copy(*own_copy_headers(resp.content), key, sent=sent):
+                own.append(item_id)
+        return own
 
     def _discard(self, draft_url: str) -> None:
         """Best effort: a draft left behind is the mailbox's own copy, harmless but untidy."""
@@ -639,6 +723,14 @@ def _json(resp: requests.Response, action: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise MailboxError(f"Microsoft Graph sent an unexpected reply while {action}.")
     return body
+
+
+def _mark_of(entry: Mapping[str, Any]) -> str | None:
+    """The own-mail mark a listed message carries as a property, if any."""
+    for prop in entry.get("singleValueExtendedProperties") or []:
+        if str(prop.get("id", "")).casefold() == MARK_PROPERTY.casefold() and prop.get("value"):
+            return str(prop["value"])
+    return None
 
 
 def _error_code(resp: requests.Response) -> str:
