@@ -38,6 +38,7 @@ from tests.corpus.build import MENTIONS, HostileMail, corpus
 
 TEAM = "care-experienced"
 TRUSTED_KEYS = ("type", "action_id", "block_id", "style")
+BLANK = ("-empty-bytes.eml", "-bounce-nothing-readable.eml", "-headers-only-nothing-readable.eml")
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +130,11 @@ def test_no_hostile_email_is_lost_or_doubled(
     # two id-less emails with the same headers but different bodies are two tasks
     no_id = [got[m.name] for m in mails if "missing-message-id" in m.name]
     assert len({g.task_number for g in no_id}) == 2
+    # zero bytes, a bounce and a headers-only email: nothing readable, a task each, said so
+    blank = [got[m.name].task_number for m in mails if m.name.endswith(BLANK)]
+    with db.session() as s:
+        subjects = {t.number: t.subject for t in s.scalars(select(Task))}
+    assert [subjects[n] for n in blank] == ["(an email with nothing readable in it)"] * 3
 
 
 def test_a_clash_seen_again_is_not_noted_again(db: Database, clock: ManualClock) -> None:

@@ -10,6 +10,10 @@ of the first one gets a "message_id_clash" event and a thread note, once per dis
 content, so the team knows to look in the inbox. Content is compared by a digest recorded in
 the event data of each email's arrival; a task with emails from before digests existed is
 treated as a plain resend.
+
+An email with nothing readable in it (zero bytes, a bounce with no report text, headers
+only) is a task of its own like any other, titled NOTHING_READABLE; with no Message-ID its id
+is a hash of its raw bytes (bot.mail.parse.generated_id), so it never merges with another.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ CLASH_NOTE = (
     "An email arrived with the same Message-ID as this task's email but different content, "
     "so it was not added. Please look for it in the duty inbox."
 )
+NOTHING_READABLE = "(an email with nothing readable in it)"  # its subject line, in every mode
 
 
 def content_digest(mail: ParsedEmail) -> str:
@@ -247,7 +252,7 @@ def reply_preview(raw: RawMessage, mail: ParsedEmail, mode: PreviewMode) -> Mess
     if mode == "minimal":
         rows = [text(f"From {organisation(mail.from_addr)}")]
     else:
-        rows = [text(f"From {sender_of(mail)}: {card_subject(mail.subject, mode)}")]
+        rows = [text(f"From {sender_of(mail)}: {subject_line(mail, mode)}")]
     preview = card_preview(mail.body_text[:PREVIEW_SOURCE_CHARS], mode)
     if preview:
         rows.append(text(preview))
@@ -255,6 +260,12 @@ def reply_preview(raw: RawMessage, mail: ParsedEmail, mode: PreviewMode) -> Mess
     if raw.web_link and raw.web_link.startswith("https://"):
         found = found + "\n" + button(Action("Open in Outlook", url=raw.web_link))
     return found.with_fallback("A new email on a duty task")
+
+
+def subject_line(mail: ParsedEmail, mode: PreviewMode) -> str:
+    """The subject as a card shows it; an email with nothing readable says so instead of
+    "(no subject)", so no one wonders what was cut."""
+    return NOTHING_READABLE if mail.nothing_readable else card_subject(mail.subject, mode)
 
 
 def received_time(raw: RawMessage, mail: ParsedEmail, now: datetime) -> datetime:
@@ -274,11 +285,14 @@ def _new_task(
 ) -> Task:
     minimal = mode == "minimal"  # no subject, no names, no preview: the organisation only
     who = organisation(mail.from_addr)
+    subject = subject_line(mail, mode)
+    if minimal and not mail.nothing_readable:  # with nothing readable there is nothing to hide
+        subject = f"Email from {who}"
     task = Task(
         team=team,
         number=q.next_task_number(s, team),
         state="open",
-        subject=f"Email from {who}" if minimal else card_subject(mail.subject, mode),
+        subject=subject,
         sender=who if minimal else sender_of(mail),
         preview=card_preview(mail.body_text[:PREVIEW_SOURCE_CHARS], mode),
         # tidied: a right-to-left override makes "photo\u202egpj.exe" look like a .jpg
