@@ -4,7 +4,10 @@ Parse, dedupe on Message-ID, thread (In-Reply-To, References, conversation id), 
 then store the email, task and event in one transaction.
 
 A second email with a Message-ID we already hold is not stored again. If its content is the
-same (a resend, or the same item seen again after a move or a resync) that is all. If its
+same (a resend, the same email saved twice, or an item read again just as it moved) and it
+is another item in the mailbox, that item is recorded as a copy (storage.tasks.copy_key): it
+goes to Done with its task and the purge finds it there, and a poll that meets it again
+knows it. The first email's row keeps its own item; a copy never takes it over. If its
 content differs (a broken or hostile sender reusing ids) it is still not stored, but the task
 of the first one gets a "message_id_clash" event and a thread note, once per distinct
 content, so the team knows to look in the inbox. Content is compared by a digest recorded in
@@ -131,7 +134,7 @@ def _store(
         if verdict == "clash":
             _note_clash(s, team, task, digest, now)
         elif verdict == "same" and raw.item_id and existing.item_id != raw.item_id:
-            existing.item_id = raw.item_id  # the same mail, seen under a new id (moved, resynced)
+            _keep_copy(s, team, task, existing, raw, mail, now)
         return Intake("duplicate", task.number, clash=verdict != "same")
 
     parent = _thread_parent(s, team, mail, raw.conversation_id)
@@ -169,6 +172,35 @@ def _store(
     s.flush()
     log.info("intake: %s task #%s", outcome, task.number)  # never the content
     return Intake(outcome, task.number, reopened)
+
+
+def _keep_copy(
+    s: Session,
+    team: str,
+    task: Task,
+    first: Email,
+    raw: RawMessage,
+    mail: ParsedEmail,
+    now: datetime,
+) -> None:
+    """Record ``raw`` as another copy of ``first``. Pointing ``first`` at it instead would lose
+    a copy: its twin's after the twin moved, or the Done one when a poll read the item just
+    before it moved (the row went back to the old name)."""
+    key = q.copy_key(first.message_id, raw.item_id)
+    if q.email_by_message_id(s, team, key) is not None:
+        return  # this copy is on record already (it has moved since it was read)
+    s.add(
+        Email(
+            team=team,
+            task_id=task.id,
+            message_id=key,
+            item_id=raw.item_id,
+            received_at=received_time(raw, mail, now),  # its own age, for the purge
+            move_state="pending" if task.state == "resolved" else "",
+        )
+    )
+    s.flush()
+    log.info("intake: another copy of an email of task #%s", task.number)
 
 
 def _thread_parent(
