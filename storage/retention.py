@@ -127,6 +127,17 @@ def done_copies_due(s: Session, team: str, cutoff: datetime) -> list[str]:
     return [item for item in s.scalars(q)]
 
 
+def purged_or_due(s: Session, team: str, message_id: str, cutoff: datetime) -> bool:
+    """Whether the email with this Message-ID is on record with its content purged, or due to
+    be at ``cutoff`` (a dry run asks before anything is purged)."""
+    q = select(Email.id).where(
+        Email.team == team,
+        Email.message_id == message_id,
+        or_(Email.content_purged_at.is_not(None), _email_due(team, cutoff, with_due_tasks=True)),
+    )
+    return s.scalar(q.limit(1)) is not None
+
+
 def forget_item(s: Session, email_id: int) -> None:
     """The mailbox copy is deleted: drop its address, so it is not looked for again."""
     s.execute(
