@@ -11,6 +11,8 @@ Runs the real wiring (DutyBot, the folder mailbox, the purge) on SQLite and Post
 
 from __future__ import annotations
 
+import signal
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,12 +26,16 @@ from bot.kernel.config import parse_config
 from bot.mail import intake
 from bot.mail.adapters.folder import FolderMailbox
 from bot.mail.mailbox import Batch
+from bot.mail.parse import parse_email
 from bot.mail.watcher import SyncResult, move_resolved
 from bot.ops.retention import PurgeReport, purge
+from storage import tasks as q
 from storage.db import Database
 from storage.models import Email, Task
+from tests.bot_process import BotProcess, sqlite_database, until
 from tests.conftest import TEAM
 from tests.corpus.build import corpus
+from tests.fakes.slack_api import FakeSlack
 from tests.mail import make_email
 
 NAME = str(TEAM["name"])
@@ -50,6 +56,21 @@ class MovedWhileReading:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+def lost_copies(db: Database, inbox: Path) -> tuple[list[str], list[str]]:
+    """(moved rows whose item is not in Done/, files in Done/ that no row points at)."""
+    with db.session() as s:
+        moved = list(s.scalars(select(Email.item_id).where(Email.move_state == "moved")))
+    on_record = {str(i) for i in moved if i}
+    in_done = {f"Done/{p.name}" for p in (inbox / "Done").glob("*") if p.is_file()}
+    return sorted(on_record - in_done), sorted(in_done - on_record)
+
+
+def every_file(inbox: Path) -> list[str]:
+    """Every email file in the inbox folder and its Done/ (not the handover's Outbox/)."""
+    found = (str(p.relative_to(inbox)) for p in inbox.rglob("*") if p.is_file())
+    return sorted(f for f in found if not f.startswith("Outbox/"))
 
 
 class Desk:
@@ -86,15 +107,10 @@ class Desk:
         return purge(self.db, self.cfg.team(), 30, self.clock.now(), dry_run=dry_run)
 
     def files(self) -> list[str]:
-        return sorted(str(p.relative_to(self.inbox)) for p in self.inbox.rglob("*") if p.is_file())
+        return every_file(self.inbox)
 
     def lost(self) -> tuple[list[str], list[str]]:
-        """(moved rows whose item is not in Done/, files in Done/ that no row points at)."""
-        with self.db.session() as s:
-            moved = list(s.scalars(select(Email.item_id).where(Email.move_state == "moved")))
-        on_record = {str(i) for i in moved if i}
-        in_done = {f for f in self.files() if f.startswith("Done/")}
-        return sorted(on_record - in_done), sorted(in_done - on_record)
+        return lost_copies(self.db, self.inbox)
 
 
 @pytest.mark.parametrize("racing", [False, True], ids=["polled", "moved-while-reading"])
@@ -180,3 +196,45 @@ def test_a_poll_that_read_an_email_just_before_it_moved_leaves_the_row_on_its_do
     assert desk.lost() == ([], [])
     assert desk.purge_after(31).done_copies == 1
     assert desk.files() == []
+
+
+@pytest.mark.slow
+def test_the_hostile_corpus_through_dutybot_run_leaves_no_copy_after_an_aged_purge(
+    tmp_path: Path, bots: list[BotProcess]
+) -> None:
+    """The measurement of issue 14 as it was made: `dutybot run` (its mail and move loops in
+    their own threads) on a folder inbox, every task resolved with /duty resolve, the purge
+    31 days on. It left copies in Done/ that no row pointed at, and twins in the inbox."""
+    mails = corpus()
+    clashes = sorted(m.name for m in mails if m.same_content is False)
+    wanted = {parse_email(m.mime).message_id for m in mails}
+    with sqlite_database(tmp_path) as db, FakeSlack() as fake:
+        bot = BotProcess(db, fake, tmp_path)
+        bots.append(bot)
+        for m in mails:  # written aside, then renamed in: a poll never reads half a file
+            (bot.inbox / f".{m.name}").write_bytes(m.mime)
+            (bot.inbox / f".{m.name}").rename(bot.inbox / m.name)
+        bot.start()
+
+        def stored() -> set[str]:
+            with db.session() as s:
+                return set(s.scalars(select(Email.message_id).where(~q.is_copy())))
+
+        until(lambda: stored() >= wanted, 120, "every email to be taken in")
+        with db.session() as s:
+            numbers = list(s.scalars(select(Task.number).order_by(Task.number)))
+        for n in numbers:
+            assert bot.duty(f"resolve {n} done").status_code == 200
+        moved = sorted([f"Done/{m.name}" for m in mails if m.same_content is not False] + clashes)
+        until(lambda: every_file(bot.inbox) == moved, 60, "every email to move to Done/")
+        time.sleep(2)  # a few more polls of the inbox, each racing the mover
+        assert bot.stop(signal.SIGTERM) == 0
+        assert every_file(bot.inbox) == moved
+        assert lost_copies(db, bot.inbox) == ([], [])
+
+        cfg = parse_config(
+            {"teams": [{**TEAM, "mailbox": {"kind": "folder", "path": str(bot.inbox)}}]}
+        )
+        report = purge(db, cfg.team(), 30, datetime.now(UTC) + timedelta(days=31))
+    assert every_file(bot.inbox) == clashes  # nothing in Done/, nor left in the inbox
+    assert report.done_copies == len(mails) - len(clashes)
