@@ -184,6 +184,23 @@ def test_a_twin_arriving_after_the_task_was_resolved_follows_it_to_done(
     assert desk.files() == []
 
 
+def test_an_email_reusing_the_id_of_a_purged_one_is_not_moved_to_done_unseen(
+    db: Database, tmp_path: Path
+) -> None:
+    desk = Desk(db, tmp_path)
+    desk.drop("a.eml", make_email(message_id="<form@x>"))
+    desk.poll()
+    desk.bot.team().tasks.resolve("sam", 1, "done")
+    desk.poll()
+    desk.purge_after(31)
+    # A broken form mailer gives every email the same Message-ID. With the first one's
+    # content purged, nothing tells a resend from another email: it stays where people see it.
+    desk.drop("b.eml", make_email("Another referral", message_id="<form@x>"))
+    desk.poll()
+    desk.poll()
+    assert desk.files() == ["b.eml"]
+
+
 def test_a_poll_that_read_an_email_just_before_it_moved_leaves_the_row_on_its_done_copy(
     db: Database, tmp_path: Path
 ) -> None:

@@ -11,8 +11,9 @@ knows it. The first email's row keeps its own item; a copy never takes it over. 
 content differs (a broken or hostile sender reusing ids) it is still not stored, but the task
 of the first one gets a "message_id_clash" event and a thread note, once per distinct
 content, so the team knows to look in the inbox. Content is compared by a digest recorded in
-the event data of each email's arrival; a task with emails from before digests existed is
-treated as a plain resend.
+the event data of each email's arrival. Once the purge has taken the digests (or for emails
+from before digests existed) it can't be told: such an email is neither noted nor made a
+copy, and stays in the inbox where people see it.
 
 An email with nothing readable in it (zero bytes, a bounce with no report text, headers
 only) is a task of its own like any other, titled NOTHING_READABLE; with no Message-ID its id
@@ -135,7 +136,8 @@ def _store(
             _note_clash(s, team, task, digest, now)
         elif verdict == "same" and raw.item_id and existing.item_id != raw.item_id:
             _keep_copy(s, team, task, existing, raw, mail, now)
-        return Intake("duplicate", task.number, clash=verdict != "same")
+        # "unknown": it may be another email, so it is not moved to Done unseen; it stays
+        return Intake("duplicate", task.number, clash=verdict in ("clash", "seen"))
 
     parent = _thread_parent(s, team, mail, raw.conversation_id)
     if parent is not None:
@@ -217,7 +219,8 @@ def _thread_parent(
 
 
 def _compare(s: Session, task: Task, digest: str) -> str:
-    """Is a repeated Message-ID on ``task`` the "same" email, a new "clash", or a "seen" one?"""
+    """Is a repeated Message-ID on ``task`` the "same" email, a new "clash", a "seen" one, or
+    "unknown" (the digests are gone)?"""
     emails: list[str] = []
     clashes: set[str] = set()
     for ev in q.events_of_kinds(s, task.id, ARRIVAL_EVENTS):
@@ -231,7 +234,7 @@ def _compare(s: Session, task: Task, digest: str) -> str:
     if digest in clashes:
         return "seen"
     if len(emails) < len(q.emails_of_task(s, task.id)):
-        return "same"  # an email from before digests (or purged): can't tell, assume a resend
+        return "unknown"  # an email from before digests (or purged): can't tell, not a clash
     return "clash"
 
 
