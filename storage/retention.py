@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, u
 from sqlalchemy.orm import Session
 
 from storage.models import Case, Email, Event, Outbox, Task
+from storage.tasks import is_copy
 
 MAILBOX_ACTOR = "mailbox"  # events written by intake; their notes may carry email content
 
@@ -58,8 +59,9 @@ def _email_due(team: str, cutoff: datetime, *, with_due_tasks: bool) -> ColumnEl
 
 
 def count_emails_due(s: Session, team: str, cutoff: datetime) -> int:
-    q = select(func.count(Email.id)).where(_email_due(team, cutoff, with_due_tasks=True))
-    return int(s.scalar(q) or 0)
+    """Emails due, not counting the extra copies of them (see storage.tasks.copy_key)."""
+    due = _email_due(team, cutoff, with_due_tasks=True)
+    return int(s.scalar(select(func.count(Email.id)).where(due, ~is_copy())) or 0)
 
 
 def purge_task(s: Session, task_id: int, at: datetime, placeholder: dict[str, Any]) -> bool:
@@ -74,14 +76,21 @@ def purge_task(s: Session, task_id: int, at: datetime, placeholder: dict[str, An
 
 
 def purge_emails(s: Session, team: str, cutoff: datetime, at: datetime) -> int:
-    """Clear the stored details of every old email whose task has been purged."""
-    stmt = (
-        update(Email)
-        .where(_email_due(team, cutoff, with_due_tasks=False))
-        .values(subject="", from_name="", from_addr="", attachments=[], content_purged_at=at)
-        .execution_options(synchronize_session=False)
-    )
-    return int(s.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    """Clear the stored details of every old email whose task has been purged, and mark its
+    copies purged too (so their Done copies go). Returns how many emails, copies not counted."""
+    due = _email_due(team, cutoff, with_due_tasks=False)
+
+    def clear(which: ColumnElement[bool]) -> int:
+        stmt = (
+            update(Email)
+            .where(due, which)
+            .values(subject="", from_name="", from_addr="", attachments=[], content_purged_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        return int(s.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+    clear(is_copy())
+    return clear(~is_copy())
 
 
 def mailbox_events(s: Session, task_ids: Sequence[int]) -> list[Event]:
@@ -116,6 +125,17 @@ def done_copies_due(s: Session, team: str, cutoff: datetime) -> list[str]:
         or_(Email.content_purged_at.is_not(None), _email_due(team, cutoff, with_due_tasks=True)),
     )
     return [item for item in s.scalars(q)]
+
+
+def purged_or_due(s: Session, team: str, message_id: str, cutoff: datetime) -> bool:
+    """Whether the email with this Message-ID is on record with its content purged, or due to
+    be at ``cutoff`` (a dry run asks before anything is purged)."""
+    q = select(Email.id).where(
+        Email.team == team,
+        Email.message_id == message_id,
+        or_(Email.content_purged_at.is_not(None), _email_due(team, cutoff, with_due_tasks=True)),
+    )
+    return s.scalar(q.limit(1)) is not None
 
 
 def forget_item(s: Session, email_id: int) -> None:

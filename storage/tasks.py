@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -134,6 +135,23 @@ def tasks_resolved_between(s: Session, team: str, start: datetime, end: datetime
 # ---- emails ------------------------------------------------------------------------------
 
 
+# A second copy of an email already held (the same Message-ID and content under another item
+# id: saved or delivered twice, or read just before it moved) has a row of its own, so it goes
+# to Done with its task and the purge finds it there. Its key stands in for a Message-ID: a
+# hash of the email's id and the item's, after a space that no parsed Message-ID can hold.
+COPY_MARK = "copy "
+
+
+def copy_key(message_id: str, item_id: str) -> str:
+    digest = hashlib.sha256(f"{message_id}\n{item_id}".encode("utf-8", "replace")).hexdigest()
+    return f"{COPY_MARK}{digest[:32]}"
+
+
+def is_copy() -> ColumnElement[bool]:
+    """An email row that is only another copy of an email of its task."""
+    return Email.message_id.startswith(COPY_MARK, autoescape=True)
+
+
 def email_by_message_id(s: Session, team: str, message_id: str) -> Email | None:
     return s.scalar(select(Email).where(Email.team == team, Email.message_id == message_id))
 
@@ -171,7 +189,9 @@ def task_for_conversation(s: Session, team: str, conversation_id: str) -> Task |
 
 
 def emails_of_task(s: Session, task_id: int) -> list[Email]:
-    return list(s.scalars(select(Email).where(Email.task_id == task_id).order_by(Email.id)))
+    """The emails of a task as they came, without the extra copies of them."""
+    q = select(Email).where(Email.task_id == task_id, ~is_copy()).order_by(Email.id)
+    return list(s.scalars(q))
 
 
 def mark_emails_for_done(s: Session, task_id: int) -> None:

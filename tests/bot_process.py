@@ -289,7 +289,8 @@ class Tally:
 
 def tally(db: Database, fake: FakeSlack) -> Tally:
     with db.session() as s:
-        emails = Counter(s.scalars(select(Email.message_id).where(Email.team == TEAM)))
+        ids = select(Email.message_id).where(Email.team == TEAM, ~q.is_copy())
+        emails = Counter(s.scalars(ids))  # a second copy of an email is not another email
         rows = s.execute(
             select(Task.id, Task.card_state, Task.card_ts).where(Task.team == TEAM)
         ).all()

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.mail.parse import ParsedEmail, header_fingerprint, html_to_text, parse_email
+from bot.mail.parse import ParsedEmail, generated_id, html_to_text, parse_email
 
 INBOX = Path(__file__).resolve().parent.parent / "examples" / "inbox"
 DUTY = "CareExperiencedDuty@council.example.gov.uk"
@@ -172,11 +172,21 @@ def test_generated_ids_differ_for_different_emails() -> None:
     assert len(ids) == 6
 
 
-def test_generated_id_ignores_folding_and_does_not_depend_on_body_limit() -> None:
+def test_generated_id_does_not_depend_on_body_limit() -> None:
     plain = raw_email("From: a@example.org\nSubject: Rent arrears help", b"body")
-    folded = raw_email("From: a@example.org\nSubject: Rent   arrears\n  help", b"body")
-    assert parse_email(plain).message_id == parse_email(folded).message_id
     assert parse_email(plain).message_id == parse_email(plain, body_limit=2).message_id
+
+
+def test_generated_ids_tell_apart_emails_with_nothing_readable() -> None:
+    # zero bytes, headers that say nothing, a bounce with no From, Subject, Date or text
+    bounce = raw_email(
+        'MIME-Version: 1.0\nContent-Type: multipart/report; boundary="R"',
+        b"--R\r\nContent-Type: message/delivery-status\r\n\r\nAction: failed\r\n--R--\r\n",
+    )
+    blank = [b"", raw_email("X-Mailer: x", b""), bounce]
+    parsed = [parse_email(raw) for raw in blank]
+    assert all(p.nothing_readable and p.message_id_generated for p in parsed)
+    assert len({p.message_id for p in parsed}) == 3
 
 
 def test_empty_message_id_counts_as_missing() -> None:
@@ -184,10 +194,10 @@ def test_empty_message_id_counts_as_missing() -> None:
     assert parsed.message_id_generated
 
 
-def test_header_fingerprint_matches_what_parse_email_generates() -> None:
-    msg = make_email("Hello", message_id=None)
-    headers = {name: msg[name] for name in ("From", "To", "Date", "Subject")}
-    assert header_fingerprint(headers, "Hello") == parse_email(msg.as_bytes()).message_id
+def test_a_generated_id_is_a_hash_of_the_whole_raw_message() -> None:
+    raw = make_email("Hello", message_id=None).as_bytes()
+    assert generated_id(raw) == parse_email(raw).message_id
+    assert generated_id(raw + b" ") != generated_id(raw)
 
 
 # --- bodies -------------------------------------------------------------------------------------

@@ -71,6 +71,43 @@ def test_resolving_moves_the_email_to_done_and_never_deletes(
     bot.close()
 
 
+def test_an_email_saved_under_the_name_of_one_in_done_does_not_replace_it(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    inbox = tmp_path / "inbox"
+    drop(inbox, "referral.eml", message_id="<a@x>")
+    bot = bot_for(inbox, tmp_path / "d.db", clock)
+    bot.check_mail(TEAM["name"])
+    bot.team().tasks.resolve("sam", 1, "done")
+    bot.check_mail(TEAM["name"])
+    drop(inbox, "referral.eml", subject="Another one", message_id="<b@x>")  # a new email
+    assert bot.check_mail(TEAM["name"]).new == [2]
+    bot.team().tasks.resolve("sam", 2, "done")
+    bot.check_mail(TEAM["name"])
+    done = inbox / "Done"
+    assert (done / "referral.eml").read_bytes() == make_email(message_id="<a@x>")
+    assert (done / "referral (2).eml").read_bytes() == make_email(
+        subject="Another one", message_id="<b@x>"
+    )
+    bot.close()
+
+
+def test_an_email_taken_out_of_the_inbox_by_hand_does_not_hold_up_the_others(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    inbox = tmp_path / "inbox"
+    drop(inbox, "a.eml", message_id="<a@x>")
+    drop(inbox, "b.eml", message_id="<b@x>")
+    bot = bot_for(inbox, tmp_path / "d.db", clock)
+    bot.check_mail(TEAM["name"])
+    bot.team().tasks.resolve("sam", 1, "done")
+    bot.team().tasks.resolve("sam", 2, "done")
+    (inbox / "a.eml").unlink()  # someone filed it elsewhere
+    bot.check_mail(TEAM["name"])
+    assert sorted(p.name for p in (inbox / "Done").iterdir()) == ["b.eml"]
+    bot.close()
+
+
 def test_a_missing_inbox_is_reported_plainly_and_nothing_breaks(
     tmp_path: Path, clock: ManualClock
 ) -> None:

@@ -38,6 +38,7 @@ from tests.corpus.build import MENTIONS, HostileMail, corpus
 
 TEAM = "care-experienced"
 TRUSTED_KEYS = ("type", "action_id", "block_id", "style")
+BLANK = ("-empty-bytes.eml", "-bounce-nothing-readable.eml", "-headers-only-nothing-readable.eml")
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,8 @@ def test_no_hostile_email_is_lost_or_doubled(
 ) -> None:
     got = take_all(db, clock, mails)
     with db.session() as s:
-        stored = {e.message_id: e.task_id for e in s.scalars(select(Email))}
+        stored = {e.message_id: e.task_id for e in s.scalars(select(Email).where(~q.is_copy()))}
+        copies = list(s.scalars(select(Email.item_id).where(q.is_copy())))
         numbers = {t.id: t.number for t in s.scalars(select(Task))}
         clashes = Counter(
             numbers[e.task_id]
@@ -109,6 +111,8 @@ def test_no_hostile_email_is_lost_or_doubled(
 
     kinds = Counter(g.outcome for g in got.values())
     assert kinds["new"] + kinds["reply"] == len(stored)  # one stored email each
+    # a resend is the same email in another file: on record as a copy, to go to Done with it
+    assert copies == [m.name for m in mails if m.same_content]
     assert sum(kinds.values()) == len(mails)  # and the rest are counted duplicates
     expected_clashes: dict[int, set[bytes]] = defaultdict(set)
     for m in mails:
@@ -129,6 +133,11 @@ def test_no_hostile_email_is_lost_or_doubled(
     # two id-less emails with the same headers but different bodies are two tasks
     no_id = [got[m.name] for m in mails if "missing-message-id" in m.name]
     assert len({g.task_number for g in no_id}) == 2
+    # zero bytes, a bounce and a headers-only email: nothing readable, a task each, said so
+    blank = [got[m.name].task_number for m in mails if m.name.endswith(BLANK)]
+    with db.session() as s:
+        subjects = {t.number: t.subject for t in s.scalars(select(Task))}
+    assert [subjects[n] for n in blank] == ["(an email with nothing readable in it)"] * 3
 
 
 def test_a_clash_seen_again_is_not_noted_again(db: Database, clock: ManualClock) -> None:
@@ -140,8 +149,8 @@ def test_a_clash_seen_again_is_not_noted_again(db: Database, clock: ManualClock)
         kinds = [e.kind for e in s.scalars(select(Event))]
         original = s.scalars(select(Email).where(Email.message_id == "dup1@x")).one()
     assert kinds.count("message_id_clash") == 2
-    # a resend may take over the stored item (a moved copy), a clash never does
-    assert original.item_id.endswith(("dup-original.eml", "dup-resend.eml"))
+    # a resend is a copy of its own (it goes to Done with the task); the first keeps its item
+    assert original.item_id.endswith("dup-original.eml")
 
 
 def render_everything(db: Database, clock: ManualClock) -> list[str]:

@@ -112,7 +112,7 @@ def test_a_reply_to_a_resolved_task_reopens_it_and_says_so(
         assert "reopened_by_email" in [e.kind for e in s.scalars(select(Event))]
 
 
-def test_missing_message_id_dedupes_on_a_stable_header_hash(
+def test_missing_message_id_dedupes_on_the_raw_message(
     team_db: Database, clock: ManualClock
 ) -> None:
     mime = make_email(message_id=None, subject="No id here")
@@ -121,6 +121,54 @@ def test_missing_message_id_dedupes_on_a_stable_header_hash(
     other = make_email(message_id=None, subject="A different one")
     take_in(team_db, TEAM, raw("c", other), clock.now())
     assert count(team_db, Task) == 2
+
+
+def test_id_less_emails_that_differ_only_outside_the_usual_headers_are_two_tasks(
+    team_db: Database, clock: ManualClock
+) -> None:
+    # e.g. two messages from one form, told apart only by a header the old hash left out
+    mime = make_email(message_id=None, subject="Referral form")
+    first = take_in(team_db, TEAM, raw("a", b"X-Form-Entry: 101\r\n" + mime), clock.now())
+    second = take_in(team_db, TEAM, raw("b", b"X-Form-Entry: 102\r\n" + mime), clock.now())
+    assert (first.outcome, second.outcome) == ("new", "new")
+    assert count(team_db, Task) == 2
+
+
+BOUNCE = (
+    b"MIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/report; report-type=delivery-status; boundary="R"\r\n\r\n'
+    b"--R\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n"
+    b"\r\nFinal-Recipient: rfc822; nobody@example.org\r\nAction: failed\r\n--R--\r\n"
+)  # no Message-ID, From, Subject or Date, and no text
+NOTHING = [("bounce", BOUNCE), ("empty", b""), ("headers", b"MIME-Version: 1.0\r\nX-Mailer: x")]
+
+
+@pytest.mark.parametrize("order", [NOTHING, NOTHING[::-1]], ids=["bounce-first", "bounce-last"])
+def test_each_email_with_nothing_readable_is_a_task_of_its_own_and_says_so(
+    team_db: Database, clock: ManualClock, order: list[tuple[str, bytes]]
+) -> None:
+    got = [take_in(team_db, TEAM, raw(name, mime), clock.now()) for name, mime in order]
+    assert [g.outcome for g in got] == ["new", "new", "new"]
+    with team_db.session() as s:
+        subjects = [t.subject for t in s.scalars(select(Task).order_by(Task.number))]
+    assert subjects == ["(an email with nothing readable in it)"] * 3
+    again = take_in(team_db, TEAM, raw("again", order[0][1]), clock.now())
+    assert (again.outcome, again.task_number) == ("duplicate", 1)  # the same one: not doubled
+
+
+def test_a_minimal_card_says_nothing_readable_too_and_a_reply_shows_it_in_the_thread(
+    team_db: Database, clock: ManualClock
+) -> None:
+    take_in(team_db, TEAM, raw("a", b""), clock.now(), "minimal")
+    take_in(team_db, TEAM, raw("b", make_email(message_id="<root@x>")), clock.now(), "minimal")
+    take_in(team_db, TEAM, raw("c", b"In-Reply-To: <root@x>\r\n"), clock.now())
+    with team_db.session() as s:
+        subjects = [t.subject for t in s.scalars(select(Task).order_by(Task.number))]
+    assert subjects == ["(an email with nothing readable in it)", "Email from example.org"]
+    assert thread_texts(team_db) == [
+        "A new email arrived on this task.\n"
+        "From (unknown sender): (an email with nothing readable in it)"
+    ]
 
 
 def test_odd_emails_still_become_tasks(team_db: Database, clock: ManualClock) -> None:

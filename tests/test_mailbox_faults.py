@@ -49,9 +49,10 @@ def mail(n: int) -> bytes:
 
 
 def stored(db: Database) -> Counter[str]:
-    """How many times each Message-ID is stored."""
+    """How many times each Message-ID is stored (a second copy of an email is not)."""
     with db.session() as s:
-        return Counter(s.scalars(select(Email.message_id).where(Email.team == NAME)))
+        rows = s.scalars(select(Email.message_id).where(Email.team == NAME, ~q.is_copy()))
+        return Counter(rows)
 
 
 def tasks(db: Database) -> int:
@@ -348,6 +349,26 @@ def test_graph_down_during_move_to_done_is_retried_later(
     assert move_states(team_db) == ["moved"]
     assert [m.mime for m in graph.folder("Duty/Done")] == [mail(1)]
     assert graph.inbox() == []
+    assert exactly_once(team_db, 1)
+
+
+def test_an_email_delivered_twice_goes_to_done_twice_and_neither_copy_is_lost(
+    team_db: Database, clock: ManualClock, ews: FakeEws
+) -> None:
+    ews.deliver(mail(1))
+    ews.deliver(mail(1))  # the same email twice (sent To and Cc, say): two items, one email
+    with ews_box(ews) as box:
+        bot = bot_on(team_db, clock, box)
+        got = bot.check_mail(NAME)
+        assert (got.new, got.duplicates) == ([1], 1)
+        bot.team().tasks.resolve("sam", 1, "done")
+        assert bot.move_done(NAME) == 2
+        again = bot.check_mail(NAME)
+
+    assert (again.new, again.duplicates) == ([], 0)
+    assert ews.inbox_items() == []
+    assert [i.mime for i in ews.folder_items("Duty/Done")] == [mail(1), mail(1)]
+    assert move_states(team_db) == ["moved", "moved"]
     assert exactly_once(team_db, 1)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from bot.ops.retention import number_ranges, purge
 from handlers.cli import main
 from handlers.shell import ShellChat
 from storage.db import Database
-from storage.models import Base, Event, JobRun, Task
+from storage.models import Base, Email, Event, JobRun, Task
 from tests.bot_process import database_url
 from tests.conftest import TEAM
 from tests.fakes.ews_server import FakeEws
@@ -192,6 +193,25 @@ def test_purge_clears_content_keeps_the_trail_and_removes_done_copies(work: Team
     )
     assert ("sam", "noted", "rang the landlord") in after
     assert ("alex", "alerted", "please call back") in after
+
+
+def test_a_copy_in_done_an_older_version_lost_track_of_goes_too(work: TeamAtWork) -> None:
+    # Older versions let a poll point #1's email back at its inbox name after it had moved, so
+    # no row pointed at its copy in Done/ any more and no purge removed it.
+    with work.db.session() as s:
+        s.scalars(select(Email).where(Email.message_id == "a@x")).one().item_id = "01.eml"
+    done = work.inbox / "Done"
+    # beside it: an email of no task, and a young one reusing #1's Message-ID, put there by hand
+    (done / "unknown.eml").write_bytes(email("x", "Zebracorn", "z@example.org", "<z@x>"))
+    (done / "young.eml").write_bytes(email("Re", "Zebracorn", "z@example.org", "<a@x>"))
+    written = {"01.eml": START, "unknown.eml": START, "young.eml": START + 2 * DAY}
+    for name, at in written.items():
+        os.utime(done / name, (at.timestamp(), at.timestamp()))
+    work.later(6)
+    plan = work.purge(dry_run=True)
+    report = work.purge()
+    assert plan.done_copies == report.done_copies == 1
+    assert work.files() == ["02.eml", "03.eml", "Done/unknown.eml", "Done/young.eml"]
 
 
 def test_a_purged_open_task_can_still_be_worked(work: TeamAtWork) -> None:

@@ -4,12 +4,20 @@ Parse, dedupe on Message-ID, thread (In-Reply-To, References, conversation id), 
 then store the email, task and event in one transaction.
 
 A second email with a Message-ID we already hold is not stored again. If its content is the
-same (a resend, or the same item seen again after a move or a resync) that is all. If its
+same (a resend, the same email saved twice, or an item read again just as it moved) and it
+is another item in the mailbox, that item is recorded as a copy (storage.tasks.copy_key): it
+goes to Done with its task and the purge finds it there, and a poll that meets it again
+knows it. The first email's row keeps its own item; a copy never takes it over. If its
 content differs (a broken or hostile sender reusing ids) it is still not stored, but the task
 of the first one gets a "message_id_clash" event and a thread note, once per distinct
 content, so the team knows to look in the inbox. Content is compared by a digest recorded in
-the event data of each email's arrival; a task with emails from before digests existed is
-treated as a plain resend.
+the event data of each email's arrival. Once the purge has taken the digests (or for emails
+from before digests existed) it can't be told: such an email is neither noted nor made a
+copy, and stays in the inbox where people see it.
+
+An email with nothing readable in it (zero bytes, a bounce with no report text, headers
+only) is a task of its own like any other, titled NOTHING_READABLE; with no Message-ID its id
+is a hash of its raw bytes (bot.mail.parse.generated_id), so it never merges with another.
 """
 
 from __future__ import annotations
@@ -53,6 +61,7 @@ CLASH_NOTE = (
     "An email arrived with the same Message-ID as this task's email but different content, "
     "so it was not added. Please look for it in the duty inbox."
 )
+NOTHING_READABLE = "(an email with nothing readable in it)"  # its subject line, in every mode
 
 
 def content_digest(mail: ParsedEmail) -> str:
@@ -126,8 +135,9 @@ def _store(
         if verdict == "clash":
             _note_clash(s, team, task, digest, now)
         elif verdict == "same" and raw.item_id and existing.item_id != raw.item_id:
-            existing.item_id = raw.item_id  # the same mail, seen under a new id (moved, resynced)
-        return Intake("duplicate", task.number, clash=verdict != "same")
+            _keep_copy(s, team, task, existing, raw, mail, now)
+        # "unknown": it may be another email, so it is not moved to Done unseen; it stays
+        return Intake("duplicate", task.number, clash=verdict in ("clash", "seen"))
 
     parent = _thread_parent(s, team, mail, raw.conversation_id)
     if parent is not None:
@@ -166,6 +176,35 @@ def _store(
     return Intake(outcome, task.number, reopened)
 
 
+def _keep_copy(
+    s: Session,
+    team: str,
+    task: Task,
+    first: Email,
+    raw: RawMessage,
+    mail: ParsedEmail,
+    now: datetime,
+) -> None:
+    """Record ``raw`` as another copy of ``first``. Pointing ``first`` at it instead would lose
+    a copy: its twin's after the twin moved, or the Done one when a poll read the item just
+    before it moved (the row went back to the old name)."""
+    key = q.copy_key(first.message_id, raw.item_id)
+    if q.email_by_message_id(s, team, key) is not None:
+        return  # this copy is on record already (it has moved since it was read)
+    s.add(
+        Email(
+            team=team,
+            task_id=task.id,
+            message_id=key,
+            item_id=raw.item_id,
+            received_at=received_time(raw, mail, now),  # its own age, for the purge
+            move_state="pending" if task.state == "resolved" else "",
+        )
+    )
+    s.flush()
+    log.info("intake: another copy of an email of task #%s", task.number)
+
+
 def _thread_parent(
     s: Session, team: str, mail: ParsedEmail, conversation_id: str | None
 ) -> Task | None:
@@ -180,7 +219,8 @@ def _thread_parent(
 
 
 def _compare(s: Session, task: Task, digest: str) -> str:
-    """Is a repeated Message-ID on ``task`` the "same" email, a new "clash", or a "seen" one?"""
+    """Is a repeated Message-ID on ``task`` the "same" email, a new "clash", a "seen" one, or
+    "unknown" (the digests are gone)?"""
     emails: list[str] = []
     clashes: set[str] = set()
     for ev in q.events_of_kinds(s, task.id, ARRIVAL_EVENTS):
@@ -194,7 +234,7 @@ def _compare(s: Session, task: Task, digest: str) -> str:
     if digest in clashes:
         return "seen"
     if len(emails) < len(q.emails_of_task(s, task.id)):
-        return "same"  # an email from before digests (or purged): can't tell, assume a resend
+        return "unknown"  # an email from before digests (or purged): can't tell, not a clash
     return "clash"
 
 
@@ -250,7 +290,7 @@ def reply_preview(raw: RawMessage, mail: ParsedEmail, mode: PreviewMode) -> Mess
     if mode == "minimal":
         rows = [text(f"From {organisation(mail.from_addr)}")]
     else:
-        rows = [text(f"From {sender_of(mail)}: {card_subject(mail.subject, mode)}")]
+        rows = [text(f"From {sender_of(mail)}: {subject_line(mail, mode)}")]
     preview = card_preview(mail.body_text[:PREVIEW_SOURCE_CHARS], mode)
     if preview:
         rows.append(text(preview))
@@ -258,6 +298,12 @@ def reply_preview(raw: RawMessage, mail: ParsedEmail, mode: PreviewMode) -> Mess
     if raw.web_link and raw.web_link.startswith("https://"):
         found = found + "\n" + button(Action("Open in Outlook", url=raw.web_link))
     return found.with_fallback("A new email on a duty task")
+
+
+def subject_line(mail: ParsedEmail, mode: PreviewMode) -> str:
+    """The subject as a card shows it; an email with nothing readable says so instead of
+    "(no subject)", so no one wonders what was cut."""
+    return NOTHING_READABLE if mail.nothing_readable else card_subject(mail.subject, mode)
 
 
 def received_time(raw: RawMessage, mail: ParsedEmail, now: datetime) -> datetime:
@@ -277,11 +323,14 @@ def _new_task(
 ) -> Task:
     minimal = mode == "minimal"  # no subject, no names, no preview: the organisation only
     who = organisation(mail.from_addr)
+    subject = subject_line(mail, mode)
+    if minimal and not mail.nothing_readable:  # with nothing readable there is nothing to hide
+        subject = f"Email from {who}"
     task = Task(
         team=team,
         number=q.next_task_number(s, team),
         state="open",
-        subject=f"Email from {who}" if minimal else card_subject(mail.subject, mode),
+        subject=subject,
         sender=who if minimal else sender_of(mail),
         preview=card_preview(mail.body_text[:PREVIEW_SOURCE_CHARS], mode),
         # tidied: a right-to-left override makes "photo\u202egpj.exe" look like a .jpg

@@ -15,7 +15,7 @@ import codecs
 import hashlib
 import html as html_lib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import errors as email_errors
@@ -50,8 +50,9 @@ PART_FAILED = "a message part could not be read"
 MAX_PARTS = 5_000  # bounds work on hostile messages; 500 attachments is far inside this
 MAX_REFERENCES = 50  # keep the root plus the newest ids; enough to thread any real reply
 HEADER_CHARS = 2_000  # a subject or name longer than this is noise, not information
-FINGERPRINT_BODY_CHARS = 4_096
-_FINGERPRINT_VERSION = b"dutybot-generated-id-v1\n"  # bump only if ids may change
+# v1 hashed a few headers and some body text, so an empty file, a headers-only email and a
+# bounce with no From, Subject or Date got one id and merged. v2 hashes every byte.
+_GENERATED_ID_VERSION = b"dutybot-generated-id-v2\n"  # bump only if ids may change
 
 _ATTACHMENT_TYPES = {"message/rfc822", "message/global"}
 _STRUCTURE_DEFECTS = (
@@ -82,6 +83,14 @@ class ParsedEmail:
     body_text: str  # text/plain preferred, else HTML as text; at most body_limit chars
     attachments: tuple[Attachment, ...]
     problems: tuple[str, ...]  # fixed, content-free notes about anything malformed
+
+    @property
+    def nothing_readable(self) -> bool:
+        """No subject, sender, text or attachment: nothing a person could read or act on
+        (zero bytes, a bounce with no report text, headers only, an unreadable message)."""
+        return not (
+            self.subject or self.from_name or self.from_addr or self.body_text or self.attachments
+        )
 
 
 class _Notes:
@@ -312,20 +321,12 @@ def _sent_at(value: object, notes: _Notes) -> datetime | None:
         return None
 
 
-def header_fingerprint(headers: Mapping[str, object], body_text: str = "") -> str:
-    """A stable id for a message without a usable Message-ID.
-
-    SHA-256 over the decoded, whitespace-collapsed From, To, Cc, Date and Subject, plus the
-    first 4 KB of body text (so two header-less messages do not collide). Same input, same id.
-    """
-    lowered = {str(k).lower(): v for k, v in headers.items()}
-    scratch = _Notes()
-    digest = hashlib.sha256(_FINGERPRINT_VERSION)
-    for name in ("from", "to", "cc", "date", "subject"):
-        value = _header_text(lowered.get(name), scratch)
-        digest.update(f"{name}:{value}\n".encode("utf-8", "replace"))
-    digest.update(body_text[:FINGERPRINT_BODY_CHARS].encode("utf-8", "replace"))
-    return f"generated-{digest.hexdigest()[:32]}@dutybot"
+def generated_id(raw: bytes) -> str:
+    """The id of a message without a usable Message-ID: a SHA-256 of all of its bytes. The
+    same message read again gets the same id; any two different messages get different ones,
+    however little of them is readable."""
+    digest = hashlib.sha256(_GENERATED_ID_VERSION + raw).hexdigest()[:32]
+    return f"generated-{digest}@dutybot"
 
 
 # --- MIME structure ----------------------------------------------------------------------------
@@ -566,15 +567,13 @@ def _load(raw: bytes, notes: _Notes) -> tuple[Message, bool]:
 def _parse(raw: bytes, body_limit: int, notes: _Notes) -> ParsedEmail:
     msg, whole = _load(raw, notes)
     parts = _sort_parts(msg, notes) if whole else _Parts([], [], [], [])
-    # read enough body for the fingerprint, so a generated id never depends on body_limit
-    body = _body(parts, max(body_limit, FINGERPRINT_BODY_CHARS), notes)
+    body = _body(parts, body_limit, notes)
 
     message_id = _message_id(msg.get("message-id"))
     generated = message_id is None
     if message_id is None:
         notes.add(NO_MESSAGE_ID)
-        headers = {k: msg.get(k) for k in ("from", "to", "cc", "date", "subject")}
-        message_id = header_fingerprint(headers, body)
+        message_id = generated_id(raw)
     in_reply_to = _ids(msg.get("in-reply-to"))
     from_name, from_addr = _sender(msg.get("from"), notes)
     return ParsedEmail(
@@ -586,7 +585,7 @@ def _parse(raw: bytes, body_limit: int, notes: _Notes) -> ParsedEmail:
         from_name=from_name,
         from_addr=from_addr,
         sent_at=_sent_at(msg.get("date"), notes),
-        body_text=body[:body_limit],
+        body_text=body,
         attachments=tuple(parts.attachments),
         problems=notes.as_tuple(),
     )
@@ -594,9 +593,8 @@ def _parse(raw: bytes, body_limit: int, notes: _Notes) -> ParsedEmail:
 
 def _unreadable(raw: bytes, notes: _Notes) -> ParsedEmail:
     notes.add(UNREADABLE)
-    digest = hashlib.sha256(_FINGERPRINT_VERSION + b"raw\n" + raw).hexdigest()[:32]
     return ParsedEmail(
-        message_id=f"generated-{digest}@dutybot",
+        message_id=generated_id(raw),
         message_id_generated=True,
         in_reply_to=None,
         references=(),

@@ -8,7 +8,10 @@ an old backlog picked up today is not purged at once), whether the task is resol
 - on each stored email of the task older than that: its subject, sender and attachment names
   (the Message-ID and thread ids stay, so a resend is still recognised and not made a task);
 - the folder mailbox's copies of those emails in Done/ (an email still in the inbox is live
-  work: it goes once resolved and moved);
+  work: it goes once resolved and moved). Each copy is found by the row that points at it (a
+  second copy of an email has a row of its own). A file in Done/ that no row points at, left
+  by versions that could lose track of a copy, goes too if it is a copy of an email purged
+  (known by its Message-ID) and is itself older than that;
 - the bot's own email copies sent longer ago than that: the handover and acknowledgements in
   Sent Items (the folder mailbox's Outbox/), and the handovers that came back into the inbox,
   through the team's mailbox (``Mailbox.remove_own_copies``: only mail with the bot's keyed
@@ -28,8 +31,9 @@ Safe to run twice and from two processes; runs in its own database sessions.
 from __future__ import annotations
 
 import logging
+import stat
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
@@ -40,6 +44,7 @@ from bot.kernel.message import Message, text
 from bot.kernel.words import count
 from bot.mail.intake import NEW_EMAIL
 from bot.mail.mailbox import Mailbox, MailboxError
+from bot.mail.parse import parse_email
 from storage import jobs as jobs_db
 from storage import retention as rq
 from storage import tasks as q
@@ -178,6 +183,7 @@ def purge(
         report.emails = rq.purge_emails(s, team.name, cutoff, now)
         report.chat_messages = rq.delete_sent_messages(s, team.name, cutoff)
     report.done_copies = _delete_done_copies(db, team.name, folders.done)
+    report.done_copies += _strays(db, team.name, folders.done, cutoff, delete=True)
     _own_copies(team.name, mailbox, report, dry_run=False)  # last: a slow mailbox holds up nothing
     if not report.empty:
         log.info(
@@ -278,6 +284,7 @@ def _plan(db: Database, team: str, folders: Folders, report: PurgeReport) -> Non
         items = rq.done_copies_due(s, team, cutoff)
     if folders.done is not None:
         report.done_copies = sum(1 for item in items if _done_path(folders.done, item))
+        report.done_copies += _strays(db, team, folders.done, cutoff, delete=False)
 
 
 def _done_path(done: Path, item_id: str) -> Path | None:
@@ -304,6 +311,44 @@ def _delete_done_copies(db: Database, team: str, done: Path | None) -> int:
                 deleted += 1
             with db.session() as s:
                 rq.forget_item(s, email_id)
+
+
+def _strays(db: Database, team: str, done: Path | None, cutoff: datetime, *, delete: bool) -> int:
+    """Copies in Done/ that no row points at: an older version could lose track of one (a
+    twin, or a poll that read it just before it moved, took its row over). Each is known by
+    its Message-ID (or its raw bytes, with none): it goes if that email's content is purged
+    (or due, for a dry run) and the file is older than ``cutoff`` itself. Anything else in
+    Done/ (an email not on record, or one whose content is kept) is left alone."""
+    if done is None or not done.is_dir():
+        return 0
+    found = 0
+    for path in sorted(done.iterdir()):
+        if path.name.startswith(".") or not _written_before(path, cutoff):
+            continue
+        with db.session() as s:
+            if q.known_item(s, team, f"{done.name}/{path.name}"):
+                continue  # on record: its row says when it goes
+        try:
+            mime = path.read_bytes()
+        except OSError:
+            continue
+        message_id = parse_email(mime, body_limit=0).message_id
+        with db.session() as s:
+            if not rq.purged_or_due(s, team, message_id, cutoff):
+                continue
+        if delete:
+            path.unlink(missing_ok=True)
+        found += 1
+    return found
+
+
+def _written_before(path: Path, cutoff: datetime) -> bool:
+    """A file (not a folder) last written before ``cutoff``; a move keeps that time."""
+    try:
+        found = path.stat()
+    except OSError:
+        return False
+    return stat.S_ISREG(found.st_mode) and datetime.fromtimestamp(found.st_mtime, UTC) < cutoff
 
 
 def purge_due(

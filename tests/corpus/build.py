@@ -409,6 +409,21 @@ def _missing_headers() -> Iterator[HostileMail]:
         "no Date, From or Message-ID",
     )
     yield HostileMail(
+        "bounce-nothing-readable",
+        _crlf(
+            "MIME-Version: 1.0\n"
+            'Content-Type: multipart/report; report-type=delivery-status; boundary="R"\n\n'
+            "--R\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.org\n\n"
+            "Final-Recipient: rfc822; nobody@example.org\nAction: failed\nStatus: 5.1.1\n--R--\n"
+        ),  # fmt: skip
+        "a bounce with no Message-ID, From, Subject or Date, and no text (like zero bytes)",
+    )
+    yield HostileMail(
+        "headers-only-nothing-readable",
+        _crlf("MIME-Version: 1.0\nX-Mailer: Example Mailer 1.0"),
+        "headers that say nothing, and no body (like zero bytes)",
+    )
+    yield HostileMail(
         "bad-date",
         bytes(plain("Bad date", message_id="<bd@x>", date="Someday soon <!channel>")),
         "a Date that is not a date",

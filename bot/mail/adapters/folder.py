@@ -82,11 +82,12 @@ class FolderMailbox:
         src = self.path / item_id
         if not src.exists():
             already = self.done / Path(item_id).name
-            if already.exists():
+            if already.exists():  # moved before a crash, or read by a poll just before it moved
                 return f"{self.done.name}/{already.name}"
-            raise MailboxError(f"The email {item_id} is no longer in the inbox folder.")
+            # taken out by hand: ItemGone, so the emails after it still move
+            raise ItemGone(f"The email {item_id} is no longer in the inbox folder.")
         self.done.mkdir(parents=True, exist_ok=True)
-        dest = self.done / Path(item_id).name
+        dest = _free_name(self.done, Path(item_id).name)
         shutil.move(src, dest)  # a rename on one filesystem: atomic, never a delete
         return f"{self.done.name}/{dest.name}"
 
@@ -175,6 +176,17 @@ class FolderMailbox:
 
     def close(self) -> None:
         pass
+
+
+def _free_name(folder: Path, name: str) -> Path:
+    """``name`` in ``folder``, or "name (2).eml" and so on if taken: an email saved under the
+    name of one already in Done must not replace it (a rename overwrites without a word)."""
+    path, n = folder / name, 1
+    stem, suffix = Path(name).stem, Path(name).suffix
+    while path.exists():
+        n += 1
+        path = folder / f"{stem} ({n}){suffix}"
+    return path
 
 
 def _cannot(path: Path) -> str:
