@@ -174,12 +174,7 @@ def open_mailbox(team: TeamConfig, *, with_samples: bool = True) -> Mailbox:
     if isinstance(mb, GraphMailboxConfig):
         from bot.mail.adapters.graph import GraphMailbox, GraphSettings
 
-        client_secret = secret(mb.client_secret_env)
-        if not client_secret:
-            raise StartupError(
-                f"The Graph client secret is missing. Set the {mb.client_secret_env} "
-                "environment variable."
-            )
+        client_secret = _graph_secret(mb)
         return GraphMailbox(
             GraphSettings(
                 address=mb.address,
@@ -192,6 +187,16 @@ def open_mailbox(team: TeamConfig, *, with_samples: bool = True) -> Mailbox:
             )
         )
     raise StartupError("Unknown mailbox kind.")  # pragma: no cover - config forbids it
+
+
+def _graph_secret(mb: GraphMailboxConfig) -> str:
+    client_secret = secret(mb.client_secret_env)
+    if not client_secret:
+        raise StartupError(
+            f"The Graph client secret is missing. Set the {mb.client_secret_env} "
+            "environment variable."
+        )
+    return client_secret
 
 
 # ---- the people directory: team leaders, automatic replies, free/busy, chat status ----------
@@ -239,12 +244,7 @@ def _exchange_people(team: TeamConfig) -> Directory | Availability:
     if isinstance(mb, GraphMailboxConfig):
         from bot.people.adapters.graph import GraphPeople, GraphPeopleSettings
 
-        client_secret = secret(mb.client_secret_env)
-        if not client_secret:
-            raise StartupError(
-                f"The Graph client secret is missing. Set the {mb.client_secret_env} "
-                "environment variable."
-            )
+        client_secret = _graph_secret(mb)
         return GraphPeople(
             GraphPeopleSettings(
                 address=mb.address, tenant_id=mb.tenant_id, client_id=mb.client_id,

@@ -4,7 +4,8 @@ With `log.level = "DEBUG"` every library logs at DEBUG too, and the Slack ones l
 request and response bodies: each card's blocks (subject, sender, preview), each command's
 answer, each Socket Mode payload. A filter on those loggers keeps the record (what was
 called, the status) and cuts it where the body starts. (SQLAlchemy's bound values and rows
-are kept out in storage/db.py, exchangelib's SOAP bodies in bot/mail/adapters/ews.py.)
+are kept out in storage/db.py, exchangelib's SOAP bodies by
+``quiet_exchangelib`` below, which the EWS adapters call.)
 """
 
 from __future__ import annotations
@@ -60,3 +61,33 @@ def trace_without_text(exc: BaseException) -> str:
         seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
     frames = "".join(traceback.format_tb(exc.__traceback__))
     return f"Traceback (most recent call last):\n{frames}{' from '.join(kinds)}{WITHHELD}"
+
+
+# Where exchangelib logs whole SOAP requests and answers (email bodies, automatic replies).
+EXCHANGELIB = (
+    "exchangelib.util",
+    "exchangelib.util.xml",
+    "exchangelib.services.get_streaming_events.xml",
+)
+
+
+class _NoSoapInLogs(logging.Filter):
+    """exchangelib logs whole SOAP requests and answers at DEBUG (email bodies, someone's
+    automatic reply) and request headers (the Basic password). Drop those records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.endswith(".xml"):
+            return False
+        try:
+            said = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken record is not worth a crash
+            return False
+        return not ("XML" in said or "<?xml" in said or "headers" in said)
+
+
+def quiet_exchangelib() -> None:
+    """Keep SOAP bodies out of the logs; safe to call more than once."""
+    for name in EXCHANGELIB:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoSoapInLogs) for f in logger.filters):
+            logger.addFilter(_NoSoapInLogs())

@@ -85,7 +85,7 @@ from exchangelib.transport import BASIC, NTLM, OAUTH2
 from exchangelib.version import VERSIONS
 from oauthlib.oauth2 import OAuth2Error
 
-from bot.mail.adapters.sending import broke_mid_request
+from bot.mail.adapters.sending import broke_mid_request, chain
 from bot.mail.mailbox import (
     OWN_MAIL_HEADER,
     Batch,
@@ -105,6 +105,7 @@ from bot.mail.mailbox import (
     own_reply_mark,
     run_checks,
 )
+from bot.ops.logsafe import quiet_exchangelib
 
 log = logging.getLogger(__name__)
 
@@ -211,31 +212,6 @@ class _EwsForbidden(EWSError):
     from Oct 2026), or an app lacks full_access_as_app. exchangelib would call it malformed."""
 
 
-class _NoContentInLogs(logging.Filter):
-    """exchangelib logs whole SOAP requests and responses at DEBUG (email bodies) and request
-    headers (the Basic password). Drop those records: email content never goes to logs."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.name.endswith(".xml"):
-            return False
-        try:
-            text = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken record is not worth a crash
-            return False
-        return not ("XML" in text or "headers" in text or "<?xml" in text)
-
-
-def _quiet_exchangelib_logs() -> None:
-    for name in (
-        "exchangelib.util",
-        "exchangelib.util.xml",
-        "exchangelib.services.get_streaming_events.xml",
-    ):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _NoContentInLogs) for f in logger.filters):
-            logger.addFilter(_NoContentInLogs())
-
-
 def _pinned_version(name: str) -> Version | None:
     """'Exchange2016' (an EWS API version) or 'Exchange2019' (a product) -> a Version."""
     wanted = name.strip().lower()
@@ -262,7 +238,7 @@ class EwsMailbox:
         self._lock = threading.RLock()
         self._account_obj: Account | None = None
         self._done: tuple[Folder, float] | None = None  # the folder, and when it was looked up
-        _quiet_exchangelib_logs()
+        quiet_exchangelib()
         if not settings.verify_tls:
             # exchangelib's documented switch; it is process-wide, so say so once.
             log.warning(
@@ -666,7 +642,7 @@ class EwsMailbox:
                 "from the start (emails already taken in are recognised and skipped)."
             )
         # requests_ntlm raises PermissionError when the server refuses NTLM outright.
-        refused = any(isinstance(e, PermissionError) for e in _chain(exc))
+        refused = any(isinstance(e, PermissionError) for e in chain(exc))
         if isinstance(exc, UnauthorizedError | OAuth2Error) or refused:
             return MailboxError(
                 f"Exchange rejected the credentials for {s.address}. Check the username/password "
@@ -696,7 +672,7 @@ class EwsMailbox:
                 "That email is no longer in the mailbox; someone may have moved or deleted it "
                 "in Outlook."
             )
-        if any(isinstance(e, requests.exceptions.SSLError) for e in _chain(exc)):
+        if any(isinstance(e, requests.exceptions.SSLError) for e in chain(exc)):
             return MailboxError(
                 f"The TLS certificate of {host} is not trusted. Point REQUESTS_CA_BUNDLE at the "
                 "council's CA certificate, then restart."
@@ -932,15 +908,6 @@ def _cut_stream(svc: GetStreamingEvents) -> None:
     if sock is not None:
         with suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
 
 
 def _single(results: Any) -> Any:

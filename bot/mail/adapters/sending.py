@@ -23,7 +23,7 @@ _BEFORE_REQUEST = (requests.exceptions.ConnectTimeout, ConnectionRefusedError)
 def broke_mid_request(exc: BaseException) -> bool:
     """True if ``exc`` (or what it wraps) says the connection broke while a request was in
     flight, so the server may have sent the email: sending again could send it twice."""
-    seen = list(_chain(exc))
+    seen = list(chain(exc))
     if any(isinstance(e, _BEFORE_REQUEST) for e in seen):
         return False
     return any(isinstance(e, _MID_REQUEST) for e in seen) or any(
@@ -31,7 +31,8 @@ def broke_mid_request(exc: BaseException) -> bool:
     )
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, then each cause or context behind it, each once."""
     ids: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in ids:

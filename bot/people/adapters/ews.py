@@ -15,7 +15,6 @@ not a stuck command. Import this module lazily: it pulls in exchangelib.
 
 from __future__ import annotations
 
-import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,6 +49,7 @@ from exchangelib.transport import BASIC, NTLM, OAUTH2
 from exchangelib.util import create_element
 from exchangelib.version import VERSIONS
 
+from bot.ops.logsafe import quiet_exchangelib
 from bot.people.directory import AutoReply, Busy, Colleague
 
 BUSY_TYPES = frozenset({"Busy", "Tentative", "OOF"})  # Free, WorkingElsewhere, NoData: free
@@ -69,32 +69,11 @@ class EwsPeopleSettings:
     timeout: float = 5.0  # seconds per request; the command stops waiting long before
 
 
-class _NoSoapInLogs(logging.Filter):
-    """exchangelib logs whole SOAP answers at DEBUG: here, the text of someone's automatic
-    reply. Drop those records; what the directory says never goes to the logs."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.name.endswith(".xml"):
-            return False
-        try:
-            text = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken record is not worth a crash
-            return False
-        return not ("XML" in text or "<?xml" in text or "headers" in text)
-
-
-def _quiet_exchangelib() -> None:
-    for name in ("exchangelib.util", "exchangelib.util.xml"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _NoSoapInLogs) for f in logger.filters):
-            logger.addFilter(_NoSoapInLogs())
-
-
 class EwsPeople:
     """Directory and Availability through EWS."""
 
     def __init__(self, settings: EwsPeopleSettings, tz: ZoneInfo) -> None:
-        _quiet_exchangelib()
+        quiet_exchangelib()
         self.settings = settings
         self.tz = EWSTimeZone(tz.key)  # exchangelib's own: free/busy needs its Windows id
         self._protocol: Protocol | None = None
