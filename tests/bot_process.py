@@ -187,8 +187,8 @@ names = {{ {SAM} = "Sam", {JO} = "Jo" }}
         if self.proc.poll() is not None:
             raise AssertionError(f"dutybot run exited {self.proc.returncode}:\n{self.output()}")
         try:
-            return requests.get(f"{self.base}/healthz", timeout=1).status_code == 200
-        except requests.ConnectionError:
+            return requests.get(f"{self.base}/healthz", timeout=5).status_code == 200
+        except (requests.ConnectionError, requests.Timeout):  # still starting (a busy machine)
             return False
 
     def health(self) -> dict[str, Any]:
