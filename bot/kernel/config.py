@@ -102,7 +102,8 @@ class GraphMailboxConfig(_Strict):
     authority_host: str = "https://login.microsoftonline.com"
     graph_url: str = "https://graph.microsoft.com/v1.0"
     done_folder: str = "Duty/Done"
-    poll_seconds: float = Field(default=30.0, gt=0)
+    # The longest wait between looks at a quiet inbox; 2 s just after mail (bot/mail/pace.py).
+    poll_seconds: float = Field(default=4.0, gt=0)
     categorise: bool = False
 
 

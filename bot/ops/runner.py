@@ -152,9 +152,10 @@ class Runner:
             self._safe_check(team)  # catch up first, then let the stream tell us
             watch(self.stop, lambda: self._safe_check(team), poll_interval=interval)
             return
+        pace = getattr(wired.mailbox, "pace", None)  # Graph: quicker after mail, slower idle
         while not self.stop.is_set():
             self._safe_check(team)
-            self.stop.wait(interval)
+            self.stop.wait(pace.next_wait() if pace is not None else interval)
 
     def _move_loop(self, team: str) -> None:
         # A polled mailbox moves mail on each poll already (DutyBot.check_mail): this loop
