@@ -7,6 +7,8 @@ from dataclasses import replace
 
 import pytest
 
+from bot.app import open_mailbox
+from bot.kernel.config import TeamConfig
 from bot.mail.adapters.graph import GraphMailbox, GraphSettings
 from bot.mail.mailbox import Batch, CheckpointExpired, MailboxError, OutgoingEmail
 from bot.mail.pace import PollPace
@@ -445,3 +447,34 @@ def test_once_the_mailbox_budget_is_spent_graph_throttles_and_the_bot_waits_it_o
     hand.now += wait
     box.poll(checkpoint)  # one request back in the budget: the look goes through
     assert [r.status for r in fake.requests_to(fake.address)] == [200, 200, 200, 429, 200]
+
+
+@pytest.mark.parametrize(("poll_seconds", "quiet"), [(None, 4.0), (30.0, 30.0), (1.0, 1.0)])
+def test_poll_seconds_in_the_config_is_the_longest_wait_while_the_inbox_is_quiet(
+    fake: FakeGraph,
+    monkeypatch: pytest.MonkeyPatch,
+    poll_seconds: float | None,
+    quiet: float,
+) -> None:
+    monkeypatch.setenv("PACE_GRAPH_SECRET", fake.client_secret)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_bundle)
+    mailbox = {"kind": "graph", "address": fake.address, "tenant_id": fake.tenant_id,
+               "client_id": fake.client_id, "client_secret_env": "PACE_GRAPH_SECRET",
+               "authority_host": fake.authority_host, "graph_url": fake.graph_url}  # fmt: skip
+    if poll_seconds is not None:
+        mailbox["poll_seconds"] = poll_seconds
+    team = TeamConfig.model_validate(
+        {"name": "pace", "channel": "C0DUTY", "managers": ["U1"], "mailbox": mailbox}
+    )
+    box = open_mailbox(team)
+    try:
+        checkpoint = None
+        for _ in range(10):  # a quiet inbox
+            checkpoint = box.poll(checkpoint).checkpoint
+        assert isinstance(box, GraphMailbox)
+        assert box.pace.next_wait() == quiet
+        fake.deliver(mime(1))
+        box.poll(checkpoint)
+        assert box.pace.next_wait() == min(2.0, quiet)
+    finally:
+        box.close()
