@@ -377,6 +377,18 @@ def test_a_throttled_look_waits_as_long_as_retry_after_says_then_the_pace_comes_
     assert box.pace.next_wait() == 2.0  # Graph answered without throttling: back to pace
 
 
+def test_a_retry_after_beyond_graph_s_10_minutes_holds_the_inbox_back_10_minutes_only(
+    fake: FakeGraph, make_mailbox: MakeMailbox, hand: HandClock
+) -> None:
+    box = make_mailbox(pace=PollPace(slowest=4.0, clock=hand))
+    fake.throttle_next(1, retry_after=86400)  # a day: a fault somewhere, not Graph's budget
+
+    with pytest.raises(MailboxError, match="slow down"):
+        box.poll(None)
+
+    assert box.pace.next_wait() == 600.0
+
+
 def test_a_short_retry_after_is_waited_inside_the_call_and_the_next_look_is_not_hurried(
     fake: FakeGraph, make_mailbox: MakeMailbox, sleeps: list[float], hand: HandClock
 ) -> None:

@@ -23,6 +23,9 @@ FASTEST = 2.0  # seconds between looks just after mail came in
 SLOWEST = 4.0  # the default ceiling while the inbox is quiet (poll_seconds)
 GROWTH = 1.5  # each empty look waits this many times longer than the last, up to the ceiling
 LONGEST_HOLD = 300.0  # the most a back-off without Retry-After grows to
+# The most a Retry-After holds the inbox back: Graph counts requests over 10 minutes, so a
+# longer one is a fault somewhere (a proxy, a clock), and a duty inbox must not go unread.
+LONGEST_RETRY_AFTER = 600.0
 
 
 @dataclass
@@ -34,6 +37,7 @@ class PollPace:
     fastest: float = FASTEST
     growth: float = GROWTH
     longest_hold: float = LONGEST_HOLD
+    longest_retry_after: float = LONGEST_RETRY_AFTER
     clock: Callable[[], float] = time.monotonic
     _interval: float = field(init=False)
     _hold_until: float = field(init=False, default=float("-inf"))
@@ -64,7 +68,7 @@ class PollPace:
             if retry_after is None:
                 hold = min(self.slowest * 2**self._strikes, self.longest_hold)
             else:
-                hold = max(retry_after, 0.0)
+                hold = min(max(retry_after, 0.0), self.longest_retry_after)
             self._hold_until = max(self._hold_until, self.clock() + hold)
             self._interval = max(self._interval, self.slowest)
 
