@@ -47,6 +47,7 @@ from bench.common import (  # noqa: E402
 )
 from bot.app import DutyBot  # noqa: E402
 from bot.kernel.config import Config, GraphMailboxConfig  # noqa: E402
+from bot.mail.adapters.graph import GraphSettings  # noqa: E402
 from bot.mail.pace import FASTEST  # noqa: E402
 from handlers.slack.server import build  # noqa: E402
 from tests.fakes.ews_server import FakeEws  # noqa: E402
@@ -58,8 +59,14 @@ GOAL_P95_S = 5.0  # streaming, and Graph
 GRAPH_BUDGET = 10_000  # requests per 10 minutes per app and mailbox (Outlook service limits)
 GOAL_BUDGET_SHARE = 0.10  # Graph: at most this share of the budget
 # Requests an email costs besides the look that finds it: the download of its MIME and, once
-# resolved, its move to Done; "Duty #N" categories (categorise) add a read and a write.
-PER_EMAIL = {"download": 1, "move to Done": 1, "categorise": 2}
+# resolved, its move to Done; "Duty #N" categories (categorise) add a read and a write; and a
+# look that finds more than a delta page of emails asks for a further page per page_size.
+PER_EMAIL = {
+    "download": 1.0,
+    "move to Done": 1.0,
+    "categorise": 2.0,
+    "paging": 1 / GraphSettings.page_size,
+}
 
 
 def config(fake_slack: FakeSlack, ews: FakeEws, db: Path, streaming: bool, poll: float) -> Config:
@@ -181,11 +188,12 @@ def print_graph_budget(spent: dict[str, tuple[int, float]], emails: int) -> floa
     per_email = sum(PER_EMAIL.values())
     room = GRAPH_BUDGET * GOAL_BUDGET_SHARE - looks_fast
     print(
-        f"arithmetic: a look is 1 request (a delta page of up to 50 emails); every {FASTEST:g} s "
+        f"arithmetic: a look is 1 request (a delta page of up to {GraphSettings.page_size} "
+        f"emails); every {FASTEST:g} s "
         f"after mail = {looks_fast:.0f} per 10 min ({looks_fast / GRAPH_BUDGET:.1%}), every "
         f"{slowest:g} s when quiet = {looks_quiet:.0f} ({looks_quiet / GRAPH_BUDGET:.1%}); each "
-        f"email adds at most {per_email} ("
-        + ", ".join(f"{k} {v}" for k, v in PER_EMAIL.items())
+        f"email adds at most {per_email:g} ("
+        + ", ".join(f"{k} {v:g}" for k, v in PER_EMAIL.items())
         + f"), so 10% of the budget leaves room for {room / per_email:.0f} emails per 10 min "
         "even at the fastest pace throughout"
     )
