@@ -2,7 +2,9 @@
 
 Signs in as an app (client credentials) with msal and talks plain HTTP with requests.
 Every Graph call asks for immutable ids, so an item keeps its id when it is moved to the
-Done folder and a repeated move after a crash is harmless.
+Done folder and a repeated move after a crash is harmless. How soon the inbox is looked at
+again is the mailbox's ``pace`` (bot/mail/pace.py): each look tells it whether mail came, and
+every call Graph throttles tells it how long Graph asked us to wait.
 
 Nothing here logs subjects or bodies: only counts, ids and HTTP statuses.
 """
