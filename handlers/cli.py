@@ -92,6 +92,11 @@ def config_problems(cfg: Config) -> list[str]:
         for env in filter(None, needed):
             if not secret(env):
                 problems.append(f"{env}: not set; expected it in the environment for Slack")
+    if cfg.chat == "teams" and not secret(cfg.teams_app.client_secret_env):
+        env = cfg.teams_app.client_secret_env
+        problems.append(
+            f"{env}: not set; expected the Azure Bot's client secret in the environment for Teams"
+        )
     for i, team in enumerate(cfg.teams):
         mb = team.mailbox
         if isinstance(mb, EwsMailboxConfig):
