@@ -130,6 +130,14 @@ def _view(db: Database, team: TeamConfig, task: Task) -> CardView:
         return card_view(task, team.tz, leader_on_record(s, task.id))
 
 
+def card_now(db: Database, team: TeamConfig, number: int) -> CardView | None:
+    """Task ``number``'s card as it stands, for a chat that redraws it for the person who
+    pressed a button (Teams' Universal Actions) before delivery updates it for everyone."""
+    with db.session() as s:
+        task = q.task_by_number(s, team.name, number)
+    return _view(db, team, task) if task is not None else None
+
+
 def _card_refused(
     db: Database, team: TeamConfig, task_id: int, version: int, exc: ChatRefused
 ) -> None:
