@@ -143,31 +143,8 @@ class TeamsHarness(DutyHarness):
 
     def activity(self, kind: str, user: str, where: str = "channel", **extra: Any) -> dict:
         """An activity from ``user`` in the team's channel (or "dm": their 1:1 chat)."""
-        conversation: dict[str, Any]
-        channel_data: dict[str, Any] = {"tenant": {"id": TENANT}}
-        if where == "dm":
-            conversation = {"id": f"a:{user}", "conversationType": "personal", "tenantId": TENANT}
-        else:
-            channel = self.team.channel if where == "channel" else where
-            conversation = {"id": f"{channel};messageid=1700000000000", "isGroup": True,
-                            "conversationType": "channel", "tenantId": TENANT}  # fmt: skip
-            channel_data |= {"channel": {"id": channel}, "team": {"id": MS_TEAM}}
-        return {
-            "type": kind,
-            "id": f"act-{uuid.uuid4().hex[:10]}",
-            "timestamp": datetime.now(UTC).isoformat(),
-            "serviceUrl": self.fake.url,
-            "channelId": "msteams",
-            "from": {
-                "id": f"29:{user}",
-                "name": self.team.names.get(user, "Someone"),
-                "aadObjectId": user,
-            },  # fmt: skip
-            "conversation": conversation,
-            "recipient": {"id": f"28:{APP_ID}", "name": "dutybot"},
-            "channelData": channel_data,
-            **extra,
-        }
+        channel = self.team.channel if where == "channel" else where
+        return teams_activity(kind, user, channel, self.fake.url, self.team.names, **extra)
 
     def say(self, words: str, *, user: str = SAM, where: str = "channel") -> requests.Response:
         """A message to the bot: "@dutybot WORDS" in the channel, or WORDS in the 1:1 chat."""
@@ -230,6 +207,42 @@ class TeamsHarness(DutyHarness):
 
     def dms(self, user: str) -> list[Post]:
         return self.fake.chats_with(user)
+
+
+def teams_activity(
+    kind: str,
+    user: str,
+    channel: str,
+    service_url: str,
+    names: dict[str, str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """An activity as Teams sends it, from ``user`` in ``channel`` (or "dm": their 1:1 chat
+    with the bot)."""
+    conversation: dict[str, Any]
+    channel_data: dict[str, Any] = {"tenant": {"id": TENANT}}
+    if channel == "dm":
+        conversation = {"id": f"a:{user}", "conversationType": "personal", "tenantId": TENANT}
+    else:
+        conversation = {"id": f"{channel};messageid=1700000000000", "isGroup": True,
+                        "conversationType": "channel", "tenantId": TENANT}  # fmt: skip
+        channel_data |= {"channel": {"id": channel}, "team": {"id": MS_TEAM}}
+    return {
+        "type": kind,
+        "id": f"act-{uuid.uuid4().hex[:10]}",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "serviceUrl": service_url,
+        "channelId": "msteams",
+        "from": {
+            "id": f"29:{user}",
+            "name": (names or {}).get(user, "Someone"),
+            "aadObjectId": user,
+        },  # fmt: skip
+        "conversation": conversation,
+        "recipient": {"id": f"28:{APP_ID}", "name": "dutybot"},
+        "channelData": channel_data,
+        **extra,
+    }
 
 
 def card_text(card: dict[str, Any] | None) -> str:

@@ -8,7 +8,8 @@ keeps them. Every request is recorded (``calls``), faulted ones too. Bearer toke
 ones the fake sign-in issued (``MicrosoftLogin.issued``), else 401.
 
 Faults, on demand: ``fail_next(n, kind)`` with kind "429" (Retry-After), "500", "503",
-"slow" (answers after ``slow_seconds``), "500-after-post" (did the work, answered 500);
+"slow" (answers after ``slow_seconds``), "500-after-post" (did the work, answered 500),
+"hang-after-post" (did the work, answers only after ``slow_seconds``);
 ``fault_rate(p)`` faults that share of calls at random; ``gone(conversation)`` makes a
 conversation answer 403 as Teams does once the bot is removed from it.
 """
@@ -29,7 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 T = TypeVar("T")
 CARD = "application/vnd.microsoft.card.adaptive"
-FAULTS = ("429", "500", "503", "slow", "500-after-post")
+FAULTS = ("429", "500", "503", "slow", "500-after-post", "hang-after-post")
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,8 @@ class FakeBotConnector:
             return 404, {"error": {"code": "NotFound", "message": "Not found"}}, {}
         if fault == "500-after-post":
             return 500, {"error": {"code": "ServiceError"}}, {}
+        if fault == "hang-after-post":  # did the work; the answer comes too late to matter
+            time.sleep(self.slow_seconds)
         return status, data, {}
 
     def _fault_for(self, is_graph: bool) -> str | None:

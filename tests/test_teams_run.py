@@ -1,0 +1,79 @@
+"""`dutybot run` as a real process with chat = "teams", against the fake Bot Connector and
+Microsoft's sign-in hosts served locally (through an HTTPS proxy and CA, so the SDK checks
+tokens and signs in for real). Runs on SQLite and PostgreSQL, as the Slack run tests do."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from storage.db import Database
+from tests.bot_process import TeamsBotProcess, tasks, until
+from tests.fakes.bot_connector import FakeBotConnector, Post
+from tests.fakes.microsoft_login import MicrosoftLogin
+from tests.teams_harness import APP_ID, CHANNEL, SAM, TENANT, card_text, invoke_card
+
+
+@pytest.fixture
+def login() -> Iterator[MicrosoftLogin]:
+    with MicrosoftLogin(app_id=APP_ID, tenant_id=TENANT) as issuer:
+        yield issuer
+
+
+@pytest.fixture
+def fake(login: MicrosoftLogin) -> Iterator[FakeBotConnector]:
+    with FakeBotConnector(issued=login.issued) as server:
+        yield server
+
+
+def cards(fake: FakeBotConnector) -> list[Post]:
+    return [p for p in fake.posts(CHANNEL) if "task" in ((p.card or {}).get("dutybot") or {})]
+
+
+def test_run_serves_teams_and_its_status_beside_it(
+    db: Database, fake: FakeBotConnector, login: MicrosoftLogin, tmp_path: Path,
+    bots: list[TeamsBotProcess],
+) -> None:  # fmt: skip
+    bot = TeamsBotProcess(db, fake, login, tmp_path)
+    bots.append(bot.start())
+    bot.mail("Rent arrears")
+    (card,) = until(lambda: cards(fake), what="the card")
+    assert card.activity["summary"] == "New duty task #1"
+    answer = invoke_card(bot.press("claim", 1, SAM))
+    assert "Claimed by @Sam" in card_text(answer)
+    until(lambda: "Claimed by @Sam" in card_text(fake.post(card.id).card), what="the update")
+    forged = requests.post(f"{bot.base}/api/messages", json={"type": "message"}, timeout=10,
+                           headers={"Authorization": "Bearer forged.token.here"})  # fmt: skip
+    assert forged.status_code == 401
+    assert requests.get(f"{bot.base}/metrics", timeout=10).status_code == 200
+    assert bot.stop(signal.SIGTERM) == 0
+    assert "Exception caught" not in bot.output()
+
+
+def test_killed_mid_post_and_restarted_leaves_exactly_one_card(
+    db: Database, fake: FakeBotConnector, login: MicrosoftLogin, tmp_path: Path,
+    bots: list[TeamsBotProcess],
+) -> None:  # fmt: skip
+    fake.slow_seconds = 60  # Teams takes the card, and the answer never comes
+    fake.fail_next(1, "hang-after-post")
+    first = TeamsBotProcess(db, fake, login, tmp_path)
+    bots.append(first.start())
+    first.mail("Rent arrears")
+    until(lambda: cards(fake), what="Teams to hold the card")
+    (waiting,) = tasks(db)
+    assert waiting.card_state == "posting"  # still waiting for Teams' answer
+    first.stop(signal.SIGKILL)
+
+    second = TeamsBotProcess(db, fake, login, tmp_path)
+    bots.append(second.start())
+    until(lambda: tasks(db)[0].card_state == "posted", what="the card to be found")
+    (card,) = cards(fake)
+    assert tasks(db)[0].card_ts == card.id
+    invoke_card(second.press("claim", 1, SAM))
+    until(lambda: "Claimed by @Sam" in card_text(fake.post(card.id).card), what="the update")
+    assert len(cards(fake)) == 1
+    assert second.stop() == 0
