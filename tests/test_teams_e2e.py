@@ -320,3 +320,28 @@ def test_a_conversation_the_bot_was_removed_from_is_one_log_line_and_a_status_pr
         assert len(said) == 1
         found = teams_probe(h.config, h.chat)()  # what /healthz and `dutybot status` show
         assert not found.ok and f"Teams refused the conversation a:{ALEX}" in found.detail
+
+
+def test_the_1_1_chat_has_a_home_page_and_the_new_contact_form(db: Database) -> None:
+    with TeamsHarness(db) as h:
+        n = h.email(subject="Rent arrears")
+        h.drain()
+        h.say("home", where="dm")
+        home = h.fake.wait_for(lambda: h.dms(SAM))[-1].card
+        shown = card_text(home)
+        assert "Log a contact" in shown and f"#{n}" in shown
+        h.say("new", where="dm")
+        form = h.fake.wait_for(lambda: h.dms(SAM)[1:])[-1].card
+        inputs = {e["id"]: e for e in form["body"] if "id" in e}
+        assert "summary" in inputs
+        kinds = next(a for a in form["actions"] if a["verb"] == "submit")["data"]["kinds"]
+        values = {name: "" for name in kinds} | {"summary": "Mum rang about a missed payment"}
+        for name, kind in kinds.items():
+            if kind == "choice":
+                values[name] = next(e for e in form["body"] if e.get("id") == name)["choices"][0][
+                    "value"
+                ]
+        answer = invoke_card(h.submit(form, values))
+        assert f"#{n + 1}" in card_text(answer)
+        h.drain()
+        assert len(h.cards()) == 2

@@ -15,6 +15,7 @@ import asyncio
 import html
 import logging
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +41,7 @@ from handlers.teams.render import (
     card_of,
     form_card,
     form_values,
+    home_card,
     message_card,
 )
 
@@ -91,7 +93,6 @@ class TeamsBot(ActivityHandler):
         self.calls = bot.calls
         self.chat = chat
         self.deliver = deliver or (lambda team: bot.deliver(team, chat))
-        self._later: set[asyncio.Task[Any]] = set()
 
     # ---- translating --------------------------------------------------------------------
 
@@ -110,9 +111,8 @@ class TeamsBot(ActivityHandler):
     def _after(self, reply: Reply) -> None:
         """Deliver what the call changed (the card update, the thread reply), not waited for."""
         if reply.team in self.bot.teams:
-            task = asyncio.ensure_future(asyncio.to_thread(self._deliver, str(reply.team)))
-            self._later.add(task)
-            task.add_done_callback(self._later.discard)
+            threading.Thread(target=self._deliver, args=(str(reply.team),), daemon=True,
+                             name="teams-after").start()  # fmt: skip
 
     def _deliver(self, team: str) -> None:
         try:
@@ -128,19 +128,52 @@ class TeamsBot(ActivityHandler):
         line = command_line(activity)
         if not line:
             return
-        place = place_of(activity)
-        reply = await asyncio.to_thread(self.calls.command, actor_of(activity), place, line)
-        self._after(reply)
-        card = message_card(reply.message, self._name_of(reply.team), reply.team or "")
-        answer = Activity(type="message", attachments=[Attachment(**attachment(card))],
-                          summary=reply.message.fallback or "dutybot")  # fmt: skip
+        actor, place = actor_of(activity), place_of(activity)
+        card = await asyncio.to_thread(self._answer_line, actor, place, line)
         if place.kind == "dm":
-            await turn_context.send_activity(answer)
+            await turn_context.send_activity(_message(card))
             return
         # In a channel the answer is for the sender only: Teams has no private reply in a
         # channel for a bot, so it goes to their 1:1 chat with the bot.
-        chat = await self.chat.dm_conversation(actor_of(activity))
-        await self.chat.send(chat, card, answer.summary or "dutybot")
+        chat = await self.chat.dm_conversation(actor)
+        await self.chat.send(chat, card, card.get("fallbackText") or "dutybot")
+
+    def _answer_line(self, actor: str, place: Place, line: str) -> dict[str, Any]:
+        """A typed line's answer as a card: `home` is the person's home page; a verb with a
+        form, typed alone (`new`), opens the form; anything else runs as typed."""
+        if line.lower() == "home":
+            return self._home(actor)
+        verb = self.calls.catalogue.verb(line)
+        if verb is not None and verb.form is not None:
+            found = self.calls.press(actor, place, verb.name, "")
+            if isinstance(found, FormView):
+                return form_card(found)
+            reply = found
+        else:
+            reply = self.calls.command(actor, place, line)
+        self._after(reply)
+        return message_card(reply.message, self._name_of(reply.team), reply.team or "")
+
+    def _home(self, actor: str) -> dict[str, Any]:
+        found = self.calls.home(actor)
+        if isinstance(found, str):
+            return message_card(text(found), lambda who: who)
+        name, sections = found
+        return home_card(name, sections, self._name_of(name))
+
+    async def on_members_added_activity(
+        self, members_added: Any, turn_context: TurnContext
+    ) -> None:
+        """Installed in someone's personal scope: greet them with their home page."""
+        activity = turn_context.activity
+        if place_of(activity).kind != "dm":
+            return
+        bot_id = getattr(activity.recipient, "id", None)
+        for member in members_added or []:
+            who = str(getattr(member, "aad_object_id", None) or "").lower()
+            if getattr(member, "id", None) != bot_id and who:
+                card = await asyncio.to_thread(self._home, who)
+                await turn_context.send_activity(_message(card))
 
     # ---- buttons and forms --------------------------------------------------------------
 
@@ -187,6 +220,11 @@ class TeamsBot(ActivityHandler):
             if view is not None:
                 return card_of(team, view, self.chat.name_of(wired.cfg), note=note)
         return message_card(reply.message if note else text("Done."), self._name_of(team), team)
+
+
+def _message(card: dict[str, Any]) -> Activity:
+    return Activity(type="message", attachments=[Attachment(**attachment(card))],
+                    summary=card.get("fallbackText") or "dutybot")  # fmt: skip
 
 
 def _card(card: dict[str, Any]) -> AdaptiveCardInvokeResponse:

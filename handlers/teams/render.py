@@ -18,6 +18,7 @@ from bot.chat.calls import FormView
 from bot.chat.catalogue import Field, FormValues
 from bot.kernel.message import Action, Message, TaskLink
 from bot.tasks.cards import CardView
+from bot.tasks.home import HomeSection
 
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 VERSION = "1.5"
@@ -174,6 +175,27 @@ def message_card(
     if message.fallback:
         extra["fallbackText"] = message.fallback
     return adaptive(body, actions, **extra)
+
+
+def home_card(team: str, sections: list[HomeSection], name_of: NameOf) -> dict[str, Any]:
+    """What App Home is in Slack, as a card in the bot's 1:1 chat: a title per section, one
+    line per row, and the row's button (Claim, Resolve, New contact) beside it."""
+    body: list[dict[str, Any]] = []
+    for section in sections:
+        body.append(_text(escape(section.title), weight="bolder", size="medium"))
+        if not section.rows:
+            body.append(_text(escape(section.empty), isSubtle=True))
+        for row in section.rows:
+            line = _text(markdown(row.line, name_of))
+            if row.action is None:
+                body.append(line)
+                continue
+            body.append({"type": "ColumnSet", "columns": [
+                {"type": "Column", "width": "stretch", "items": [line]},
+                {"type": "Column", "width": "auto", "items": [
+                    {"type": "ActionSet", "actions": [execute(row.action, team)]}]},
+            ]})  # fmt: skip
+    return adaptive(body)
 
 
 def form_card(found: FormView, error: str = "", field: str | None = None) -> dict[str, Any]:
