@@ -249,6 +249,36 @@ def status(config_path: str | None, as_json: bool) -> None:
 
 
 @main.group()
+def teams() -> None:
+    """Microsoft Teams: the app package."""
+
+
+@teams.command("package")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default="dutybot-teams.zip",
+              show_default=True, help="Where to write the zip.")  # fmt: skip
+@click.option("--developer", default="The council", show_default=True,
+              help="Who publishes the app, as Teams shows it.")  # fmt: skip
+@click.option("--website", required=True, help="The council's https:// page about the app.")
+@click.option("--version", "version", default="1.0.0", show_default=True)
+def teams_package(
+    config_path: str | None, out_path: str, developer: str, website: str, version: str
+) -> None:
+    """Build the Teams app package (manifest and icons, zipped) for the Azure Bot in
+    [teams_app], for the Teams admin centre (Manage apps, Upload)."""
+    from bot.app import CATALOGUE
+    from handlers.teams.package import PackageError, build
+
+    cfg = _load(config_path)
+    try:
+        made = build(cfg, CATALOGUE, Path(out_path), developer=developer, website=website,
+                     version=version)  # fmt: skip
+    except PackageError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Wrote {made}: upload it in the Teams admin centre, then add the app to the team.")
+
+
+@main.group()
 def db() -> None:
     """Database housekeeping."""
 
