@@ -345,3 +345,31 @@ def test_the_1_1_chat_has_a_home_page_and_the_new_contact_form(db: Database) -> 
         assert f"#{n + 1}" in card_text(answer)
         h.drain()
         assert len(h.cards()) == 2
+
+
+def test_people_named_by_work_email_act_and_get_dms_as_themselves(db: Database) -> None:
+    team = {
+        "members": [SAM, "Alex.Lee@council.example"],
+        "names": {SAM: "Sam", JO: "Jo", "Alex.Lee@council.example": "Alex"},
+        "rota": {"tue": {"manager": "priya@council.example"}},
+        "managers": [JO],
+    }
+    with TeamsHarness(db, team=team) as h:
+        h.fake.members[CHANNEL] = [
+            {"id": f"29:{ALEX}", "aadObjectId": ALEX, "name": "Alex Lee",
+             "email": "alex.lee@council.example", "userPrincipalName": "alex.lee@council.example"},
+            {"id": f"29:{PRIYA}", "aadObjectId": PRIYA, "name": "Priya Shah",
+             "email": "priya@council.example", "userPrincipalName": "priya@council.example"},
+        ]  # fmt: skip
+        n = h.email()
+        h.drain()
+        card = invoke_card(h.press("claim", n, user=ALEX))
+        assert "Claimed by @Alex at 10:00" in card_text(card)
+        assert task(h, n).claimed_by == "Alex.Lee@council.example"
+        refused = invoke_card(h.press("claim", n + 0, user=OUTSIDER))
+        assert "not on a duty team" in card_text(refused) or "Only" in card_text(refused)
+        h.say("handover post", user=JO, where="dm")
+        h.drain()
+        assert h.fake.wait_for(
+            lambda: [p for p in h.dms(PRIYA) if "Duty handover" in card_text(p.card)]
+        )

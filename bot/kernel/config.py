@@ -739,6 +739,11 @@ _USER_ID_WANTED: Final = (
 _GROUP_ID_WANTED: Final = "expected a user group id like S0123ABCD"
 
 
+def named_people(team: TeamConfig) -> set[str]:
+    """Everyone a team's config names, by the id or address it names them by."""
+    return {who for _, who in _user_ids(team)}
+
+
 def _user_ids(team: TeamConfig) -> list[tuple[str, str]]:
     """(key, user id) for every place a team's config names a person."""
     found = [("members", u) for u in team.members] + [("managers", u) for u in team.managers]

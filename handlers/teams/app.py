@@ -32,6 +32,8 @@ from microsoft_agents.hosting.core import ActivityHandler, TurnContext
 from bot.app import DutyBot
 from bot.chat.calls import SORRY, FormView, Place, Reply
 from bot.chat.delivery import card_now
+from bot.chat.port import ChatRefused, ChatUnavailable
+from bot.kernel.config import named_people
 from bot.kernel.message import text
 from handlers.teams.chat import TeamsChat
 from handlers.teams.render import (
@@ -93,6 +95,9 @@ class TeamsBot(ActivityHandler):
         self.calls = bot.calls
         self.chat = chat
         self.deliver = deliver or (lambda team: bot.deliver(team, chat))
+        # Whom the config names by work email rather than Entra id (the same for everyone).
+        self._by_email = {who.lower(): who for t in bot.teams.values()
+                          for who in named_people(t.cfg) if "@" in who}  # fmt: skip
 
     # ---- translating --------------------------------------------------------------------
 
@@ -120,6 +125,21 @@ class TeamsBot(ActivityHandler):
         except Exception:  # the delivery loop tries again; nothing is lost
             log.exception("delivery after a Teams action failed")
 
+    async def who(self, activity: Activity) -> str:
+        """The sender as the config names them: their Entra id, or their work email when
+        that is how the config has them (looked up in the duty channels' member lists)."""
+        entra = actor_of(activity)
+        if not self._by_email or not entra:
+            return entra
+        for wired in self.bot.teams.values():
+            try:
+                email = await self.chat.email_of(wired.cfg, entra)
+            except (ChatUnavailable, ChatRefused):
+                continue  # Teams can't say now: they act by their id, as if not named by email
+            if email in self._by_email:
+                return self._by_email[email]
+        return entra
+
     # ---- messages -----------------------------------------------------------------------
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
@@ -128,14 +148,14 @@ class TeamsBot(ActivityHandler):
         line = command_line(activity)
         if not line:
             return
-        actor, place = actor_of(activity), place_of(activity)
+        actor, place = await self.who(activity), place_of(activity)
         card = await asyncio.to_thread(self._answer_line, actor, place, line)
         if place.kind == "dm":
             await turn_context.send_activity(_message(card))
             return
         # In a channel the answer is for the sender only: Teams has no private reply in a
         # channel for a bot, so it goes to their 1:1 chat with the bot.
-        chat = await self.chat.dm_conversation(actor)
+        chat = await self.chat.dm_conversation(actor_of(activity))
         await self.chat.send(chat, card, card.get("fallbackText") or "dutybot")
 
     def _answer_line(self, actor: str, place: Place, line: str) -> dict[str, Any]:
@@ -184,7 +204,7 @@ class TeamsBot(ActivityHandler):
         self._learn(activity)
         action = invoke_value.action
         data = dict(action.data or {}) if isinstance(action.data, dict) else {}
-        actor, place = actor_of(activity), place_of(activity)
+        actor, place = await self.who(activity), place_of(activity)
         team, args = str(data.get("team") or ""), str(data.get("args") or "")
         if action.verb == SUBMIT:
             verb = str(data.get("form") or "")

@@ -37,7 +37,7 @@ from microsoft_agents.hosting.core import AgentAuthConfiguration, AuthTypes
 from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
 
 from bot.chat.port import CardRef, ChatRefused, ChatUnavailable
-from bot.kernel.config import TeamConfig, TeamsAppConfig
+from bot.kernel.config import ENTRA_ID, TeamConfig, TeamsAppConfig
 from bot.kernel.message import CHANNEL_FALLBACK, DM_FALLBACK, Message
 from bot.tasks.cards import CardView
 from handlers.pacing import Pacer
@@ -51,6 +51,11 @@ GRAPH = "https://graph.microsoft.com"
 GONE = (403, 404)  # the bot was removed from the conversation, or it was deleted
 CALL_SECONDS = 10.0  # one HTTP call to Teams, at most
 LOOK_BACK = 50  # how many recent channel posts find_card reads
+ROSTER_SECONDS = 600.0  # how long a channel's member list is trusted
+
+
+def is_entra_id(who: str) -> bool:
+    return ENTRA_ID.fullmatch(who) is not None
 
 
 class Loop:
@@ -115,6 +120,7 @@ class TeamsChat:
         self.names: dict[str, str] = {}  # Entra object id -> name, as Teams last said it
         self.gone: dict[str, str] = {}  # conversation -> why, said once in the log
         self._dm: dict[str, str] = {}
+        self._rosters: dict[str, tuple[float, dict[str, str]]] = {}  # channel -> email->id
         self._lock = threading.Lock()
 
     # ---- calling Teams ------------------------------------------------------------------
@@ -220,6 +226,52 @@ class TeamsChat:
                 self.pacer.posted(paced)
         return str(sent.id)
 
+    # ---- people: an Entra object id, or the work email the config names them by ---------
+
+    async def roster(self, channel: str) -> dict[str, str]:
+        """The channel's members: work email (and sign-in name), lower case -> Entra id."""
+        with self._lock:
+            hit = self._rosters.get(channel)
+        if hit and time.monotonic() - hit[0] < ROSTER_SECONDS:
+            return hit[1]
+        members = await self.call(
+            channel, lambda c: c.conversations.get_conversation_members(channel), idempotent=True
+        )
+        found: dict[str, str] = {}
+        for m in members:
+            data = m.model_dump(by_alias=True) if hasattr(m, "model_dump") else dict(m)
+            aad = str(data.get("aadObjectId") or "").lower()
+            for key in ("email", "userPrincipalName"):
+                if aad and data.get(key):
+                    found[str(data[key]).lower()] = aad
+            if aad and data.get("name"):
+                self.names.setdefault(aad, str(data["name"]))
+        with self._lock:
+            self._rosters[channel] = (time.monotonic(), found)
+        return found
+
+    async def entra_id(self, team: TeamConfig, who: str) -> str:
+        """A person as Teams knows them (their Entra id), from either way the config names them."""
+        if is_entra_id(who):
+            return who.lower()
+        found = (await self.roster(team.channel)).get(who.lower())
+        if found is None:
+            raise ChatRefused("not_in_channel")  # nobody by that address in the duty channel
+        return found
+
+    async def email_of(self, team: TeamConfig, entra_id: str) -> str | None:
+        """The work email a team's channel knows a person by, if any."""
+        for email, aad in (await self.roster(team.channel)).items():
+            if aad == entra_id:
+                return email
+        return None
+
+    def _mention_ids(self, team: TeamConfig, message: Message) -> Callable[[str], str]:
+        """How a ping's person becomes a mention's id (their Entra id)."""
+        emails = [p.value for p in message.parts if p.kind == "ping" and not is_entra_id(p.value)]
+        found = self._run(self.roster(team.channel)) if emails else {}
+        return lambda who: found.get(who.lower(), who)
+
     # ---- names --------------------------------------------------------------------------
 
     def name_of(self, team: TeamConfig) -> Callable[[str], str]:
@@ -300,7 +352,8 @@ class TeamsChat:
         self, team: TeamConfig, ref: CardRef, message: Message, key: int | None = None
     ) -> CardRef | None:
         thread = f"{ref.channel};messageid={ref.ts}"
-        card = message_card(message, self.name_of(team), team.name, key)
+        card = message_card(message, self.name_of(team), team.name, key,
+                            self._mention_ids(team, message))  # fmt: skip
         summary = message.fallback or CHANNEL_FALLBACK
         post = self._run(self.send(thread, card, summary, paced=thread))
         return CardRef(thread, post)
@@ -313,15 +366,19 @@ class TeamsChat:
         card: CardRef | None,
         key: int | None = None,
     ) -> CardRef | None:
-        content = message_card(message, self.name_of(team), team.name, key)
+        content = message_card(message, self.name_of(team), team.name, key,
+                               self._mention_ids(team, message))  # fmt: skip
         if card is not None:  # a link to the card, made from Teams' own ids only
             content.setdefault("actions", []).append(
                 {"type": "Action.OpenUrl", "title": "Open the card", "url": card_link(card)}
             )
-        return self._run(self._dm_send(user_id, content, message.fallback or DM_FALLBACK))
+        summary = message.fallback or DM_FALLBACK
+        return self._run(self._dm_send(team, user_id, content, summary))
 
-    async def _dm_send(self, user_id: str, card: dict[str, Any], summary: str) -> CardRef:
-        chat = await self.dm_conversation(user_id)
+    async def _dm_send(
+        self, team: TeamConfig, user_id: str, card: dict[str, Any], summary: str
+    ) -> CardRef:
+        chat = await self.dm_conversation(await self.entra_id(team, user_id))
         return CardRef(chat, await self.send(chat, card, summary, paced=chat))
 
     async def dm_conversation(self, user_id: str) -> str:
@@ -347,7 +404,8 @@ class TeamsChat:
     def post_to_channel(
         self, team: TeamConfig, channel: str, message: Message, key: int | None = None
     ) -> CardRef | None:
-        card = message_card(message, self.name_of(team), team.name, key)
+        card = message_card(message, self.name_of(team), team.name, key,
+                            self._mention_ids(team, message))  # fmt: skip
         summary = message.fallback or CHANNEL_FALLBACK
         return CardRef(channel, self._run(self.send(channel, card, summary, paced=channel)))
 

@@ -68,16 +68,17 @@ def _text(text: str, **style: Any) -> dict[str, Any]:
 
 
 class Mentions:
-    """The mentions a message makes (only ``ping`` parts): each needs an entity in the card."""
+    """The mentions a message makes (only ``ping`` parts): each needs an entity in the card,
+    naming the person by the id Teams knows them by (``ids``: from a work email)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ids: Callable[[str], str] | None = None) -> None:
         self.entities: list[dict[str, Any]] = []
+        self.ids = ids or (lambda who: who)
 
     def add(self, user_id: str, name: str) -> str:
         shown = f"<at>{escape(name)}</at>"
-        self.entities.append(
-            {"type": "mention", "text": shown, "mentioned": {"id": user_id, "name": name}}
-        )
+        mentioned = {"id": self.ids(user_id), "name": name}
+        self.entities.append({"type": "mention", "text": shown, "mentioned": mentioned})
         return shown
 
 
@@ -151,11 +152,15 @@ def card_of(team: str, card: CardView, name_of: NameOf, note: str = "") -> dict[
 
 
 def message_card(
-    message: Message, name_of: NameOf, team: str = "", key: int | None = None
+    message: Message,
+    name_of: NameOf,
+    team: str = "",
+    key: int | None = None,
+    ids: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
     """A message as a card: a bold line for each heading, its text, then any buttons. Pings
     become mentions, with their entities."""
-    mentions = Mentions()
+    mentions = Mentions(ids)
     body: list[dict[str, Any]] = []
     current: list[str] = []
     for part in message.parts:
