@@ -373,3 +373,29 @@ def test_people_named_by_work_email_act_and_get_dms_as_themselves(db: Database) 
         assert h.fake.wait_for(
             lambda: [p for p in h.dms(PRIYA) if "Duty handover" in card_text(p.card)]
         )
+
+
+def test_roles_from_a_microsoft_365_group_and_no_alert_to_a_guest(db: Database) -> None:
+    group = "9a9a9a9a-0000-4000-8000-00000000aaaa"
+    guest = "6e6e6e6e-0000-4000-8000-00000000beef"
+    with TeamsHarness(db, team={"members": [SAM], "member_group": group}) as h:
+        h.fake.users = {
+            ALEX: {"id": ALEX, "mail": "alex@council.example", "userType": "Member",
+                   "accountEnabled": True},
+            PRIYA: {"id": PRIYA, "mail": "priya@council.example", "userType": "Member",
+                    "accountEnabled": True},
+            guest: {"id": guest, "mail": "gus@partner.example", "userType": "Guest",
+                    "accountEnabled": True},
+        }  # fmt: skip
+        h.fake.groups = {group: [ALEX]}
+        n = h.email()
+        h.drain()
+        assert "Claimed by @Alex" in card_text(invoke_card(h.press("claim", n, user=ALEX)))
+        refused = card_text(invoke_card(h.press("resolve", n, user=PRIYA)))
+        assert "Claimed by @Alex" in refused and task(h, n).state == "claimed"
+        form = invoke_card(h.press("alert", n, user=ALEX))
+        again = invoke_card(h.submit(form, {"people": guest, "note": ""}, user=ALEX))
+        people = next(e for e in again["body"] if e.get("id") == "people")
+        assert "is a guest" in people["errorMessage"]
+        h.drain()
+        assert h.dms(guest) == []

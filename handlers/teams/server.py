@@ -24,10 +24,10 @@ from bot.kernel.roles import GroupLookup
 from bot.ops.monitor import Monitor
 from bot.ops.runner import Runner
 from bot.ops.status import CachedProbe, Check, Probe
-from bot.people.directory import Profiles
 from handlers.status_http import MetricsFn, StatusFn
 from handlers.teams.app import TeamsBot, on_turn_error
 from handlers.teams.chat import Loop, TeamsChat, auth_config, sign_in
+from handlers.teams.people import TeamsProfiles, group_lookup
 
 log = logging.getLogger(__name__)
 
@@ -168,14 +168,14 @@ class TeamsService:
 class TeamsAdapter:
     """`chat = "teams"`: Microsoft Teams through the Microsoft 365 Agents SDK."""
 
-    def groups(self, config: Config) -> GroupLookup | None:
-        return None  # Microsoft 365 group membership: not yet
+    def groups(self, config: Config) -> GroupLookup:
+        return group_lookup(config)
 
     def probe(self, config: Config) -> Probe:
         return teams_probe(config)
 
-    def profiles(self, config: Config) -> Profiles | None:
-        return None
+    def profiles(self, config: Config) -> TeamsProfiles:
+        return TeamsProfiles.of(config)
 
     def start(self, config: Config, bot: DutyBot) -> TeamsService:
         return TeamsService(config, bot)

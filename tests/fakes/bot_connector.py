@@ -71,6 +71,8 @@ class FakeBotConnector:
         self.issued = issued  # None: any bearer token will do
         self.slow_seconds = 3.0
         self.members: dict[str, list[dict[str, Any]]] = {}  # conversation -> Teams members
+        self.users: dict[str, dict[str, Any]] = {}  # Graph's users, by Entra id
+        self.groups: dict[str, list[str]] = {}  # Graph's groups: id -> member Entra ids
         self._calls: list[Call] = []
         self._posts: dict[str, Post] = {}
         self._order: list[str] = []
@@ -252,9 +254,24 @@ class FakeBotConnector:
             return post.id
 
     def _graph(self, method: str, path: str, body: Any) -> tuple[int, Any]:
-        """GET /teams/{team}/channels/{channel}/messages[/{id}/replies], newest first."""
+        """GET /teams/{team}/channels/{channel}/messages[/{id}/replies] (newest first),
+        /users/{id or sign-in name}, /groups/{id}/transitiveMembers."""
         parts = [unquote(p) for p in path.split("/") if p][2:]
-        assert method == "GET" and parts[0] == "teams" and parts[2] == "channels", path
+        assert method == "GET", path
+        if parts[0] == "users" and len(parts) == 2:
+            who = parts[1].lower()
+            found = self.users.get(who) or next(
+                (u for u in self.users.values()
+                 if who in (str(u.get("mail")).lower(), str(u.get("userPrincipalName")).lower())),
+                None,
+            )  # fmt: skip
+            if found is None:
+                raise KeyError(path)
+            return 200, found
+        if parts[0] == "groups" and parts[2:] == ["transitiveMembers"]:
+            ids = self.groups[parts[1]]
+            return 200, {"value": [self.users.get(i, {"id": i}) for i in ids]}
+        assert parts[0] == "teams" and parts[2] == "channels", path
         channel = parts[3]
         if parts[4:] == ["messages"]:
             found = self.posts(channel)
