@@ -215,3 +215,38 @@ def test_the_teams_secret_can_only_come_from_the_environment() -> None:
         "teams_app.client_secret: secrets may not be written in the config file; "
         "expected client_secret_env naming an environment variable"
     ]
+
+
+def test_check_says_which_ids_are_wrong_for_teams_and_that_the_secret_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    example = (ROOT / "config.example.toml").read_text().replace('chat = "shell"\n',
+                                                                 'chat = "teams"\n', 1)  # fmt: skip
+    code, lines = check(tmp_path, example)
+    assert code == 1
+    assert lines[0].startswith("teams_app.app_id: missing; expected the Azure Bot's app id")
+    assert 'teams[0].members: "sam" is not a Teams user; expected an Entra object id' in lines[2]
+    assert 'teams[0].channel: "C0DUTY" is not a Teams channel id' in lines[-1]
+
+    fixed = f"""
+chat = "teams"
+[teams_app]
+app_id = "{BOT_APP["app_id"]}"
+tenant_id = "{SOMEONE}"
+[[teams]]
+name = "care-experienced"
+channel = "19:duty@thread.tacv2"
+members = ["{SOMEONE}", "sam@council.example"]
+managers = ["jo@council.example"]
+"""
+    monkeypatch.delenv("DUTYBOT_TEAMS_CLIENT_SECRET", raising=False)
+    code, lines = check(tmp_path, fixed)
+    assert lines == [
+        "DUTYBOT_TEAMS_CLIENT_SECRET: not set; expected the Azure Bot's client secret in the "
+        "environment for Teams"
+    ], lines
+    monkeypatch.setenv("DUTYBOT_TEAMS_CLIENT_SECRET", "s3cret")
+    code, lines = check(tmp_path, fixed)
+    assert code == 0 and lines[-1].endswith(
+        "is fine: 1 team(s): care-experienced (folder mailbox)."
+    )

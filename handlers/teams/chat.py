@@ -52,6 +52,9 @@ GONE = (403, 404)  # the bot was removed from the conversation, or it was delete
 CALL_SECONDS = 10.0  # one HTTP call to Teams, at most
 LOOK_BACK = 50  # how many recent channel posts find_card reads
 ROSTER_SECONDS = 600.0  # how long a channel's member list is trusted
+# Teams also limits each app in a tenant as a whole (about 50 calls a second across every
+# conversation); keep well under it, so only a real surge ever meets a 429.
+TENANT_GAP_SECONDS = 1 / 30
 
 
 def is_entra_id(who: str) -> bool:
@@ -116,6 +119,7 @@ class TeamsChat:
         self.loop = loop
         self.service_url = app.service_url
         self.pacer = Pacer(app.pace_seconds if pace_seconds is None else pace_seconds)
+        self.tenant = Pacer(TENANT_GAP_SECONDS)  # every call, whatever the conversation
         self.retry_seconds = app.retry_seconds if retry_seconds is None else retry_seconds
         self.names: dict[str, str] = {}  # Entra object id -> name, as Teams last said it
         self.gone: dict[str, str] = {}  # conversation -> why, said once in the log
@@ -172,6 +176,7 @@ class TeamsChat:
 
     async def _once(self, use: Callable[[TeamsConnectorClient], Awaitable[T]]) -> T:
         token = await self.token()
+        await asyncio.to_thread(self.tenant.wait, self.app.tenant_id)
         session = aiohttp.ClientSession(
             base_url=self.service_url if self.service_url.endswith("/") else self.service_url + "/",
             timeout=aiohttp.ClientTimeout(total=CALL_SECONDS),
