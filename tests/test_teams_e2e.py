@@ -399,3 +399,25 @@ def test_roles_from_a_microsoft_365_group_and_no_alert_to_a_guest(db: Database) 
         assert "is a guest" in people["errorMessage"]
         h.drain()
         assert h.dms(guest) == []
+
+
+def test_a_channel_the_bot_was_removed_from_holds_the_cards_quietly_until_it_is_back(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    with TeamsHarness(db) as h:
+        h.fake.gone(CHANNEL)
+        n = h.email()
+        with caplog.at_level(logging.WARNING):
+            for _ in range(4):
+                assert h.drain().waiting
+        assert task(h, n).card_state in ("pending", "posting")
+        assert len([r for r in caplog.records if "can't post in conversation" in r.message]) == 1
+        assert len([r for r in caplog.records if "invite the bot" in r.message]) == 1
+        posts = [c for c in h.fake.calls if c.path.endswith("/activities")]
+        assert len(posts) == 1  # asked once, not on every round
+        assert not teams_probe(h.config, h.chat)().ok
+        h.fake._gone.clear()  # the app is added to the team again...
+        h.say("help", user=SAM)  # ...and the bot hears from the channel
+        h.drain()
+        assert len(h.cards_of(n)) == 1
+        assert teams_probe(h.config, h.chat)().ok

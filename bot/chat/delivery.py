@@ -56,10 +56,13 @@ def deliver(
         out.updated = _update_cards(db, team, chat, limit, stopping)
         out.messages = _send_messages(db, team, chat, clock, limit, stopping)
     except ChatUnavailable as exc:
-        log.warning("chat unavailable for %s, will retry: %s", team.name, exc)
+        _say_once(team.name, logging.WARNING, "chat unavailable for %s, will retry: %s",
+                  team.name, exc)  # fmt: skip
         out.waiting = True
     except ChatRefused as exc:  # only posting cards gets here: the channel itself is wrong
-        log.error(
+        _say_once(
+            team.name,
+            logging.ERROR,
             "cards for %s can't be posted in %s (%s); invite the bot to the channel, or check "
             "the team's channel id. They will be posted once it can.",
             team.name,
@@ -67,7 +70,29 @@ def deliver(
             exc.reason,
         )
         out.waiting = True
+    else:
+        _all_clear(team.name)
     return out
+
+
+# What was last said about each team's chat being away: the same again is not said again on
+# every round (every few seconds), only when it changes or after the chat has come back.
+_said: dict[str, str] = {}
+_said_lock = threading.Lock()
+
+
+def _say_once(team: str, level: int, msg: str, *args: object) -> None:
+    said = msg % args
+    with _said_lock:
+        if _said.get(team) == said:
+            return
+        _said[team] = said
+    log.log(level, msg, *args)
+
+
+def _all_clear(team: str) -> None:
+    with _said_lock:
+        _said.pop(team, None)
 
 
 def _post_cards(

@@ -49,6 +49,7 @@ T = TypeVar("T")
 CONNECTOR = "https://api.botframework.com"
 GRAPH = "https://graph.microsoft.com"
 GONE = (403, 404)  # the bot was removed from the conversation, or it was deleted
+GONE_RETRY_SECONDS = 60.0  # a conversation that refused the bot is tried again this often
 CALL_SECONDS = 10.0  # one HTTP call to Teams, at most
 LOOK_BACK = 50  # how many recent channel posts find_card reads
 ROSTER_SECONDS = 600.0  # how long a channel's member list is trusted
@@ -123,6 +124,7 @@ class TeamsChat:
         self.retry_seconds = app.retry_seconds if retry_seconds is None else retry_seconds
         self.names: dict[str, str] = {}  # Entra object id -> name, as Teams last said it
         self.gone: dict[str, str] = {}  # conversation -> why, said once in the log
+        self._gone_at: dict[str, tuple[float, int]] = {}  # conversation -> when, HTTP status
         self._dm: dict[str, str] = {}
         self._rosters: dict[str, tuple[float, dict[str, str]]] = {}  # channel -> email->id
         self._lock = threading.Lock()
@@ -149,6 +151,11 @@ class TeamsChat:
         idempotent: bool,
     ) -> T:
         """One connector call with back-off; see the module's docstring."""
+        with self._lock:
+            refused = self._gone_at.get(conversation.split(";")[0])
+        if refused is not None and time.monotonic() - refused[0] < GONE_RETRY_SECONDS:
+            # Not asked again every round: Teams said no a moment ago, and would again.
+            raise ChatRefused(f"http_{refused[1]}", gone=True)
         deadline = time.monotonic() + self.retry_seconds
         attempt = 0
         while True:
@@ -192,7 +199,9 @@ class TeamsChat:
         if status not in GONE:
             log.error("Teams refused a call in a conversation (HTTP %s)", status)
             return
+        conversation = conversation.split(";")[0]  # a thread is its channel's
         with self._lock:
+            self._gone_at[conversation] = (time.monotonic(), status)
             if conversation in self.gone:
                 return
             self.gone[conversation] = f"HTTP {status}"
@@ -211,6 +220,7 @@ class TeamsChat:
         """The bot heard from the conversation again: it's back."""
         with self._lock:
             self.gone.pop(conversation, None)
+            self._gone_at.pop(conversation, None)
 
     async def send(
         self, conversation: str, card: dict[str, Any], summary: str, *, paced: str | None = None
