@@ -5,6 +5,8 @@ tokens and signs in for real). Runs on SQLite and PostgreSQL, as the Slack run t
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import requests
 
 from storage.db import Database
 from tests.bot_process import TeamsBotProcess, tasks, until
+from tests.conftest import ROOT
 from tests.fakes.bot_connector import FakeBotConnector, Post
 from tests.fakes.microsoft_login import MicrosoftLogin
 from tests.teams_harness import APP_ID, CHANNEL, SAM, TENANT, card_text, invoke_card
@@ -50,6 +53,13 @@ def test_run_serves_teams_and_its_status_beside_it(
                            headers={"Authorization": "Bearer forged.token.here"})  # fmt: skip
     assert forged.status_code == 401
     assert requests.get(f"{bot.base}/metrics", timeout=10).status_code == 200
+    health = requests.get(f"{bot.base}/healthz", timeout=10).json()
+    assert health["slack"] is None and "msteams" in health
+    status = subprocess.run(
+        [sys.executable, "-m", "handlers.cli", "status", "--config", str(bot.config)],
+        env=bot._env(), capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert "Teams: reachable (Microsoft signed the bot in)." in status.stdout, status.stdout
     assert bot.stop(signal.SIGTERM) == 0
     assert "Exception caught" not in bot.output()
 
