@@ -35,6 +35,7 @@ from bot.chat.delivery import card_now
 from bot.chat.port import ChatRefused, ChatUnavailable
 from bot.kernel.config import named_people
 from bot.kernel.message import text
+from bot.ops.logsafe import trace_without_text
 from handlers.teams.chat import TeamsChat
 from handlers.teams.render import (
     CARD,
@@ -255,7 +256,7 @@ async def on_turn_error(context: TurnContext, error: Exception) -> None:
     """Replaces the SDK's own, which posts "Exception caught : ..." into the conversation:
     the trace goes to the log (never email content: the calls never raise with it), and
     the person gets the one plain sentence."""
-    log.error("a Teams request failed (%s)", type(error).__name__, exc_info=error)
+    log.error("a Teams request failed: %s", trace_without_text(error))
     sorry = message_card(text(SORRY), lambda who: who)
     try:
         if context.activity.type == ActivityTypes.invoke:
