@@ -51,17 +51,18 @@ def deliver(
     card or message in hand is finished and recorded, and the rest waits for the next run."""
     out = Delivered()
     stopping = stop or threading.Event()
+    said = (team.name, id(chat))  # what was said is this chat's own, for this team
     try:
         out.posted = _post_cards(db, team, chat, limit, clock, stopping)
         out.updated = _update_cards(db, team, chat, limit, stopping)
         out.messages = _send_messages(db, team, chat, clock, limit, stopping)
     except ChatUnavailable as exc:
-        _say_once(team.name, logging.WARNING, "chat unavailable for %s, will retry: %s",
+        _say_once(said, logging.WARNING, "chat unavailable for %s, will retry: %s",
                   team.name, exc)  # fmt: skip
         out.waiting = True
     except ChatRefused as exc:  # only posting cards gets here: the channel itself is wrong
         _say_once(
-            team.name,
+            said,
             logging.ERROR,
             "cards for %s can't be posted in %s (%s); invite the bot to the channel, or check "
             "the team's channel id. They will be posted once it can.",
@@ -71,28 +72,28 @@ def deliver(
         )
         out.waiting = True
     else:
-        _all_clear(team.name)
+        _all_clear(said)
     return out
 
 
 # What was last said about each team's chat being away: the same again is not said again on
 # every round (every few seconds), only when it changes or after the chat has come back.
-_said: dict[str, str] = {}
+_said: dict[tuple[str, int], str] = {}
 _said_lock = threading.Lock()
 
 
-def _say_once(team: str, level: int, msg: str, *args: object) -> None:
+def _say_once(key: tuple[str, int], level: int, msg: str, *args: object) -> None:
     said = msg % args
     with _said_lock:
-        if _said.get(team) == said:
+        if _said.get(key) == said:
             return
-        _said[team] = said
+        _said[key] = said
     log.log(level, msg, *args)
 
 
-def _all_clear(team: str) -> None:
+def _all_clear(key: tuple[str, int]) -> None:
     with _said_lock:
-        _said.pop(team, None)
+        _said.pop(key, None)
 
 
 def _post_cards(

@@ -96,6 +96,8 @@ class TeamsBot(ActivityHandler):
         self.calls = bot.calls
         self.chat = chat
         self.deliver = deliver or (lambda team: bot.deliver(team, chat))
+        self._afters: set[threading.Thread] = set()
+        self._lock = threading.Lock()
         # Whom the config names by work email rather than Entra id (the same for everyone).
         self._by_email = {who.lower(): who for t in bot.teams.values()
                           for who in named_people(t.cfg) if "@" in who}  # fmt: skip
@@ -117,8 +119,18 @@ class TeamsBot(ActivityHandler):
     def _after(self, reply: Reply) -> None:
         """Deliver what the call changed (the card update, the thread reply), not waited for."""
         if reply.team in self.bot.teams:
-            threading.Thread(target=self._deliver, args=(str(reply.team),), daemon=True,
-                             name="teams-after").start()  # fmt: skip
+            after = threading.Thread(target=self._deliver, args=(str(reply.team),),
+                                     daemon=True, name="teams-after")  # fmt: skip
+            with self._lock:
+                self._afters = {t for t in self._afters if t.is_alive()} | {after}
+            after.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Let the deliveries started after actions finish."""
+        with self._lock:
+            afters = list(self._afters)
+        for after in afters:
+            after.join(timeout)
 
     def _deliver(self, team: str) -> None:
         try:

@@ -159,6 +159,7 @@ class TeamsService:
         stop.wait()
 
     def close(self) -> None:
+        self.endpoint.handler.close()
         if self.site is not None:
             self.site.close()
             self.site = None
