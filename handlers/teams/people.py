@@ -14,6 +14,7 @@ Roster keep the answers a few minutes.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from urllib.parse import quote
 
@@ -27,6 +28,16 @@ from handlers.teams.chat import GRAPH, Loop, sign_in
 
 TIMEOUT = 3.0
 PAGES = 20  # a group of up to 20 pages of members (999 each) is plenty for a duty team
+_LOOP: Loop | None = None  # one for every Graph helper in the process (only token fetches)
+_LOOP_LOCK = threading.Lock()
+
+
+def _shared_loop() -> Loop:
+    global _LOOP
+    with _LOOP_LOCK:
+        if _LOOP is None:
+            _LOOP = Loop()
+        return _LOOP
 
 
 class Graph:
@@ -36,7 +47,7 @@ class Graph:
         app = config.teams_app
         self.base = app.graph_url.rstrip("/")
         self.auth = sign_in(app, secret(app.client_secret_env) or "")
-        self.loop = Loop()
+        self.loop = _shared_loop()
         self.http = requests.Session()
 
     def token(self) -> str:
