@@ -87,3 +87,33 @@ def test_killed_mid_post_and_restarted_leaves_exactly_one_card(
     until(lambda: "Claimed by @Sam" in card_text(fake.post(card.id).card), what="the update")
     assert len(cards(fake)) == 1
     assert second.stop() == 0
+
+
+@pytest.mark.slow
+def test_a_20_percent_fault_rate_and_a_kill_lose_and_double_nothing(
+    db: Database, fake: FakeBotConnector, login: MicrosoftLogin, tmp_path: Path,
+    bots: list[TeamsBotProcess],
+) -> None:  # fmt: skip
+    fake.slow_seconds = 12  # longer than a call may take: the bot gives up, the post stands
+    fake.fault_rate(0.2, ("429", "503", "500", "500-after-post", "hang-after-post"))
+    first = TeamsBotProcess(db, fake, login, tmp_path)
+    bots.append(first.start())
+    for i in range(12):
+        first.mail(f"Email {i}")
+    until(lambda: len(cards(fake)) >= 5, 60, what="some cards, through the faults")
+    first.stop(signal.SIGKILL)  # mid-delivery, as it may be
+
+    second = TeamsBotProcess(db, fake, login, tmp_path)
+    bots.append(second.start())
+    until(lambda: len(tasks(db)) == 12 and all(t.card_state == "posted" for t in tasks(db)),
+          120, what="every card, through the faults")  # fmt: skip
+    fake.fault_rate(0)
+    posted = {t.id: t.card_ts for t in tasks(db)}
+    per_task: dict[int, int] = {}
+    for card in cards(fake):
+        task_id = card.card["dutybot"]["task"]
+        per_task[task_id] = per_task.get(task_id, 0) + 1
+        assert posted[task_id] == card.id
+    assert per_task == {task_id: 1 for task_id in posted}
+    assert [c for c in fake.calls if c.fault]  # the faults really happened
+    assert second.stop() == 0
