@@ -181,3 +181,27 @@ def test_a_team_can_keep_alerts_to_one_user_group(db: Database) -> None:
             "@Olly Other isn't in the group duty alerts may go to. Ask a duty manager to add them."
         )
         assert h.command(f"alert {n} <@{STAFF}>").json()["text"].startswith("Alert sent")
+
+
+def test_minimal_in_teams_puts_no_subject_or_name_in_any_payload(db: Database) -> None:
+    from tests.teams_harness import SAM as T_SAM
+    from tests.teams_harness import TeamsHarness
+
+    clock = ManualClock(london(2026, 11, 23, 9, 0))
+    with TeamsHarness(db, clock=clock, config={"privacy": {"preview": "minimal"}}) as h:
+        mime = make_email("Welfare check - Callum Reeve", "Callum's sister rang 07700 900123.",
+                          sender="PC Dana Whitfield <dana@police.example.gov.uk>",
+                          message_id="<p1@x>")  # fmt: skip
+        n = take_in(h.db, h.team.name, raw("p1", mime), clock.now(), "minimal").task_number
+        h.drain()
+        h.say(f"show {n}", user=T_SAM)
+        h.say("list", user=T_SAM, where="dm")
+        h.press("claim", n, user=T_SAM)
+        clock.set(london(2026, 11, 23, 16, 30))
+        jobs_of(h.bot).run_due()
+        h.drain()
+        h.fake.wait_for(lambda: len(h.dms(T_SAM)) >= 2)
+        sent = json.dumps([c.body for c in h.fake.calls], ensure_ascii=False)
+        for word in ("Callum", "Reeve", "Dana", "Whitfield", "Welfare check", "07700"):
+            assert word not in sent
+        assert "Email from police" in sent
