@@ -149,6 +149,11 @@ class FakeBotConnector:
                     if self._posts[i].conversation == conversation
                     and self._posts[i].parent == post_id]  # fmt: skip
 
+    def all_posts(self) -> list[Post]:
+        """Every message in every conversation, as it stands now (after any update)."""
+        with self._lock:
+            return [self._posts[i] for i in self._order]
+
     def post(self, post_id: str) -> Post | None:
         with self._lock:
             return self._posts.get(post_id)
