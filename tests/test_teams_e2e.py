@@ -241,6 +241,11 @@ def test_commands_in_the_channel_and_the_1_1_chat_run_the_same_catalogue(db: Dat
         refused = card_text(h.fake.wait_for(lambda: h.dms(OUTSIDER))[-1].card)
         assert "not on a duty team" in refused
         assert not [p for p in h.fake.posts(CHANNEL) if "claim N" in card_text(p.card)]
+        # Chat in the channel that doesn't mention the bot is not for it: no answer at all.
+        before = len(h.fake.calls)
+        talk = h.activity("message", PRIYA, text="claim the parking space, anyone?")
+        assert h.send(talk).status_code == 202
+        assert h.dms(PRIYA) == [] and len(h.fake.calls) == before
 
 
 def test_a_failure_never_shows_exception_caught_or_a_trace(db: Database) -> None:

@@ -70,14 +70,27 @@ def place_of(activity: Activity) -> Place:
     return Place("channel", str(channel))
 
 
-def command_line(activity: Activity) -> str:
-    """The words typed, without the @dutybot mention, Teams' HTML or a leading /duty."""
-    said = str(activity.text or "")
+def _bot_mentions(activity: Activity) -> list[str]:
+    """How each mention of the bot itself reads in the message's text ("<at>dutybot</at>")."""
+    found = []
     for entity in activity.entities or []:
         data = entity.model_dump(by_alias=True) if hasattr(entity, "model_dump") else {}
         mentioned = (data.get("mentioned") or {}).get("id")
         if data.get("type") == "mention" and mentioned == getattr(activity.recipient, "id", None):
-            said = said.replace(str(data.get("text") or ""), " ")
+            found.append(str(data.get("text") or ""))
+    return found
+
+
+def command_line(activity: Activity) -> str:
+    """The words typed to the bot, without the @dutybot mention, Teams' HTML or a leading
+    /duty. In a channel only a message that mentions the bot is for it (with the channel
+    messages permission Teams shows the bot every message there): anything else is ""."""
+    said = str(activity.text or "")
+    mentions = _bot_mentions(activity)
+    if place_of(activity).kind == "channel" and not mentions:
+        return ""
+    for mention in mentions:
+        said = said.replace(mention, " ")
     said = html.unescape(_TAGS.sub(" ", said))
     words = said.split()
     if words and words[0].lower() in ("/duty", "duty"):
