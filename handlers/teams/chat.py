@@ -127,6 +127,7 @@ class TeamsChat:
         self._gone_at: dict[str, tuple[float, int]] = {}  # conversation -> when, HTTP status
         self._dm: dict[str, str] = {}
         self._rosters: dict[str, tuple[float, dict[str, str]]] = {}  # channel -> email->id
+        self._not_before: dict[str, float] = {}  # conversation -> when Teams said to come back
         self._lock = threading.Lock()
 
     # ---- calling Teams ------------------------------------------------------------------
@@ -156,15 +157,22 @@ class TeamsChat:
         if refused is not None and time.monotonic() - refused[0] < GONE_RETRY_SECONDS:
             # Not asked again every round: Teams said no a moment ago, and would again.
             raise ChatRefused(f"http_{refused[1]}", gone=True)
+        with self._lock:
+            back_at = self._not_before.get(conversation, 0.0)
+        if time.monotonic() < back_at:  # a Retry-After outlasting the last try still stands
+            raise ChatUnavailable("Teams asked to wait before trying again")
         deadline = time.monotonic() + self.retry_seconds
         attempt = 0
         while True:
-            wait: float | None = None
+            wait: float
             try:
                 return await self._once(use)
             except aiohttp.ClientResponseError as exc:
                 if exc.status == 429 or (idempotent and exc.status >= 500):
                     wait = _retry_after(exc) or min(0.5 * 2**attempt, 8.0)
+                    if time.monotonic() + wait > deadline:
+                        with self._lock:
+                            self._not_before[conversation] = time.monotonic() + wait
                 elif exc.status >= 500 or exc.status == 401:
                     raise ChatUnavailable(f"Teams answered {exc.status}") from None
                 else:

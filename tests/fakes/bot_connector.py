@@ -70,6 +70,7 @@ class FakeBotConnector:
     def __init__(self, *, issued: set[str] | None = None, seed: int = 15) -> None:
         self.issued = issued  # None: any bearer token will do
         self.slow_seconds = 3.0
+        self.retry_after = 1  # what a 429 says in Retry-After
         self.members: dict[str, list[dict[str, Any]]] = {}  # conversation -> Teams members
         self.users: dict[str, dict[str, Any]] = {}  # Graph's users, by Entra id
         self.groups: dict[str, list[str]] = {}  # Graph's groups: id -> member Entra ids
@@ -181,7 +182,11 @@ class FakeBotConnector:
         if not auth.startswith("Bearer ") or (self.issued is not None and token not in self.issued):
             return 401, {"message": "Authorization has been denied for this request."}, {}
         if fault == "429":
-            return 429, {"error": {"code": "TooManyRequests"}}, {"Retry-After": "1"}
+            return (
+                429,
+                {"error": {"code": "TooManyRequests"}},
+                {"Retry-After": str(self.retry_after)},
+            )
         if fault in ("500", "503"):
             return int(fault), {"error": {"code": "ServiceError"}}, {}
         if fault == "slow":
