@@ -445,3 +445,15 @@ def test_a_retry_after_longer_than_the_bot_waits_is_still_honoured_next_round(
         assert h.drain().waiting  # the next round doesn't ask Teams before it said to
         assert connector_calls() == asked
         assert task(h, n).card_state in ("pending", "posting") and h.cards() == []
+
+
+def test_adding_the_app_for_yourself_opens_with_your_home_page(db: Database) -> None:
+    with TeamsHarness(db) as h:
+        added = h.activity("conversationUpdate", SAM, "dm",
+                           membersAdded=[{"id": f"28:{h.config.teams_app.app_id}"},
+                                         {"id": f"29:{SAM}", "aadObjectId": SAM}])  # fmt: skip
+        assert h.send(added).status_code == 202
+        (home,) = h.fake.wait_for(lambda: h.dms(SAM))
+        assert "My claimed tasks" in card_text(home.card) and "Log a contact" in card_text(
+            home.card
+        )
