@@ -218,6 +218,8 @@ class TeamsBot(ActivityHandler):
         for member in members_added or []:
             who = str(getattr(member, "aad_object_id", None) or "").lower()
             if getattr(member, "id", None) != bot_id and who:
+                if who == actor_of(activity):  # the one who added it: as the config names them
+                    who = await self.who(activity)
                 card = await asyncio.to_thread(self._home, who)
                 await turn_context.send_activity(_message(card))
 
