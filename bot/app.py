@@ -71,7 +71,11 @@ class StartupError(Exception):
 
 # The chat adapter for each `chat = ...` in config: its module, with an ADAPTER in it. The
 # adapters live under handlers/, which bot/ never imports by name: they are looked up here.
-CHATS: dict[str, str] = {"shell": "handlers.shell", "slack": "handlers.slack.server"}
+CHATS: dict[str, str] = {
+    "shell": "handlers.shell",
+    "slack": "handlers.slack.server",
+    "teams": "handlers.teams.server",
+}
 
 
 def chat_adapter(config: Config) -> ChatAdapter:

@@ -165,10 +165,15 @@ class TeamStatus:
 class Status:
     checked_at: datetime
     database: Check
-    slack: Check | None  # None: the chat isn't Slack
+    slack: Check | None  # the chat's check (Slack's or Teams'); None: the shell, no chat
     leader: sq.LeaseFacts | None  # the lease row, which may have run out
     teams: list[TeamStatus]
     schema_current: bool = True
+    chat: str = "slack"  # which chat ``slack`` checked
+
+    @property
+    def chat_name(self) -> str:
+        return {"teams": "Teams"}.get(self.chat, "Slack")
 
     @property
     def state(self) -> State:
@@ -191,7 +196,7 @@ class Status:
         if not self.schema_current:
             found.append("The database needs upgrading. Run: dutybot db upgrade --config FILE")
         if self.slack is not None and not self.slack.ok:
-            found.append(f"Slack: {self.slack.detail}")
+            found.append(f"{self.chat_name}: {self.slack.detail}")
         if not self.leader_alive:
             found.append(
                 "Nobody is running the clocks (handover, nudges): no dutybot run holds the "
@@ -209,8 +214,13 @@ class Status:
             "problems": self.problems(),
             "database": {"ok": self.database.ok, "detail": self.database.detail},
             "slack": None
-            if self.slack is None
+            if self.slack is None or self.chat != "slack"
             else {"ok": self.slack.ok, "detail": self.slack.detail},
+            **(
+                {"msteams": {"ok": self.slack.ok, "detail": self.slack.detail}}
+                if self.slack is not None and self.chat == "teams"
+                else {}
+            ),
             "scheduler": {
                 "leader": lease.holder if lease and self.leader_alive else None,
                 "since": _iso(lease.acquired_at) if lease and self.leader_alive else None,
@@ -230,7 +240,8 @@ class Status:
             out.append("Slack: not used (chat is not slack).")
         else:
             out.append(
-                f"Slack: {'reachable' if self.slack.ok else 'not working'} ({self.slack.detail})."
+                f"{self.chat_name}: {'reachable' if self.slack.ok else 'not working'} "
+                f"({self.slack.detail})."
             )
         if self.database.ok:
             out.append(self._leader_line(tz))
@@ -281,7 +292,8 @@ def build_status(config: Config, db: Database, now: datetime, slack: Probe | Non
         except SQLAlchemyError as exc:
             database = Check(False, database_reason(exc))
     teams = [TeamStatus(t.name, t.tz, t.mailbox.kind, facts[t.name], now) for t in config.teams]
-    return Status(now, database, slack() if slack else None, lease, teams, schema_current)
+    return Status(now, database, slack() if slack else None, lease, teams, schema_current,
+                  chat=config.chat)  # fmt: skip
 
 
 # ---- plain words -------------------------------------------------------------------------
