@@ -202,6 +202,8 @@ def test_under_teams_each_slack_or_shell_id_is_one_plain_line() -> None:
         f"{SOMEONE} or a work email address",
         'teams[0].channel: "C0DUTY" is not a Teams channel id; expected one like '
         "19:abc123@thread.tacv2 (in Teams: the channel's ⋯, Get link to channel)",
+        "teams[0].msteams_team: missing; expected the id of the Team the channel is in (its "
+        "groupId), so a card posted just before a crash is found, not posted twice",
     ]
 
 
@@ -226,7 +228,8 @@ def test_check_says_which_ids_are_wrong_for_teams_and_that_the_secret_is_missing
     assert code == 1
     assert lines[0].startswith("teams_app.app_id: missing; expected the Azure Bot's app id")
     assert 'teams[0].members: "sam" is not a Teams user; expected an Entra object id' in lines[2]
-    assert 'teams[0].channel: "C0DUTY" is not a Teams channel id' in lines[-1]
+    assert 'teams[0].channel: "C0DUTY" is not a Teams channel id' in lines[-2]
+    assert lines[-1].startswith("teams[0].msteams_team: missing")
 
     fixed = f"""
 chat = "teams"
@@ -236,6 +239,7 @@ tenant_id = "{SOMEONE}"
 [[teams]]
 name = "care-experienced"
 channel = "19:duty@thread.tacv2"
+msteams_team = "{SOMEONE}"
 members = ["{SOMEONE}", "sam@council.example"]
 managers = ["jo@council.example"]
 """

@@ -810,6 +810,11 @@ def teams_id_problems(cfg: Config) -> list[str]:
                 f'teams[{i}].channel: "{team.channel}" is not a Teams channel id; expected one '
                 "like 19:abc123@thread.tacv2 (in Teams: the channel's ⋯, Get link to channel)"
             )
+        if team.msteams_team is None:
+            problems.append(
+                f"teams[{i}].msteams_team: missing; expected the id of the Team the channel is "
+                "in (its groupId), so a card posted just before a crash is found, not posted twice"
+            )
         for key in ("member_group", "manager_group", "alert_group", "msteams_team"):
             group = getattr(team, key)
             if group is not None and not ENTRA_ID.fullmatch(group):
