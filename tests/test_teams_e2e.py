@@ -233,15 +233,22 @@ def test_commands_in_the_channel_and_the_1_1_chat_run_the_same_catalogue(db: Dat
         h.drain()
         assert h.say(f"claim {n}", user=SAM).status_code == 202
         assert task(h, n).claimed_by == SAM
-        # In the channel, the answer goes to the sender's 1:1 chat, not to everyone.
-        assert h.fake.wait_for(lambda: h.dms(SAM))
+        # In the channel, the answer is a targeted message: only the sender sees it.
+        (answer,) = h.fake.targeted_to(f"29:{SAM}")
+        assert "claimed" in card_text(answer.card) and h.dms(SAM) == []
+        # A tenant without targeted messages: the answer goes to the sender's 1:1 chat.
+        h.fake.targeted = False
+        h.say(f"show {n}", user=ALEX)
+        assert f"#{n}" in card_text(h.fake.wait_for(lambda: h.dms(ALEX))[-1].card)
+        assert h.fake.targeted_to(f"29:{ALEX}") == []
         h.say("help", where="dm", user=ALEX)
-        helped = card_text(h.fake.wait_for(lambda: h.dms(ALEX))[-1].card)
+        helped = card_text(h.fake.wait_for(lambda: h.dms(ALEX)[1:])[-1].card)
         assert "claim N" in helped and "resolve N" in helped
         h.say(f"claim {n}", user=OUTSIDER, where="dm")
         refused = card_text(h.fake.wait_for(lambda: h.dms(OUTSIDER))[-1].card)
         assert "not on a duty team" in refused
-        assert not [p for p in h.fake.posts(CHANNEL) if "claim N" in card_text(p.card)]
+        seen_by_all = [p for p in h.fake.posts(CHANNEL) if p.targeted_to is None]
+        assert not [p for p in seen_by_all if "claim N" in card_text(p.card)]
         # Chat in the channel that doesn't mention the bot is not for it: no answer at all.
         talk = h.activity("message", PRIYA, text="claim the parking space, anyone?")
         assert h.send(talk).status_code == 202

@@ -19,12 +19,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 from microsoft_agents.activity import (
     Activity,
     ActivityTypes,
     AdaptiveCardInvokeResponse,
     AdaptiveCardInvokeValue,
     Attachment,
+    ChannelAccount,
     InvokeResponse,
 )
 from microsoft_agents.hosting.core import ActivityHandler, TurnContext
@@ -179,8 +181,16 @@ class TeamsBot(ActivityHandler):
         if place.kind == "dm":
             await turn_context.send_activity(_message(card))
             return
-        # In a channel the answer is for the sender only: Teams has no private reply in a
-        # channel for a bot, so it goes to their 1:1 chat with the bot.
+        # In a channel the answer is for the sender only: a targeted message, which only they
+        # see, where the tenant has them; otherwise their 1:1 chat with the bot.
+        try:
+            sender = activity.from_property
+            await turn_context.send_activity(_message(card).with_targeted_recipient(
+                ChannelAccount(id=sender.id, name=sender.name, role="user")))  # fmt: skip
+            return
+        except aiohttp.ClientResponseError as exc:
+            if exc.status not in (400, 403, 404, 501):
+                raise
         chat = await self.chat.dm_conversation(actor_of(activity))
         await self.chat.send(chat, card, card.get("fallbackText") or "dutybot")
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 T = TypeVar("T")
 CARD = "application/vnd.microsoft.card.adaptive"
@@ -50,6 +50,7 @@ class Post:
     conversation: str  # the channel, or the 1:1 chat
     activity: dict[str, Any]
     parent: str | None = None  # a reply: the post it is under
+    targeted_to: str | None = None  # a targeted message: the only one who sees it
     versions: list[dict[str, Any]] = field(default_factory=list)  # earlier, on update
 
     @property
@@ -71,6 +72,7 @@ class FakeBotConnector:
         self.issued = issued  # None: any bearer token will do
         self.slow_seconds = 3.0
         self.retry_after = 1  # what a 429 says in Retry-After
+        self.targeted = True  # whether this tenant takes targeted (one-person) messages
         self.members: dict[str, list[dict[str, Any]]] = {}  # conversation -> Teams members
         self.users: dict[str, dict[str, Any]] = {}  # Graph's users, by Entra id
         self.groups: dict[str, list[str]] = {}  # Graph's groups: id -> member Entra ids
@@ -159,6 +161,11 @@ class FakeBotConnector:
         with self._lock:
             return self._posts.get(post_id)
 
+    def targeted_to(self, user: str) -> list[Post]:
+        """Targeted messages (one person sees them) to ``user`` (their Teams id, 29:...)."""
+        with self._lock:
+            return [p for p in (self._posts[i] for i in self._order) if p.targeted_to == user]
+
     def chats_with(self, user: str) -> list[Post]:
         """Messages in the bot's 1:1 chat with ``user`` (by Entra object id)."""
         return self.posts(f"a:{user}")
@@ -173,7 +180,9 @@ class FakeBotConnector:
 
     # ---- answering ----------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, body: Any, auth: str) -> tuple[int, Any, dict]:
+    def handle(
+        self, method: str, path: str, body: Any, auth: str, query: dict[str, str] | None = None
+    ) -> tuple[int, Any, dict]:
         is_graph = path.startswith("/graph/")
         with self._lock:
             fault = self._fault_for(is_graph)
@@ -191,8 +200,15 @@ class FakeBotConnector:
             return int(fault), {"error": {"code": "ServiceError"}}, {}
         if fault == "slow":
             time.sleep(self.slow_seconds)
+        targeted = (query or {}).get("isTargetedActivity") == "true"
+        if targeted and not self.targeted:
+            return 400, {"error": {"code": "BadArgument",
+                                   "message": "Targeted messages are not enabled"}}, {}  # fmt: skip
         try:
-            status, data = (self._graph if is_graph else self._connector)(method, path, body)
+            if is_graph:
+                status, data = self._graph(method, path, body)
+            else:
+                status, data = self._connector(method, path, body, targeted)
         except KeyError:
             return 404, {"error": {"code": "NotFound", "message": "Not found"}}, {}
         if fault == "500-after-post":
@@ -210,7 +226,7 @@ class FakeBotConnector:
             return self._random.choice(self._rate_kinds)
         return None
 
-    def _connector(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+    def _connector(self, method: str, path: str, body: Any, targeted: bool) -> tuple[int, Any]:
         parts = [unquote(p) for p in path.split("/") if p]
         assert parts[:2] == ["v3", "conversations"], path
         rest = parts[2:]
@@ -223,9 +239,12 @@ class FakeBotConnector:
         if rest[1:] == ["activities"] and method == "POST":
             return 201, {"id": self._add(conversation, body, parent or None)}
         if len(rest) == 3 and rest[1] == "activities" and method == "POST":
-            # A reply: in a channel, in the post's thread; a 1:1 chat has no threads.
-            parent = None if conversation.startswith("a:") else rest[2]
-            return 201, {"id": self._add(conversation, body, parent)}
+            # A reply: in a channel, in the thread it was said in; a 1:1 chat has no threads.
+            thread = None if conversation.startswith("a:") else (parent or rest[2])
+            if thread is not None and thread not in self._posts:
+                thread = None  # said in a thread the fake never saw: kept in the channel
+            to = ((body or {}).get("recipient") or {}).get("id") if targeted else None
+            return 201, {"id": self._add(conversation, body, thread, to)}
         if len(rest) == 3 and rest[1] == "activities" and method == "PUT":
             post = self._posts[rest[2]]
             with self._lock:
@@ -253,11 +272,17 @@ class FakeBotConnector:
             return 201, {"id": f"{channel};messageid={post}", "activityId": post}
         return 400, {"error": {"code": "BadArgument"}}
 
-    def _add(self, conversation: str, activity: dict[str, Any], parent: str | None) -> str:
+    def _add(
+        self,
+        conversation: str,
+        activity: dict[str, Any],
+        parent: str | None,
+        targeted_to: str | None = None,
+    ) -> str:
         with self._lock:
             if parent is not None and parent not in self._posts:
                 raise KeyError(parent)
-            post = Post(str(next(self._ids)), conversation, {**activity}, parent)
+            post = Post(str(next(self._ids)), conversation, {**activity}, parent, targeted_to)
             post.activity["id"] = post.id
             self._posts[post.id] = post
             self._order.append(post.id)
@@ -319,10 +344,11 @@ def _handler_for(fake: FakeBotConnector) -> type[BaseHTTPRequestHandler]:
             size = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(size) if size else b""
             body = json.loads(raw) if raw else None
-            path = urlsplit(self.path).path
+            where = urlsplit(self.path)
             status, data, headers = fake.handle(
-                self.command, path, body, self.headers.get("Authorization") or ""
-            )
+                self.command, where.path, body, self.headers.get("Authorization") or "",
+                dict(parse_qsl(where.query)),
+            )  # fmt: skip
             out = json.dumps(data).encode()
             with contextlib.suppress(ConnectionError):
                 self.send_response(status)
