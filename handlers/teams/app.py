@@ -304,8 +304,12 @@ async def on_turn_error(context: TurnContext, error: Exception) -> None:
                 )  # fmt: skip
             )
         elif context.activity.type == ActivityTypes.message:
-            await context.send_activity(
-                Activity(type="message", attachments=[Attachment(**attachment(sorry))])
-            )
+            answer = _message(sorry)
+            if place_of(context.activity).kind == "channel":  # for the sender, not everyone
+                sender = context.activity.from_property
+                answer = answer.with_targeted_recipient(
+                    ChannelAccount(id=sender.id, name=sender.name, role="user")
+                )
+            await context.send_activity(answer)
     except Exception:  # Teams itself is failing: the log line above is all we can do
         log.warning("could not tell the person that their request failed")
