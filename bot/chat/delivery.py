@@ -212,6 +212,9 @@ def _send_messages(
         ref = CardRef(*refs[item.task_id]) if item.task_id in refs else None
         msg = _with_cards(db, team, Message.from_json(item.body))
         if item.kind == "thread" and ref is None:
+            if item.task_id is not None:
+                with db.session() as s:  # old mail without a card gets one now, then this
+                    q.release_card(s, item.task_id)
             break  # its card isn't posted yet; keep the order and wait
         posted = (
             CardRef(item.posted_channel, item.posted_ts)

@@ -96,14 +96,17 @@ def take_in(
     now: datetime,
     preview: PreviewMode = "redacted",
     sort: Sorter | None = None,
+    backlog: bool = False,
 ) -> Intake:
     """Store one message. Safe to call again with the same message: it is a duplicate then.
-    ``sort`` reads the whole email (before redaction) for its categories and hints."""
+    ``sort`` reads the whole email (before redaction) for its categories and hints.
+    ``backlog``: it was in the inbox before the bot's first start, so a new task from it waits
+    without a card (bot.mail.watcher gives the newest few theirs once all are in)."""
     mail = parse_email(raw.mime)
     found = sort(f"{mail.subject}\n{mail.body_text}") if sort else Triage()
     try:
         with db.session() as s:
-            got = _store(s, team, raw, mail, now, preview, found)
+            got = _store(s, team, raw, mail, now, preview, found, backlog)
         if got.outcome == "new":  # counted once it is committed
             metrics.task_received(team)
         return got
@@ -125,6 +128,7 @@ def _store(
     now: datetime,
     mode: PreviewMode,
     found: Triage,
+    backlog: bool = False,
 ) -> Intake:
     digest = content_digest(mail)
     existing = q.email_by_message_id(s, team, mail.message_id)
@@ -147,6 +151,8 @@ def _store(
         _add_triage(task, found)  # a reply can bring a new worry; nothing is taken away
     else:
         task = _new_task(s, team, raw, mail, now, mode, digest)
+        if backlog:
+            task.backlog, task.card_state = True, "held"
         _add_triage(task, found)
         reopened = False
         outcome = "new"

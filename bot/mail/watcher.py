@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from bot.kernel.clock import Clock
+from bot.kernel.config import FIRST_SYNC_CARDS, FirstSync
+from bot.kernel.message import text
 from bot.mail.intake import take_in
-from bot.mail.mailbox import CheckpointExpired, ItemGone, Mailbox, MailboxError
+from bot.mail.mailbox import Batch, CheckpointExpired, ItemGone, Mailbox, MailboxError
 from bot.mail.redaction import PreviewMode
 from bot.tasks.triage import Sorter
 from storage import tasks as q
@@ -18,12 +22,70 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 
+# first_sync = "new" takes in what arrived this long before the first start too: a bot clock
+# a little ahead of the mailbox's must not lose the mail that came in as it started.
+NEW_MAIL_GRACE = timedelta(minutes=2)
+
+
 @dataclass
 class SyncResult:
     new: list[int] = field(default_factory=list)
     replies: list[int] = field(default_factory=list)
     duplicates: int = 0
     error: str | None = None
+    caught_up: int = 0  # tasks taken in from mail already in the inbox at the first start
+
+
+@dataclass(frozen=True)
+class _Plan:
+    since: datetime | None  # mail that arrived before this stays in the inbox, untouched
+    started: datetime | None  # while catching up after the first start: when it began
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def _plan(db: Database, team: str, first: FirstSync | None, wall: datetime) -> _Plan:
+    """What this sync takes in. The first start on a mailbox records its plan, so a restart
+    halfway through carries on with the same one; ``first`` is read only then."""
+    with db.session() as s:
+        if first is None:
+            row = q.mailbox_state(s, team)
+        else:
+            take_from = {"new": wall - NEW_MAIL_GRACE, "since": first.since, "all": None}
+            row = q.begin_first_sync(s, team, wall, take_from[first.mode])
+        if row is None:
+            return _Plan(None, None)
+        catching_up = row.started_at is not None and row.caught_up_at is None
+        return _Plan(row.take_from, row.started_at if catching_up else None)
+
+
+def _poll(mailbox: Mailbox, checkpoint: str | None, since: datetime | None) -> Batch:
+    return mailbox.poll(checkpoint, since) if since else mailbox.poll(checkpoint)
+
+
+def _caught_up(db: Database, team: str, cards: int, clock: Clock) -> int:
+    """All the mail that was in the inbox at the first start is in: the newest few get their
+    cards, and if the rest get none the channel gets one line saying where they are."""
+    with db.session() as s:
+        taken, shown = q.finish_first_sync(s, team, cards, clock.now())
+        if taken > shown:
+            q.queue_message(
+                s, team=team, kind="channel", body=text(caught_up_note(taken, shown)).to_json(),
+                at=clock.now(),
+            )  # fmt: skip
+    if taken:
+        log.info("mailbox %s: took in %d emails already in the inbox", team, taken)
+    return taken
+
+
+def caught_up_note(taken: int, shown: int) -> str:
+    said = f"Took in {taken:,} email{'s' if taken != 1 else ''} that were already in the inbox."
+    if not shown:
+        return f"{said} See them with /duty list."
+    newest = "newest one has a card" if shown == 1 else f"newest {shown} have cards"
+    return f"{said} The {newest} here; see the rest with /duty list."
 
 
 def sync_once(
@@ -36,20 +98,31 @@ def sync_once(
     categorise: bool = False,
     stop: threading.Event | None = None,
     sort: Sorter | None = None,
+    first: FirstSync | None = None,
+    wall: Callable[[], datetime] = _wall_clock,
 ) -> SyncResult:
     """Fetch and store everything new. Never raises for mailbox trouble; see ``error``.
     With ``categorise``, each new task's email gets the Outlook category "Duty #N".
     Once ``stop`` is set it stops after the email in hand: the checkpoint stays where it
-    was, so the next run reads that batch again and skips what is already stored."""
+    was, so the next run reads that batch again and skips what is already stored.
+
+    ``first``: what the bot's first start on this mailbox does with the mail already in the
+    inbox (see FirstSync); a mailbox synced before has started already and ignores it. Until
+    that mail is all in, the sync goes on past ``max_batches``. The first start's time is the
+    ``wall`` clock's: it is compared with the mailbox's own times, never the bot's clock
+    (which the shell and tests move)."""
     result = SyncResult()
     stopping = stop or threading.Event()
+    plan = _plan(db, team, first, wall())
     with db.session() as s:
         checkpoint = q.mailbox_checkpoint(s, team)
-    for _ in range(max_batches):
+    batches = 0
+    while batches < max_batches or plan.started is not None:
+        batches += 1
         if stopping.is_set():
             break
         try:
-            batch = mailbox.poll(checkpoint)
+            batch = _poll(mailbox, checkpoint, plan.since)
         except CheckpointExpired:
             log.warning("mailbox %s: checkpoint expired, resyncing from the start", team)
             checkpoint = None
@@ -65,7 +138,10 @@ def sync_once(
                 if raw.item_id and q.known_item(s, team, raw.item_id):
                     result.duplicates += 1
                     continue
-            got = take_in(db, team, raw, clock.now(), preview, sort)
+            old = plan.started is not None and (
+                raw.arrived_at is None or raw.arrived_at < plan.started
+            )
+            got = take_in(db, team, raw, clock.now(), preview, sort, backlog=old)
             if got.outcome == "new":
                 result.new.append(got.task_number)
                 if categorise:
@@ -78,6 +154,9 @@ def sync_once(
         with db.session() as s:  # only now: every message the checkpoint covers is stored
             q.save_mailbox_checkpoint(s, team, checkpoint, clock.now())
         if not batch.more:
+            if plan.started is not None:
+                cards = first.cards if first else FIRST_SYNC_CARDS
+                result.caught_up = _caught_up(db, team, cards, clock)
             break
     return result
 

@@ -248,9 +248,10 @@ class EwsMailbox:
 
     # -- the Mailbox port ------------------------------------------------------------------
 
-    def poll(self, checkpoint: str | None) -> Batch:
+    def poll(self, checkpoint: str | None, since: datetime | None = None) -> Batch:
         """One SyncFolderItems page of the inbox. Only creates count as new mail: updates
-        (read flags, categories) and deletes are skipped."""
+        (read flags, categories) and deletes are skipped, and so is mail received before
+        ``since`` (it is never downloaded)."""
         with self._errors("read the inbox"):
             account = self._account()
             inbox = account.inbox
@@ -261,15 +262,22 @@ class EwsMailbox:
                 svc.call(
                     folder=inbox,
                     shape="IdOnly",
-                    additional_fields=set(),
+                    additional_fields=set(inbox.normalize_fields(fields=["datetime_received"])),
                     sync_state=checkpoint,
                     ignore=None,
                     max_changes_returned=self.page_size,
                     sync_scope="NormalItems",
                 )
             )
-            new_ids = [item.id for kind, item in changes if kind == SyncFolderItems.CREATE]
-            messages = self._fetch(account, inbox, new_ids)
+            arrived = {
+                item.id: _utc(item.datetime_received)
+                for kind, item in changes
+                if kind == SyncFolderItems.CREATE
+            }
+            new_ids = [
+                i for i, when in arrived.items() if since is None or when is None or when >= since
+            ]
+            messages = self._fetch(account, inbox, new_ids, arrived)
             state = svc.sync_state
             more = not svc.includes_last_item_in_range and state != checkpoint
         log.info("EWS sync: %d change(s), %d new message(s)", len(changes), len(messages))
@@ -498,7 +506,13 @@ class EwsMailbox:
                 self._account_obj = _build_account(self.settings)
             return self._account_obj
 
-    def _fetch(self, account: Account, inbox: Folder, ids: list[str]) -> list[RawMessage]:
+    def _fetch(
+        self,
+        account: Account,
+        inbox: Folder,
+        ids: list[str],
+        arrived: dict[str, datetime | None],
+    ) -> list[RawMessage]:
         if not ids:
             return []
         messages = []
@@ -534,6 +548,7 @@ class EwsMailbox:
                     mime=bytes(item.mime_content),
                     conversation_id=item.conversation_id.id if item.conversation_id else None,
                     web_link=self._web_link(item.web_client_read_form_query_string),
+                    arrived_at=arrived.get(item_id),
                 )
             )
         return messages
@@ -908,6 +923,11 @@ def _cut_stream(svc: GetStreamingEvents) -> None:
     if sock is not None:
         with suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    """An EWSDateTime as a plain UTC datetime."""
+    return None if when is None else datetime.fromtimestamp(when.timestamp(), UTC)
 
 
 def _single(results: Any) -> Any:

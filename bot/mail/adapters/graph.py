@@ -113,15 +113,19 @@ class GraphMailbox:
 
     # -- the Mailbox port -------------------------------------------------------------
 
-    def poll(self, checkpoint: str | None) -> Batch:
-        """New inbox messages since ``checkpoint`` (a Graph delta or next link)."""
+    def poll(self, checkpoint: str | None, since: datetime | None = None) -> Batch:
+        """New inbox messages since ``checkpoint`` (a Graph delta or next link); those
+        received before ``since`` are passed over without being downloaded."""
         url, params = self._delta_start(checkpoint)
         found: dict[str, Mapping[str, Any]] = {}
         while True:
             page = self._delta_page(url, params)
             params = None  # the links Graph hands back already carry the query
             for entry in page.get("value", []):
-                if "@removed" not in entry and entry.get("id"):
+                if "@removed" in entry or not entry.get("id"):
+                    continue
+                when = _received(entry)
+                if since is None or when is None or when >= since:
                     found[entry["id"]] = entry
             next_link = page.get("@odata.nextLink")
             if next_link:
@@ -411,6 +415,7 @@ class GraphMailbox:
             mime=resp.content,
             conversation_id=entry.get("conversationId"),
             web_link=entry.get("webLink"),
+            arrived_at=_received(entry),
         )
 
     def _is_graph_link(self, link: str) -> bool:
@@ -713,6 +718,14 @@ def _folder_path(path: str) -> list[str]:
     if not parts:
         raise MailboxError("The Done folder setting is empty; name a folder such as Duty/Done.")
     return parts
+
+
+def _received(entry: Mapping[str, Any]) -> datetime | None:
+    """A delta entry's receivedDateTime ("2026-11-23T09:30:00Z"), or None if it has none."""
+    try:
+        return datetime.fromisoformat(str(entry["receivedDateTime"])).astimezone(UTC)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _json(resp: requests.Response, action: str) -> dict[str, Any]:
