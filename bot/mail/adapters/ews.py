@@ -212,6 +212,29 @@ class _EwsForbidden(EWSError):
     from Oct 2026), or an app lacks full_access_as_app. exchangelib would call it malformed."""
 
 
+class _WholeChunkResponse(requests.Response):
+    """exchangelib parses each answer from ``response.iter_content()``, whose default is one
+    byte at a time: about 12 ms for an email's MIME, a minute for a full inbox's first
+    sync. An answer already in memory is handed over in large pieces instead; a stream still
+    being read (streaming notifications) keeps its pieces as they come."""
+
+    def iter_content(self, chunk_size: int | None = 1, decode_unicode: bool = False) -> Any:
+        if chunk_size == 1 and isinstance(self._content, bytes):
+            chunk_size = 1 << 16
+        return super().iter_content(chunk_size, decode_unicode)
+
+
+class _WholeReads(requests.adapters.HTTPAdapter):
+    def build_response(self, req: Any, resp: Any) -> requests.Response:
+        response = super().build_response(req, resp)
+        response.__class__ = _WholeChunkResponse
+        return response
+
+
+class _NoVerifyWholeReads(_WholeReads, NoVerifyHTTPAdapter):
+    """The same, without checking the server's certificate (verify_tls = false)."""
+
+
 def _pinned_version(name: str) -> Version | None:
     """'Exchange2016' (an EWS API version) or 'Exchange2019' (a product) -> a Version."""
     wanted = name.strip().lower()
@@ -239,12 +262,14 @@ class EwsMailbox:
         self._account_obj: Account | None = None
         self._done: tuple[Folder, float] | None = None  # the folder, and when it was looked up
         quiet_exchangelib()
+        # exchangelib's documented switch for the HTTP adapter; it is process-wide.
         if not settings.verify_tls:
-            # exchangelib's documented switch; it is process-wide, so say so once.
             log.warning(
                 "TLS certificate checks for EWS are OFF (verify_tls=false); use a CA bundle"
             )
-            BaseProtocol.HTTP_ADAPTER_CLS = NoVerifyHTTPAdapter
+            BaseProtocol.HTTP_ADAPTER_CLS = _NoVerifyWholeReads
+        elif BaseProtocol.HTTP_ADAPTER_CLS is requests.adapters.HTTPAdapter:
+            BaseProtocol.HTTP_ADAPTER_CLS = _WholeReads
 
     # -- the Mailbox port ------------------------------------------------------------------
 
