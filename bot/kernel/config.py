@@ -69,6 +69,7 @@ class FirstSync:
     mode: Literal["new", "since", "all"]
     since: dt.datetime | None = None  # "since": midnight at the start of that day, in UTC
     cards: int = FIRST_SYNC_CARDS
+    day: date | None = None  # "since": the day as written
 
 
 def first_sync_of(text: str, tz: ZoneInfo, cards: int = FIRST_SYNC_CARDS) -> FirstSync:
@@ -78,7 +79,7 @@ def first_sync_of(text: str, tz: ZoneInfo, cards: int = FIRST_SYNC_CARDS) -> Fir
     if found.group(1):
         day = date.fromisoformat(found.group(1))
         start = dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
-        return FirstSync("since", start, cards)
+        return FirstSync("since", start, cards, day)
     return FirstSync("all" if text.strip() == "all" else "new", None, cards)
 
 

@@ -80,6 +80,35 @@ def _caught_up(db: Database, team: str, cards: int, clock: Clock) -> int:
     return taken
 
 
+def first_start_plan(first: FirstSync, total: int, taken: int, *, started: bool) -> str:
+    """For `dutybot check --mailbox`: what the first start will do with the ``total`` emails
+    in the Inbox, ``taken`` of them in its reach (all of them, or those since the date)."""
+    if started:
+        return (
+            f"The Inbox holds {_emails(total)}. The bot has started on this mailbox before, so "
+            "first_sync no longer applies: it takes in mail as it arrives."
+        )
+    if first.mode == "new" or not taken:
+        left = "leaves them there and " if total else ""
+        return (
+            f"The Inbox holds {_emails(total)}. The first start {left}takes in only mail that "
+            "arrives from then on."
+        )
+    which = "them all" if first.mode == "all" else f"the {taken:,} from {first.day:%-d %b %Y} on"
+    holds = f"The Inbox holds {_emails(total)}."
+    if taken <= first.cards:
+        return f"{holds} The first start takes in {which}, each with its card."
+    return (
+        f"{holds} The first start takes in {which} without unclaimed "
+        f"reminders: cards for the newest {first.cards} and one summary message; the rest are "
+        "in /duty list."
+    )
+
+
+def _emails(n: int) -> str:
+    return f"{n:,} email{'' if n == 1 else 's'}"
+
+
 def caught_up_note(taken: int, shown: int) -> str:
     said = f"Took in {taken:,} email{'s' if taken != 1 else ''} that were already in the inbox."
     if not shown:

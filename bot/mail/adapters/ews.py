@@ -321,6 +321,17 @@ class EwsMailbox:
                 new_id, _changekey = _single(account.bulk_move(ids, self._done_folder()))
             return str(new_id)
 
+    def count(self, since: datetime | None = None) -> int:
+        """How many items the Inbox holds; with ``since``, those received from then on."""
+        with self._errors("count the mail in the inbox"):
+            inbox = self._account().inbox
+            inbox.refresh()  # a fresh count, not the one cached at start-up
+            total = inbox.total_count or 0
+            if since is None:
+                return total
+            before = EWSDateTime.from_datetime(since.astimezone(UTC))
+            return max(total - inbox.filter(datetime_received__lt=before).count(), 0)
+
     def set_category(self, item_id: str, category: str) -> None:
         """Add an Outlook category (e.g. "Duty #42"), keeping the ones already there."""
         with self._errors("set the category on the email"):

@@ -81,8 +81,11 @@ class FolderMailbox:
             messages.append(RawMessage(item_id=name, mime=mime, arrived_at=arrived))
         return Batch(messages=messages, checkpoint=None)
 
-    def count(self) -> int:
-        return len(self._items())
+    def count(self, since: datetime | None = None) -> int:
+        """How many emails the folder holds; with ``since``, those written from then on."""
+        if since is None:
+            return len(self._items())
+        return sum(1 for n in self._items() if _written(self.path / n) >= since)
 
     def move_to_done(self, item_id: str) -> str:
         src = self.path / item_id
@@ -182,6 +185,13 @@ class FolderMailbox:
 
     def close(self) -> None:
         pass
+
+
+def _written(path: Path) -> datetime:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except FileNotFoundError:  # moved away meanwhile: it no longer counts
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def _free_name(folder: Path, name: str) -> Path:
