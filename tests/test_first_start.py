@@ -122,6 +122,13 @@ def test_all_takes_in_everything_with_one_summary_and_cards_for_the_newest(
         )
         listed = h.command("list")
         assert "Old query 1" in listed.text  # the rest are reachable
+        assert h.card(1) is None
+        h.command("claim 1")  # something happens on one without a card: it gets its card
+        h.drain()
+        assert "Old query 1" in card_text(h.card(1))
+        assert any("claimed" in str(m).lower() for m in h.thread(1))
+        h.command("unclaim 1")  # let go again: now it is chased like any other
+        h.drain()
 
         inbox.put(mail(8, "New query"))  # after the first start: an ordinary card
         h.check_mail()
@@ -132,7 +139,7 @@ def test_all_takes_in_everything_with_one_summary_and_cards_for_the_newest(
         h.bot.run_due(NAME)
         h.drain()
         reminded = [n for n in range(1, 9) if any("Still unclaimed" in str(m) for m in h.thread(n))]
-        assert reminded == [8]
+        assert reminded == [1, 8]
 
 
 def test_new_leaves_old_mail_and_takes_what_arrives_as_it_starts_and_after(
