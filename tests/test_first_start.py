@@ -77,14 +77,6 @@ def inbox(
             )  # fmt: skip
 
 
-@pytest.fixture
-def sqlite(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'first.db'}")
-    database.upgrade()
-    yield database
-    database.dispose()
-
-
 def mail(n: int, subject: str = "Old query") -> bytes:
     return make_email(f"{subject} {n}", message_id=f"<first-{n}@example.org>")
 
@@ -104,15 +96,15 @@ def posts(h: SlackHarness) -> list[str]:
 
 
 def test_all_takes_in_everything_with_one_summary_and_cards_for_the_newest(
-    sqlite: Database, inbox: Inbox
+    db: Database, inbox: Inbox
 ) -> None:
     for n in range(1, 8):
         inbox.put(mail(n))
         inbox.age(timedelta(hours=1))  # each one an hour older than the next
-    with harness(sqlite, inbox, first_sync="all", first_sync_cards=3) as h:
+    with harness(db, inbox, first_sync="all", first_sync_cards=3) as h:
         h.check_mail()
         h.drain()
-        assert len(subjects(sqlite)) == 7  # every email is a task
+        assert len(subjects(db)) == 7  # every email is a task
         shown = posts(h)
         assert len(shown) == 4  # the newest three cards and one summary
         assert [n for n in range(1, 8) if any(f"Old query {n}" in p for p in shown)] == [5, 6, 7]
@@ -143,25 +135,25 @@ def test_all_takes_in_everything_with_one_summary_and_cards_for_the_newest(
 
 
 def test_new_leaves_old_mail_and_takes_what_arrives_as_it_starts_and_after(
-    sqlite: Database, inbox: Inbox
+    db: Database, inbox: Inbox
 ) -> None:
     for n in range(1, 4):
         inbox.put(mail(n))
     inbox.age(DAY)
     inbox.put(mail(4, "Arriving now"))  # lands while the bot starts
-    with harness(sqlite, inbox, first_sync="new") as h:
+    with harness(db, inbox, first_sync="new") as h:
         h.check_mail()
         h.drain()
-        assert subjects(sqlite) == ["Arriving now 4"]
+        assert subjects(db) == ["Arriving now 4"]
         inbox.put(mail(5, "Later"))
         h.check_mail()
         h.drain()
-        assert subjects(sqlite) == ["Arriving now 4", "Later 5"]
+        assert subjects(db) == ["Arriving now 4", "Later 5"]
         assert len(h.cards()) == 2
         assert not any("Took in" in p for p in posts(h))  # nothing hidden: no summary
 
 
-def test_since_takes_in_what_arrived_from_that_day(sqlite: Database, inbox: Inbox) -> None:
+def test_since_takes_in_what_arrived_from_that_day(db: Database, inbox: Inbox) -> None:
     for n in (1, 2):
         inbox.put(mail(n, "Last month"))
     inbox.age(20 * DAY)
@@ -169,58 +161,50 @@ def test_since_takes_in_what_arrived_from_that_day(sqlite: Database, inbox: Inbo
         inbox.put(mail(n, "This week"))
     inbox.age(2 * DAY)
     day = time.gmtime(time.time() - 5 * 86400)  # five days ago
-    with harness(sqlite, inbox, first_sync=time.strftime("since %Y-%m-%d", day)) as h:
+    with harness(db, inbox, first_sync=time.strftime("since %Y-%m-%d", day)) as h:
         h.check_mail()
         h.drain()
-        assert subjects(sqlite) == ["This week 3", "This week 4"]
+        assert subjects(db) == ["This week 3", "This week 4"]
         assert len(h.cards()) == 2
 
 
-def test_a_mailbox_synced_before_has_started_already(tmp_path: Path) -> None:
+def test_a_mailbox_synced_before_has_started_already(db: Database, tmp_path: Path) -> None:
     """An existing deployment upgrading: its sync state has no first start on record, so
     first_sync = "new" neither hides old mail nor holds back cards."""
     inbox = folder_inbox(tmp_path)
-    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
-    db.upgrade()
-    try:
-        inbox.put(mail(1))
-        with harness(db, inbox, first_sync="all") as h:
-            h.check_mail()
-        with db.session() as s:  # as a bot from before first_sync left it
-            row = s.get(MailboxState, NAME)
-            assert row is not None
-            row.started_at = row.take_from = row.caught_up_at = None
-        inbox.put(mail(2))
-        inbox.age(DAY)  # both from yesterday
-        with harness(db, inbox, first_sync="new") as h:
-            h.check_mail()
-            h.drain()
-            assert subjects(db) == ["Old query 1", "Old query 2"]
-            assert len(h.cards()) == 2
-    finally:
-        db.dispose()
+    inbox.put(mail(1))
+    with harness(db, inbox, first_sync="all") as h:
+        h.check_mail()
+    with db.session() as s:  # as a bot from before first_sync left it
+        row = s.get(MailboxState, NAME)
+        assert row is not None
+        row.started_at = row.take_from = row.caught_up_at = None
+    inbox.put(mail(2))
+    inbox.age(DAY)  # both from yesterday
+    with harness(db, inbox, first_sync="new") as h:
+        h.check_mail()
+        h.drain()
+        assert subjects(db) == ["Old query 1", "Old query 2"]
+        assert len(h.cards()) == 2
 
 
-def test_a_first_start_cut_short_carries_on_with_the_same_plan(tmp_path: Path) -> None:
+def test_a_first_start_cut_short_carries_on_with_the_same_plan(
+    db: Database, tmp_path: Path
+) -> None:
     inbox = folder_inbox(tmp_path)
-    db = Database(f"sqlite:///{tmp_path / 'cut.db'}")
-    db.upgrade()
-    try:
-        for n in range(1, 5):
-            inbox.put(mail(n))
-        inbox.age(DAY)
-        with harness(db, inbox, first_sync="all", first_sync_cards=1) as h:
-            h.bot.check_mail(NAME, stop=_stops_after(2, db))
-        with db.session() as s:
-            assert s.scalar(select(func.count()).select_from(Task)) == 2
-        with harness(db, inbox, first_sync="new", first_sync_cards=1) as h:  # config changed
-            h.check_mail()
-            h.drain()
-            assert len(subjects(db)) == 4  # the first start's plan ("all") still holds
-            assert len(h.cards()) == 1
-            assert posts(h)[-1].startswith("Took in 4 emails")
-    finally:
-        db.dispose()
+    for n in range(1, 5):
+        inbox.put(mail(n))
+    inbox.age(DAY)
+    with harness(db, inbox, first_sync="all", first_sync_cards=1) as h:
+        h.bot.check_mail(NAME, stop=_stops_after(2, db))
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Task)) == 2
+    with harness(db, inbox, first_sync="new", first_sync_cards=1) as h:  # config changed
+        h.check_mail()
+        h.drain()
+        assert len(subjects(db)) == 4  # the first start's plan ("all") still holds
+        assert len(h.cards()) == 1
+        assert posts(h)[-1].startswith("Took in 4 emails")
 
 
 class _stops_after:  # noqa: N801 - reads as a phrase at the call
