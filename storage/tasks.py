@@ -104,16 +104,21 @@ def list_tasks(
     *,
     claimed_by: str | None = None,
     limit: int = 50,
+    offset: int = 0,
 ) -> list[Task]:
     q = select(Task).where(Task.team == team, Task.state.in_(states))
     if claimed_by is not None:
         q = q.where(Task.claimed_by == claimed_by)
-    q = q.order_by(Task.safeguarding.desc(), Task.urgent.desc(), Task.number).limit(limit)
-    return list(s.scalars(q))
+    q = q.order_by(Task.safeguarding.desc(), Task.urgent.desc(), Task.number)
+    return list(s.scalars(q.limit(limit).offset(offset)))
 
 
-def count_tasks(s: Session, team: str, states: Sequence[str]) -> int:
+def count_tasks(
+    s: Session, team: str, states: Sequence[str], *, claimed_by: str | None = None
+) -> int:
     q = select(func.count()).select_from(Task).where(Task.team == team, Task.state.in_(states))
+    if claimed_by is not None:
+        q = q.where(Task.claimed_by == claimed_by)
     return int(s.scalar(q) or 0)
 
 

@@ -4,6 +4,7 @@ each kind of mailbox: a folder, EWS (tests/fakes/ews_server.py) and Graph
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -219,3 +220,22 @@ class _stops_after:  # noqa: N801 - reads as a phrase at the call
 
     def set(self) -> None:  # pragma: no cover - the watcher only asks
         pass
+
+
+def test_the_list_of_a_full_inbox_goes_a_page_at_a_time(db: Database, tmp_path: Path) -> None:
+    inbox = folder_inbox(tmp_path)
+    for n in range(1, 61):
+        inbox.put(mail(n))
+    inbox.age(DAY)
+    with harness(db, inbox, first_sync="all") as h:
+        h.check_mail()
+        h.drain()
+        assert posts(h)[-1].startswith("Took in 60 emails")
+        first = json.loads(h.command("list").text)["text"]
+        assert first.startswith("Open tasks (1 to 50 of 60):\n#1 Old query 1 (unclaimed)")
+        assert first.endswith("#50 Old query 50 (unclaimed)\nMore: /duty list open 2")
+        second = json.loads(h.command("list open 2").text)["text"]
+        assert second.startswith("Open tasks (51 to 60 of 60):\n#51 Old query 51")
+        assert "More:" not in second
+        third = json.loads(h.command("list open 3").text)["text"]
+        assert third == "Open tasks: there are only 2 pages. Use: /duty list open"
