@@ -4,12 +4,14 @@ Fills the fake Exchange inbox (tests/fakes/ews_server.py, real exchangelib over 
 fake Graph mailbox (tests/fakes/graph_server.py, real msal and requests over HTTPS) with N
 varied duty emails from yesterday (bench/intake.py's, without replies, so every email is a
 task of its own), then starts the bot on it with ``first_sync = "all"`` and times its first
-sync: every email read from the mailbox, parsed, redacted and stored, into a fresh SQLite file.
+sync: every email read from the mailbox, parsed, redacted and stored, into a fresh SQLite file
+(or, with --pg, a throwaway PostgreSQL schema).
 Then the cards go to the fake Slack (paced at one a second, as in production), and the
 channel must show at most the summary and the newest ``--cards`` cards.
 Goal: all N taken in within 60 s.
 
     .venv/bin/python bench/first_start.py [--emails 5000] [--mode both|ews|graph] [--cards 10]
+        [--pg]
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import BENCH_ENV, bench_config, exit_code, header, verdict  # noqa: E402
+from bench.history import open_db  # noqa: E402
 from bench.intake import make_emails  # noqa: E402
 from bot.app import DutyBot  # noqa: E402
 from handlers.slack.server import build  # noqa: E402
@@ -54,7 +57,7 @@ def graph_mailbox(graph: FakeGraph) -> dict[str, Any]:
             "authority_host": graph.authority_host, "graph_url": graph.graph_url}  # fmt: skip
 
 
-def run(mode: str, mimes: list[bytes], cards: int) -> tuple[float, int, int]:
+def run(mode: str, mimes: list[bytes], cards: int, pg: bool) -> tuple[float, int, int]:
     """Seconds the first sync took, tasks stored, and messages the channel got."""
     fake: Any = FakeEws() if mode == "ews" else FakeGraph()
     with tempfile.TemporaryDirectory() as tmp, fake, FakeSlack() as slack:
@@ -64,7 +67,8 @@ def run(mode: str, mimes: list[bytes], cards: int) -> tuple[float, int, int]:
         mailbox = ews_mailbox(fake) if mode == "ews" else graph_mailbox(fake)
         mailbox |= {"first_sync": "all", "first_sync_cards": cards}
         cfg = bench_config(slack.url, Path(tmp) / "duty.db", mailbox)
-        bot = DutyBot(cfg).start()
+        db, drop = open_db(pg, Path(tmp) / "duty.db")
+        bot = DutyBot(cfg, db=db).start()
         _, runner = build(cfg, bot)  # one card a second per channel, as in production
         try:
             t0 = time.perf_counter()
@@ -80,6 +84,7 @@ def run(mode: str, mimes: list[bytes], cards: int) -> tuple[float, int, int]:
             posted = [c for c in slack.calls_to("chat.postMessage") if c.fault is None]
         finally:
             bot.close()
+            drop()
     return took, stored, len(posted)
 
 
@@ -88,15 +93,17 @@ def main() -> int:
     ap.add_argument("--emails", type=int, default=5_000)
     ap.add_argument("--mode", choices=("both", "ews", "graph"), default="both")
     ap.add_argument("--cards", type=int, default=10, help="first_sync_cards")
+    ap.add_argument("--pg", action="store_true", help="PostgreSQL (DUTYBOT_TEST_PG_URL)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
 
-    header(f"first start on a full inbox: {args.emails:,} emails, first_sync = 'all' (SQLite)")
+    where = "PostgreSQL" if args.pg else "SQLite"
+    header(f"first start on a full inbox: {args.emails:,} emails, first_sync = 'all' ({where})")
     mimes = [raw.mime for _, raw in make_emails(args.emails, replies=0.0)]
     print(f"{len(mimes):,} emails, {sum(map(len, mimes)) / 1e6:.1f} MB of MIME")
     met = True
     for mode in ("ews", "graph") if args.mode == "both" else (args.mode,):
-        took, stored, posted = run(mode, mimes, args.cards)
+        took, stored, posted = run(mode, mimes, args.cards, args.pg)
         print(
             f"{mode}: {stored:,} tasks in {took:.1f} s = {stored / took:,.0f} emails/s; "
             f"the channel got {posted} messages ({args.cards} cards and the summary at most)"

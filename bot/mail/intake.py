@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -118,6 +119,64 @@ def take_in(
                 raise
             task = s.get(Task, existing.task_id)
             return Intake("duplicate", task.number if task else 0)
+
+
+STORE_TOGETHER = 50  # emails stored in one transaction by take_in_all
+
+
+def take_in_all(
+    db: Database,
+    team: str,
+    raws: Sequence[tuple[RawMessage, bool]],
+    now: datetime,
+    preview: PreviewMode = "redacted",
+    sort: Sorter | None = None,
+    stop: Callable[[], bool] = lambda: False,
+) -> list[tuple[RawMessage, Intake]]:
+    """``take_in`` for a page of mail, each with its ``backlog`` flag: up to STORE_TOGETHER
+    emails a transaction, each in a savepoint of its own, so a full inbox's first start does
+    not wait for the database to commit each email (on PostgreSQL, about a third of its time),
+    and a transaction never holds the team's task numbers for long. An item on record already
+    is a duplicate without being read. Stops before the next email once ``stop()`` says so;
+    what it returns is stored."""
+    done: list[tuple[RawMessage, Intake]] = []
+    for start in range(0, len(raws), STORE_TOGETHER):
+        with db.session() as s:
+            for raw, backlog in raws[start : start + STORE_TOGETHER]:
+                if stop():
+                    break
+                done.append((raw, _take_one(s, team, raw, now, preview, sort, backlog)))
+        if stop():
+            break
+    for _, got in done:  # counted once committed
+        if got.outcome == "new":
+            metrics.task_received(team)
+    return done
+
+
+def _take_one(
+    s: Session,
+    team: str,
+    raw: RawMessage,
+    now: datetime,
+    preview: PreviewMode,
+    sort: Sorter | None,
+    backlog: bool,
+) -> Intake:
+    if raw.item_id and q.known_item(s, team, raw.item_id):
+        return Intake("duplicate", 0)
+    mail = parse_email(raw.mime)
+    found = sort(f"{mail.subject}\n{mail.body_text}") if sort else Triage()
+    try:
+        with s.begin_nested():
+            return _store(s, team, raw, mail, now, preview, found, backlog)
+    except IntegrityError:
+        # Another process stored the same Message-ID between our check and our insert.
+        existing = q.email_by_message_id(s, team, mail.message_id)
+        if existing is None:
+            raise
+        task = s.get(Task, existing.task_id)
+        return Intake("duplicate", task.number if task else 0)
 
 
 def _store(

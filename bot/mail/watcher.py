@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from bot.kernel.clock import Clock
 from bot.kernel.config import FIRST_SYNC_CARDS, FirstSync
 from bot.kernel.message import text
-from bot.mail.intake import take_in
-from bot.mail.mailbox import Batch, CheckpointExpired, ItemGone, Mailbox, MailboxError
+from bot.mail.intake import take_in_all
+from bot.mail.mailbox import Batch, CheckpointExpired, ItemGone, Mailbox, MailboxError, RawMessage
 from bot.mail.redaction import PreviewMode
 from bot.tasks.triage import Sorter
 from storage import tasks as q
@@ -59,6 +59,13 @@ def _plan(db: Database, team: str, first: FirstSync | None, wall: datetime) -> _
             return _Plan(None, None)
         catching_up = row.started_at is not None and row.caught_up_at is None
         return _Plan(row.take_from, row.started_at if catching_up else None)
+
+
+def _old(raw: RawMessage, plan: _Plan) -> bool:
+    """Was it in the inbox before the first start (while that start is catching up)?"""
+    if plan.started is None:
+        return False
+    return raw.arrived_at is None or raw.arrived_at < plan.started
 
 
 def _poll(mailbox: Mailbox, checkpoint: str | None, since: datetime | None) -> Batch:
@@ -160,17 +167,9 @@ def sync_once(
             result.error = str(exc)
             _note_error(db, team, checkpoint, clock, str(exc))
             return result
-        for raw in batch.messages:
-            if stopping.is_set():
-                return result
-            with db.session() as s:
-                if raw.item_id and q.known_item(s, team, raw.item_id):
-                    result.duplicates += 1
-                    continue
-            old = plan.started is not None and (
-                raw.arrived_at is None or raw.arrived_at < plan.started
-            )
-            got = take_in(db, team, raw, clock.now(), preview, sort, backlog=old)
+        todo = [(raw, _old(raw, plan)) for raw in batch.messages]
+        done = take_in_all(db, team, todo, clock.now(), preview, sort, stopping.is_set)
+        for raw, got in done:
             if got.outcome == "new":
                 result.new.append(got.task_number)
                 if categorise:
@@ -179,6 +178,8 @@ def sync_once(
                 result.replies.append(got.task_number)
             else:
                 result.duplicates += 1
+        if len(done) < len(todo):
+            return result  # stopped: the checkpoint stays, and the rest is read again
         checkpoint = batch.checkpoint
         with db.session() as s:  # only now: every message the checkpoint covers is stored
             q.save_mailbox_checkpoint(s, team, checkpoint, clock.now())
