@@ -3,9 +3,10 @@
 Fills the fake Exchange inbox (tests/fakes/ews_server.py, real exchangelib over HTTP) or the
 fake Graph mailbox (tests/fakes/graph_server.py, real msal and requests over HTTPS) with N
 varied duty emails from yesterday (bench/intake.py's, without replies, so every email is a
-task of its own), then starts the bot on it with ``first_sync = "all"`` and times its first
-sync: every email read from the mailbox, parsed, redacted and stored, into a fresh SQLite file
-(or, with --pg, a throwaway PostgreSQL schema).
+task of its own), served from a process of its own as Exchange is another machine. Then it
+starts the bot on it with ``first_sync = "all"`` and times its first sync: every email read
+from the mailbox, parsed, redacted and stored, into a fresh SQLite file (or, with --pg, a
+throwaway PostgreSQL schema).
 Then the cards go to the fake Slack (paced at one a second, as in production), and the
 channel must show at most the summary and the newest ``--cards`` cards.
 Goal: all N taken in within 60 s.
@@ -18,11 +19,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import os
 import sys
 import tempfile
 import time
 from datetime import timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -42,49 +45,69 @@ GOAL_S = 60.0
 TEAM = "care-experienced"
 
 
-def ews_mailbox(ews: FakeEws) -> dict[str, Any]:
-    os.environ[f"{BENCH_ENV}_EWS"] = ews.password
-    return {"kind": "ews", "address": ews.address, "endpoint": ews.endpoint, "auth": "basic",
-            "username": ews.username, "password_env": f"{BENCH_ENV}_EWS",
-            "streaming": False}  # fmt: skip
+def ews_mailbox(ews: FakeEws) -> tuple[dict[str, Any], dict[str, str]]:
+    """The [teams.mailbox] keys for ``ews``, and the environment they name."""
+    mailbox = {"kind": "ews", "address": ews.address, "endpoint": ews.endpoint, "auth": "basic",
+               "username": ews.username, "password_env": f"{BENCH_ENV}_EWS",
+               "streaming": False}  # fmt: skip
+    return mailbox, {f"{BENCH_ENV}_EWS": ews.password}
 
 
-def graph_mailbox(graph: FakeGraph) -> dict[str, Any]:
-    os.environ[f"{BENCH_ENV}_GRAPH"] = graph.client_secret
-    os.environ["REQUESTS_CA_BUNDLE"] = graph.ca_bundle  # trust the fake's own CA
-    return {"kind": "graph", "address": graph.address, "tenant_id": graph.tenant_id,
-            "client_id": graph.client_id, "client_secret_env": f"{BENCH_ENV}_GRAPH",
-            "authority_host": graph.authority_host, "graph_url": graph.graph_url}  # fmt: skip
+def graph_mailbox(graph: FakeGraph) -> tuple[dict[str, Any], dict[str, str]]:
+    mailbox = {"kind": "graph", "address": graph.address, "tenant_id": graph.tenant_id,
+               "client_id": graph.client_id, "client_secret_env": f"{BENCH_ENV}_GRAPH",
+               "authority_host": graph.authority_host, "graph_url": graph.graph_url}  # fmt: skip
+    # REQUESTS_CA_BUNDLE: trust the fake's own CA
+    return mailbox, {
+        f"{BENCH_ENV}_GRAPH": graph.client_secret,
+        "REQUESTS_CA_BUNDLE": graph.ca_bundle,
+    }
+
+
+def serve(mode: str, mimes: list[bytes], conn: Connection) -> None:
+    """In a process of its own, as Exchange is another machine: the fake mailbox, full of mail
+    from yesterday, until the parent says stop."""
+    fake: Any = FakeEws() if mode == "ews" else FakeGraph()
+    with fake:
+        for mime in mimes:
+            fake.deliver(mime)
+        fake.age(timedelta(days=1))  # all of it was there before the bot started
+        conn.send(ews_mailbox(fake) if mode == "ews" else graph_mailbox(fake))
+        conn.recv()
 
 
 def run(mode: str, mimes: list[bytes], cards: int, pg: bool) -> tuple[float, int, int]:
     """Seconds the first sync took, tasks stored, and messages the channel got."""
-    fake: Any = FakeEws() if mode == "ews" else FakeGraph()
-    with tempfile.TemporaryDirectory() as tmp, fake, FakeSlack() as slack:
-        for mime in mimes:
-            fake.deliver(mime)
-        fake.age(timedelta(days=1))  # all of it was there before the bot started
-        mailbox = ews_mailbox(fake) if mode == "ews" else graph_mailbox(fake)
+    ours, theirs = multiprocessing.Pipe()
+    server = multiprocessing.get_context("fork").Process(target=serve, args=(mode, mimes, theirs))
+    server.start()
+    try:
+        mailbox, env = ours.recv()
+        os.environ.update(env)
         mailbox |= {"first_sync": "all", "first_sync_cards": cards}
-        cfg = bench_config(slack.url, Path(tmp) / "duty.db", mailbox)
-        db, drop = open_db(pg, Path(tmp) / "duty.db")
-        bot = DutyBot(cfg, db=db).start()
-        _, runner = build(cfg, bot)  # one card a second per channel, as in production
-        try:
-            t0 = time.perf_counter()
-            result = bot.check_mail(TEAM)
-            took = time.perf_counter() - t0
-            if result.error:
-                raise SystemExit(f"the first sync failed: {result.error}")
-            while (done := runner.deliver(TEAM)).posted or done.messages:
-                pass
-            assert bot.db is not None
-            with bot.db.session() as s:
-                stored = q.count_tasks(s, TEAM, ["open", "claimed", "resolved"])
-            posted = [c for c in slack.calls_to("chat.postMessage") if c.fault is None]
-        finally:
-            bot.close()
-            drop()
+        with tempfile.TemporaryDirectory() as tmp, FakeSlack() as slack:
+            cfg = bench_config(slack.url, Path(tmp) / "duty.db", mailbox)
+            db, drop = open_db(pg, Path(tmp) / "duty.db")
+            bot = DutyBot(cfg, db=db).start()
+            _, runner = build(cfg, bot)  # one card a second per channel, as in production
+            try:
+                t0 = time.perf_counter()
+                result = bot.check_mail(TEAM)
+                took = time.perf_counter() - t0
+                if result.error:
+                    raise SystemExit(f"the first sync failed: {result.error}")
+                while (done := runner.deliver(TEAM)).posted or done.messages:
+                    pass
+                assert bot.db is not None
+                with bot.db.session() as s:
+                    stored = q.count_tasks(s, TEAM, ["open", "claimed", "resolved"])
+                posted = [c for c in slack.calls_to("chat.postMessage") if c.fault is None]
+            finally:
+                bot.close()
+                drop()
+    finally:
+        ours.send("stop")
+        server.join(timeout=30)
     return took, stored, len(posted)
 
 

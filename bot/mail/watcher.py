@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -147,48 +148,101 @@ def sync_once(
     that mail is all in, the sync goes on past ``max_batches``. The first start's time is the
     ``wall`` clock's: it is compared with the mailbox's own times, never the bot's clock
     (which the shell and tests move)."""
-    result = SyncResult()
-    stopping = stop or threading.Event()
+    sync = _Sync(db, team, mailbox, clock, preview, categorise, sort, stop or threading.Event())
     plan = _plan(db, team, first, wall())
     with db.session() as s:
         checkpoint = q.mailbox_checkpoint(s, team)
-    batches = 0
-    while batches < max_batches or plan.started is not None:
-        batches += 1
-        if stopping.is_set():
-            break
-        try:
-            batch = _poll(mailbox, checkpoint, plan.since)
-        except CheckpointExpired:
-            log.warning("mailbox %s: checkpoint expired, resyncing from the start", team)
-            checkpoint = None
-            continue
-        except MailboxError as exc:
-            result.error = str(exc)
-            _note_error(db, team, checkpoint, clock, str(exc))
-            return result
+    with _Pages(mailbox, plan.since, ahead=plan.started is not None) as pages:
+        batches = 0
+        while batches < max_batches or plan.started is not None:
+            batches += 1
+            if sync.stop.is_set():
+                break
+            try:
+                batch = pages.get(checkpoint)
+            except CheckpointExpired:
+                log.warning("mailbox %s: checkpoint expired, resyncing from the start", team)
+                checkpoint = None
+                continue
+            except MailboxError as exc:
+                sync.result.error = str(exc)
+                _note_error(db, team, checkpoint, clock, str(exc))
+                break
+            if batch.more:
+                pages.read_ahead(batch.checkpoint)
+            if not sync.store(batch, plan):
+                break  # stopped: the checkpoint stays, and the rest is read again
+            checkpoint = batch.checkpoint
+            with db.session() as s:  # only now: every message the checkpoint covers is stored
+                q.save_mailbox_checkpoint(s, team, checkpoint, clock.now())
+            if not batch.more:
+                if plan.started is not None:
+                    cards = first.cards if first else FIRST_SYNC_CARDS
+                    sync.result.caught_up = _caught_up(db, team, cards, clock)
+                break
+    return sync.result
+
+
+@dataclass
+class _Sync:
+    """One sync's doings: what it stores with, and what it found."""
+
+    db: Database
+    team: str
+    mailbox: Mailbox
+    clock: Clock
+    preview: PreviewMode
+    categorise: bool
+    sort: Sorter | None
+    stop: threading.Event
+    result: SyncResult = field(default_factory=SyncResult)
+
+    def store(self, batch: Batch, plan: _Plan) -> bool:
+        """Take in a page of mail; False if it stopped partway."""
         todo = [(raw, _old(raw, plan)) for raw in batch.messages]
-        done = take_in_all(db, team, todo, clock.now(), preview, sort, stopping.is_set)
+        done = take_in_all(
+            self.db, self.team, todo, self.clock.now(), self.preview, self.sort, self.stop.is_set
+        )
         for raw, got in done:
             if got.outcome == "new":
-                result.new.append(got.task_number)
-                if categorise:
-                    _tag(mailbox, raw.item_id, f"Duty #{got.task_number}")
+                self.result.new.append(got.task_number)
+                if self.categorise:
+                    _tag(self.mailbox, raw.item_id, f"Duty #{got.task_number}")
             elif got.outcome == "reply":
-                result.replies.append(got.task_number)
+                self.result.replies.append(got.task_number)
             else:
-                result.duplicates += 1
-        if len(done) < len(todo):
-            return result  # stopped: the checkpoint stays, and the rest is read again
-        checkpoint = batch.checkpoint
-        with db.session() as s:  # only now: every message the checkpoint covers is stored
-            q.save_mailbox_checkpoint(s, team, checkpoint, clock.now())
-        if not batch.more:
-            if plan.started is not None:
-                cards = first.cards if first else FIRST_SYNC_CARDS
-                result.caught_up = _caught_up(db, team, cards, clock)
-            break
-    return result
+                self.result.duplicates += 1
+        return len(done) == len(todo)
+
+
+class _Pages:
+    """The mailbox's pages in turn. While a first start catches up, the next page is read on
+    a thread of its own while this one is stored: reading waits on the network, storing on
+    the CPU. A page read ahead and not used (the sync stopped) is dropped: the next sync reads
+    it again from the saved checkpoint."""
+
+    def __init__(self, mailbox: Mailbox, since: datetime | None, *, ahead: bool) -> None:
+        self.mailbox, self.since = mailbox, since
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mail-ahead") if ahead else None
+        self._ahead: tuple[str | None, Future[Batch]] | None = None
+
+    def get(self, checkpoint: str | None) -> Batch:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == checkpoint:
+            return ahead[1].result()
+        return _poll(self.mailbox, checkpoint, self.since)
+
+    def read_ahead(self, checkpoint: str | None) -> None:
+        if self._pool is not None:
+            reading = self._pool.submit(_poll, self.mailbox, checkpoint, self.since)
+            self._ahead = (checkpoint, reading)
+
+    def __enter__(self) -> _Pages:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _tag(mailbox: Mailbox, item_id: str, category: str) -> None:
