@@ -166,6 +166,14 @@ def known_item(s: Session, team: str, item_id: str) -> bool:
     return s.scalar(q) is not None
 
 
+def known_items(s: Session, team: str, item_ids: Sequence[str]) -> set[str]:
+    """Which of ``item_ids`` are on record: one query for a page of mail."""
+    if not item_ids:
+        return set()
+    q = select(Email.item_id).where(Email.team == team, Email.item_id.in_(list(item_ids)))
+    return {item_id for item_id in s.scalars(q) if item_id}
+
+
 def task_for_message_ids(s: Session, team: str, message_ids: Sequence[str]) -> Task | None:
     """The task of the first id (in the order given) that we already hold."""
     if not message_ids:

@@ -133,50 +133,55 @@ def take_in_all(
     sort: Sorter | None = None,
     stop: Callable[[], bool] = lambda: False,
 ) -> list[tuple[RawMessage, Intake]]:
-    """``take_in`` for a page of mail, each with its ``backlog`` flag: up to STORE_TOGETHER
-    emails a transaction, each in a savepoint of its own, so a full inbox's first start does
-    not wait for the database to commit each email (on PostgreSQL, about a third of its time),
-    and a transaction never holds the team's task numbers for long. An item on record already
-    is a duplicate without being read. Stops before the next email once ``stop()`` says so;
-    what it returns is stored."""
+    """``take_in`` for a page of mail, each with its ``backlog`` flag, up to STORE_TOGETHER
+    emails a transaction: a full inbox's first start then does not wait for the database once
+    an email, and a transaction never holds the team's task numbers for long. An item on record
+    already is a duplicate without being read. If another process stored one of them meanwhile,
+    that transaction is taken back and its emails are taken in one at a time. Stops before the
+    next email once ``stop()`` says so; what it returns is stored."""
     done: list[tuple[RawMessage, Intake]] = []
     for start in range(0, len(raws), STORE_TOGETHER):
-        with db.session() as s:
-            for raw, backlog in raws[start : start + STORE_TOGETHER]:
+        chunk = raws[start : start + STORE_TOGETHER]
+        try:
+            stored = _store_together(db, team, chunk, now, preview, sort, stop)
+        except IntegrityError:
+            stored = []
+            for raw, backlog in chunk:
                 if stop():
                     break
-                done.append((raw, _take_one(s, team, raw, now, preview, sort, backlog)))
-        if stop():
+                stored.append((raw, take_in(db, team, raw, now, preview, sort, backlog)))
+        else:
+            for _, got in stored:  # counted once committed (take_in counts its own)
+                if got.outcome == "new":
+                    metrics.task_received(team)
+        done += stored
+        if len(stored) < len(chunk):
             break
-    for _, got in done:  # counted once committed
-        if got.outcome == "new":
-            metrics.task_received(team)
     return done
 
 
-def _take_one(
-    s: Session,
+def _store_together(
+    db: Database,
     team: str,
-    raw: RawMessage,
+    chunk: Sequence[tuple[RawMessage, bool]],
     now: datetime,
     preview: PreviewMode,
     sort: Sorter | None,
-    backlog: bool,
-) -> Intake:
-    if raw.item_id and q.known_item(s, team, raw.item_id):
-        return Intake("duplicate", 0)
-    mail = parse_email(raw.mime)
-    found = sort(f"{mail.subject}\n{mail.body_text}") if sort else Triage()
-    try:
-        with s.begin_nested():
-            return _store(s, team, raw, mail, now, preview, found, backlog)
-    except IntegrityError:
-        # Another process stored the same Message-ID between our check and our insert.
-        existing = q.email_by_message_id(s, team, mail.message_id)
-        if existing is None:
-            raise
-        task = s.get(Task, existing.task_id)
-        return Intake("duplicate", task.number if task else 0)
+    stop: Callable[[], bool],
+) -> list[tuple[RawMessage, Intake]]:
+    stored: list[tuple[RawMessage, Intake]] = []
+    with db.session() as s:
+        known = q.known_items(s, team, [raw.item_id for raw, _ in chunk if raw.item_id])
+        for raw, backlog in chunk:
+            if stop():
+                break
+            if raw.item_id in known:
+                stored.append((raw, Intake("duplicate", 0)))
+                continue
+            mail = parse_email(raw.mime)
+            found = sort(f"{mail.subject}\n{mail.body_text}") if sort else Triage()
+            stored.append((raw, _store(s, team, raw, mail, now, preview, found, backlog)))
+    return stored
 
 
 def _store(
