@@ -102,7 +102,8 @@ def first_start_plan(first: FirstSync, total: int, taken: int, *, started: bool)
             f"The Inbox holds {_emails(total)}. The first start {left}takes in only mail that "
             "arrives from then on."
         )
-    which = "them all" if first.mode == "all" else f"the {taken:,} from {first.day:%-d %b %Y} on"
+    day = f"{first.day.day} {first.day:%b %Y}" if first.day else ""
+    which = "them all" if first.mode == "all" else f"the {taken:,} from {day} on"
     holds = f"The Inbox holds {_emails(total)}."
     if taken <= first.cards:
         return f"{holds} The first start takes in {which}, each with its card."
@@ -118,7 +119,8 @@ def _emails(n: int) -> str:
 
 
 def caught_up_note(taken: int, shown: int) -> str:
-    said = f"Took in {taken:,} email{'s' if taken != 1 else ''} that were already in the inbox."
+    were = "email that was" if taken == 1 else "emails that were"
+    said = f"Took in {taken:,} {were} already in the inbox."
     if not shown:
         return f"{said} See them with /duty list."
     newest = "newest one has a card" if shown == 1 else f"newest {shown} have cards"
