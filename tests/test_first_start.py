@@ -8,13 +8,19 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from bot.kernel.clock import ManualClock
+from bot.kernel.config import FirstSync
+from bot.mail.adapters.ews import EwsMailbox, EwsSettings
+from bot.mail.mailbox import Batch
+from bot.mail.watcher import sync_once
+from storage import tasks as q
 from storage.db import Database
 from storage.models import MailboxState, Task
 from tests.conftest import TEAM
@@ -217,3 +223,68 @@ class _StopsSoon:
     def is_set(self) -> bool:
         self.asked += 1
         return self.asked >= self.n
+
+
+class LandsAfterFirstPage:
+    """The EWS mailbox, with one email landing in it just after the first page is read: mail
+    that arrives while a first start reads the inbox."""
+
+    def __init__(self, ews: FakeEws, box: EwsMailbox) -> None:
+        self.ews, self.box, self.landed = ews, box, False
+
+    def poll(self, checkpoint: str | None, since: datetime | None = None) -> Batch:
+        batch = self.box.poll(checkpoint, since)
+        if not self.landed:
+            self.landed = bool(self.ews.deliver(mail(6, "Landed meanwhile")))
+        return batch
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.box, name)
+
+
+def ews_settings(ews: FakeEws) -> EwsSettings:
+    return EwsSettings(address=ews.address, endpoint=ews.endpoint, auth="basic",
+                       username=ews.username, password=ews.password)  # fmt: skip
+
+
+def test_mail_arriving_while_a_first_start_reads_the_inbox_is_new_mail(
+    db: Database, ews: FakeEws, clock: ManualClock
+) -> None:
+    """Read two at a time, an inbox of five old emails; a sixth lands after the first page.
+    With "new" the old five stay put, and the sixth is taken in with its card."""
+    for n in range(1, 6):
+        ews.deliver(mail(n))
+    ews.age(DAY)
+    with db.session() as s:
+        q.ensure_team(s, NAME)
+    with EwsMailbox(ews_settings(ews), page_size=2) as box:
+        arriving = LandsAfterFirstPage(ews, box)
+        got = sync_once(db, NAME, arriving, clock, first=FirstSync("new"))  # type: ignore[arg-type]
+        assert got.new == [1] and got.caught_up == 0
+        assert first_start_cards(db) == {"Landed meanwhile 6": "pending"}
+        # a later start has started already: "all" now changes nothing
+        assert sync_once(db, NAME, box, clock, first=FirstSync("all")).new == []
+
+
+def test_mail_arriving_while_a_first_start_takes_all_in_gets_its_card_at_once(
+    db: Database, ews: FakeEws, clock: ManualClock
+) -> None:
+    for n in range(1, 6):
+        ews.deliver(mail(n))
+    ews.age(DAY)
+    with db.session() as s:
+        q.ensure_team(s, NAME)
+    with EwsMailbox(ews_settings(ews), page_size=2) as box:
+        arriving = LandsAfterFirstPage(ews, box)
+        got = sync_once(db, NAME, arriving, clock, first=FirstSync("all", cards=1))  # type: ignore[arg-type]
+    assert sorted(got.new) == [1, 2, 3, 4, 5, 6] and got.caught_up == 5
+    cards = first_start_cards(db)
+    assert cards.pop("Landed meanwhile 6") == "pending"  # new mail: its card at once
+    assert sorted(cards.values()) == ["held"] * 4 + ["pending"]  # the newest old one's card
+
+
+def first_start_cards(db: Database) -> dict[str, str]:
+    with db.session() as s:
+        return {
+            subject: state for subject, state in s.execute(select(Task.subject, Task.card_state))
+        }

@@ -50,6 +50,8 @@ def _wall_clock() -> datetime:
 def _plan(db: Database, team: str, first: FirstSync | None, wall: datetime) -> _Plan:
     """What this sync takes in. The first start on a mailbox records its plan, so a restart
     halfway through carries on with the same one; ``first`` is read only then."""
+    # Exchange keeps the time received to the second: mail in the start's own second is new.
+    wall = wall.replace(microsecond=0)
     with db.session() as s:
         if first is None:
             row = q.mailbox_state(s, team)
