@@ -105,10 +105,14 @@ def list_tasks(
     claimed_by: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    with_cards: bool = False,
 ) -> list[Task]:
+    """``with_cards``: only tasks that have (or wait for) a card, not old mail held without."""
     q = select(Task).where(Task.team == team, Task.state.in_(states))
     if claimed_by is not None:
         q = q.where(Task.claimed_by == claimed_by)
+    if with_cards:
+        q = q.where(Task.card_state != "held")
     q = q.order_by(Task.safeguarding.desc(), Task.urgent.desc(), Task.number)
     return list(s.scalars(q.limit(limit).offset(offset)))
 
@@ -413,6 +417,12 @@ def finish_first_sync(s: Session, team: str, cards: int, at: datetime) -> tuple[
         s.execute(update(Task).where(Task.team == team, Task.backlog).values(backlog=False))
     row.caught_up_at = at
     return taken, len(shown)
+
+
+def count_held(s: Session, team: str) -> int:
+    """Open tasks from old mail that have no card (see finish_first_sync)."""
+    held = (Task.team == team, Task.state == "open", Task.card_state == "held")
+    return int(s.scalar(select(func.count()).select_from(Task).where(*held)) or 0)
 
 
 def release_card(s: Session, task_id: int) -> bool:

@@ -4,6 +4,7 @@ each kind of mailbox: a folder, EWS (tests/fakes/ews_server.py) and Graph
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -26,11 +27,12 @@ from storage.models import MailboxState, Task
 from tests.conftest import TEAM
 from tests.fakes.ews_server import FakeEws
 from tests.fakes.graph_server import FakeGraph
-from tests.mail import make_email
+from tests.mail import email_message, make_email
 from tests.slack_harness import SlackHarness, card_text
 
 NAME = TEAM["name"]
 DAY = timedelta(days=1)
+LAST_WEEK = "Mon, 16 Nov 2026 09:30:00 +0000"
 
 
 @dataclass
@@ -288,3 +290,47 @@ def first_start_cards(db: Database) -> dict[str, str]:
         return {
             subject: state for subject, state in s.execute(select(Task.subject, Task.card_state))
         }
+
+
+def test_the_handover_sums_up_old_mail_without_cards_in_one_line(
+    db: Database, tmp_path: Path
+) -> None:
+    inbox = folder_inbox(tmp_path)
+    for n in range(1, 15):  # written last week
+        old = email_message(f"Old query {n}", "x", sender="a@example.org",
+                            message_id=f"<first-{n}@example.org>", date=LAST_WEEK)  # fmt: skip
+        inbox.put(bytes(old))
+    inbox.age(DAY)
+    with harness(db, inbox, first_sync="all", first_sync_cards=3) as h:
+        h.check_mail()
+        h.drain()
+        inbox.put(mail(15, "Today's"))
+        h.check_mail()
+        h.drain()
+        said = json.loads(h.command("handover").text)["text"]
+    assert "Open and unclaimed (4):" in said  # the three old ones with cards, and today's
+    assert "Today's 15" in said and "Old query 14" in said
+    assert "Came in today: 1" in said
+    assert "Old query 1 " not in said and "Old query 11" not in said
+    assert said.endswith(
+        "*Open from before the bot started, without cards: 11*\n  See them with /duty list."
+    )
+
+
+def test_the_list_of_a_full_inbox_goes_a_page_at_a_time(db: Database, tmp_path: Path) -> None:
+    inbox = folder_inbox(tmp_path)
+    for n in range(1, 61):
+        inbox.put(mail(n))
+    inbox.age(DAY)
+    with harness(db, inbox, first_sync="all") as h:
+        h.check_mail()
+        h.drain()
+        assert posts(h)[-1].startswith("Took in 60 emails")
+        first = json.loads(h.command("list").text)["text"]
+        assert first.startswith("Open tasks (1 to 50 of 60):\n#1 Old query 1 (unclaimed)")
+        assert first.endswith("#50 Old query 50 (unclaimed)\nMore: /duty list open 2")
+        second = json.loads(h.command("list open 2").text)["text"]
+        assert second.startswith("Open tasks (51 to 60 of 60):\n#51 Old query 51")
+        assert "More:" not in second
+        third = json.loads(h.command("list open 3").text)["text"]
+        assert third == "Open tasks: there are only 2 pages. Use: /duty list open"
