@@ -169,3 +169,17 @@ def test_check_refuses_shell_names_in_a_slack_config(tmp_path: Path) -> None:
     assert f'teams[0].rota.mon.manager: "jo" {NOT_A_USER}' in lines
     assert f'teams[0].cases.people.head_of_service: "lee" {NOT_A_USER}' in lines
     assert all(" is not a Slack user id; " in line for line in lines)
+
+
+@pytest.mark.parametrize("value", ["yesterday", "since last week", "since 2026-13-01"])
+def test_a_first_sync_that_cannot_be_read_says_what_to_write(tmp_path: Path, value: str) -> None:
+    code, lines = check(
+        tmp_path,
+        '[[teams]]\nname = "duty"\nchannel = "C1"\nmanagers = ["jo"]\n'
+        f'[teams.mailbox]\nkind = "folder"\nfirst_sync = "{value}"\n',
+    )
+    assert code == 1
+    assert lines == [
+        f"teams[0].mailbox.first_sync: '{value}' is not a first sync; "
+        'expected "new", "all" or "since 2026-11-01"'
+    ]
