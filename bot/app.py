@@ -33,6 +33,7 @@ from bot.kernel.config import (
     FolderMailboxConfig,
     GraphMailboxConfig,
     TeamConfig,
+    first_sync_of,
     secret,
 )
 from bot.kernel.message import Message
@@ -343,9 +344,11 @@ class DutyBot:
             return SyncResult()
         categorise = bool(getattr(team.cfg.mailbox, "categorise", False))
         preview = self.config.privacy.preview
+        mb = team.cfg.mailbox
+        first = first_sync_of(mb.first_sync, team.cfg.tz, mb.first_sync_cards)
         result = sync_once(
             self.db, name, team.mailbox, self.clock, preview, categorise=categorise, stop=stop,
-            sort=sorter(team.cfg),
+            sort=sorter(team.cfg), first=first,
         )  # fmt: skip
         self.move_done(name)
         return result

@@ -133,12 +133,37 @@ def check(config_path: str | None, try_mailbox: bool) -> None:
         sys.exit(1)
     teams = ", ".join(f"{t.name} ({t.mailbox.kind} mailbox)" for t in cfg.teams)
     click.echo(f"{chosen} is fine: {len(cfg.teams)} team(s): {teams}.")
-    if try_mailbox and not all([_check_mailbox(team) for team in cfg.teams]):
-        sys.exit(1)
+    if try_mailbox:
+        started = _started_teams(cfg)
+        if not all([_check_mailbox(team, team.name in started) for team in cfg.teams]):
+            sys.exit(1)
 
 
-def _check_mailbox(team: TeamConfig) -> bool:
-    """Connect to one team's mailbox and say, line by line, what works. True if all does."""
+def _started_teams(cfg: Config) -> set[str]:
+    """Teams whose mailbox the bot has synced before (a sync state in the database). None if
+    the database is not there yet or can't be read: then it is a first start either way."""
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from storage.db import Database
+    from storage.models import MailboxState
+    from storage.status import sqlite_file_missing
+
+    database = Database(cfg.database.url)
+    try:
+        if sqlite_file_missing(database):
+            return set()
+        with database.session() as s:
+            return set(s.scalars(select(MailboxState.team)))
+    except SQLAlchemyError:
+        return set()
+    finally:
+        database.dispose()
+
+
+def _check_mailbox(team: TeamConfig, started: bool = False) -> bool:
+    """Connect to one team's mailbox and say, line by line, what works, and what the bot's
+    first start will do with the mail already in it. True if all works."""
     from bot.app import StartupError, open_mailbox
     from bot.mail.mailbox import MailboxError
 
@@ -150,6 +175,8 @@ def _check_mailbox(team: TeamConfig) -> bool:
         return False
     try:
         results = mailbox.check()
+        if results and results[0][0]:  # the inbox opened
+            results.append(_first_start(team, mailbox, started))
     finally:
         mailbox.close()
     shown: set[str] = set()
@@ -158,6 +185,21 @@ def _check_mailbox(team: TeamConfig) -> bool:
             shown.add(line)
             click.echo(f"  {'OK' if ok else 'Problem'}: {line}")
     return all(ok for ok, _ in results)
+
+
+def _first_start(team: TeamConfig, mailbox: Mailbox, started: bool) -> tuple[bool, str]:
+    from bot.kernel.config import first_sync_of
+    from bot.mail.mailbox import MailboxError
+    from bot.mail.watcher import first_start_plan
+
+    mb = team.mailbox
+    first = first_sync_of(mb.first_sync, team.tz, mb.first_sync_cards)
+    try:
+        total = mailbox.count()  # type: ignore[attr-defined]
+        taken = mailbox.count(first.since) if first.since else total  # type: ignore[attr-defined]
+    except MailboxError as exc:
+        return False, f"Could not count the mail in the inbox: {exc}"
+    return True, first_start_plan(first, total, taken, started=started)
 
 
 @main.command()

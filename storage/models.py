@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -121,6 +122,9 @@ class Task(Base):
     acked_at: Mapped[datetime | None] = mapped_column(default=None)
     categories: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     hints: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
+    # Mail already in the inbox at the bot's first start: no unclaimed reminders while it
+    # waits from then on, and no card of its own unless it is among the newest few.
+    backlog: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Email(Base):
@@ -223,6 +227,12 @@ class MailboxState(Base):
     checkpoint: Mapped[str | None] = mapped_column(Text, default=None)
     synced_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    # The bot's first start on this mailbox (storage.tasks.begin_first_sync). A row from
+    # before these columns, or made by a sync without them, has no started_at: that mailbox
+    # started long ago and its mail is all taken in as it comes.
+    started_at: Mapped[datetime | None] = mapped_column(default=None)  # by the wall clock
+    take_from: Mapped[datetime | None] = mapped_column(default=None)  # older mail stays put
+    caught_up_at: Mapped[datetime | None] = mapped_column(default=None)  # first sync done
 
 
 # ---- the duty day's clocks: scheduled jobs, nudges, the scheduler lease, the rota ----------

@@ -56,9 +56,11 @@ def team_facts(s: Session, teams: Sequence[str]) -> dict[str, TeamFacts]:
     """One TeamFacts per team, in the order given. Each query reads an index range, not the
     whole history, so a scrape costs the same with a million tasks as with a thousand."""
     facts = {name: TeamFacts(name) for name in teams}
-    for row in s.scalars(select(MailboxState).where(MailboxState.team.in_(teams))):
-        facts[row.team].synced_at = row.synced_at
-        facts[row.team].last_error = row.last_error
+    # Only the columns it shows: a database a migration behind still says it needs upgrading.
+    synced = select(MailboxState.team, MailboxState.synced_at, MailboxState.last_error)
+    for team, synced_at, last_error in s.execute(synced.where(MailboxState.team.in_(teams))):
+        facts[team].synced_at = synced_at
+        facts[team].last_error = last_error
     # No team filter: with one, SQLite walks the team's whole (team, state) index instead of
     # the few rows in ix_tasks_card.
     waiting = (

@@ -104,16 +104,25 @@ def list_tasks(
     *,
     claimed_by: str | None = None,
     limit: int = 50,
+    offset: int = 0,
+    with_cards: bool = False,
 ) -> list[Task]:
+    """``with_cards``: only tasks that have (or wait for) a card, not old mail held without."""
     q = select(Task).where(Task.team == team, Task.state.in_(states))
     if claimed_by is not None:
         q = q.where(Task.claimed_by == claimed_by)
-    q = q.order_by(Task.safeguarding.desc(), Task.urgent.desc(), Task.number).limit(limit)
-    return list(s.scalars(q))
+    if with_cards:
+        q = q.where(Task.card_state != "held")
+    q = q.order_by(Task.safeguarding.desc(), Task.urgent.desc(), Task.number)
+    return list(s.scalars(q.limit(limit).offset(offset)))
 
 
-def count_tasks(s: Session, team: str, states: Sequence[str]) -> int:
+def count_tasks(
+    s: Session, team: str, states: Sequence[str], *, claimed_by: str | None = None
+) -> int:
     q = select(func.count()).select_from(Task).where(Task.team == team, Task.state.in_(states))
+    if claimed_by is not None:
+        q = q.where(Task.claimed_by == claimed_by)
     return int(s.scalar(q) or 0)
 
 
@@ -159,6 +168,14 @@ def email_by_message_id(s: Session, team: str, message_id: str) -> Email | None:
 def known_item(s: Session, team: str, item_id: str) -> bool:
     q = select(Email.id).where(Email.team == team, Email.item_id == item_id).limit(1)
     return s.scalar(q) is not None
+
+
+def known_items(s: Session, team: str, item_ids: Sequence[str]) -> set[str]:
+    """Which of ``item_ids`` are on record: one query for a page of mail."""
+    if not item_ids:
+        return set()
+    q = select(Email.item_id).where(Email.team == team, Email.item_id.in_(list(item_ids)))
+    return {item_id for item_id in s.scalars(q) if item_id}
 
 
 def task_for_message_ids(s: Session, team: str, message_ids: Sequence[str]) -> Task | None:
@@ -356,6 +373,64 @@ def mailbox_checkpoint(s: Session, team: str) -> str | None:
     return row.checkpoint if row else None
 
 
+def mailbox_state(s: Session, team: str) -> MailboxState | None:
+    return s.get(MailboxState, team)
+
+
+def begin_first_sync(
+    s: Session, team: str, started_at: datetime, take_from: datetime | None
+) -> MailboxState:
+    """The team's sync state, made now if this is the bot's first start on the mailbox. A
+    team that has emails already started before this state was kept: it gets a row without
+    ``started_at``, so nothing is hidden or taken in again."""
+    row = s.get(MailboxState, team)
+    if row is not None:
+        return row
+    has_mail = s.scalar(select(Email.id).where(Email.team == team).limit(1)) is not None
+    row = MailboxState(team=team)
+    if not has_mail:
+        row.started_at, row.take_from = started_at, take_from
+    s.add(row)
+    s.flush()
+    return row
+
+
+def finish_first_sync(s: Session, team: str, cards: int, at: datetime) -> tuple[int, int]:
+    """The first start has taken in all the mail that was in the inbox: give the newest
+    ``cards`` of it their cards and mark the sync state caught up. If that is all of it,
+    nothing is hidden, so it is ordinary mail after all. Returns (taken in, cards given)."""
+    row = s.get(MailboxState, team)
+    if row is None or row.started_at is None or row.caught_up_at is not None:
+        return 0, 0
+    held = list(
+        s.scalars(
+            select(Task.id)
+            .where(Task.team == team, Task.card_state == "held")
+            .order_by(Task.received_at.desc(), Task.id.desc())
+        )
+    )
+    taken = s.scalar(select(func.count()).where(Task.team == team, Task.backlog)) or 0
+    shown = held[:cards]
+    if shown:
+        s.execute(update(Task).where(Task.id.in_(shown)).values(card_state="pending"))
+    if taken <= cards:
+        s.execute(update(Task).where(Task.team == team, Task.backlog).values(backlog=False))
+    row.caught_up_at = at
+    return taken, len(shown)
+
+
+def count_held(s: Session, team: str) -> int:
+    """Open tasks from old mail that have no card (see finish_first_sync)."""
+    held = (Task.team == team, Task.state == "open", Task.card_state == "held")
+    return int(s.scalar(select(func.count()).select_from(Task).where(*held)) or 0)
+
+
+def release_card(s: Session, task_id: int) -> bool:
+    """A task taken in without a card (old mail) gets one now: something happened on it."""
+    stmt = update(Task).where(Task.id == task_id, Task.card_state == "held")
+    return bool(s.execute(stmt.values(card_state="pending")).rowcount)  # type: ignore[attr-defined]
+
+
 def save_mailbox_checkpoint(
     s: Session, team: str, checkpoint: str | None, at: datetime, error: str | None = None
 ) -> None:
@@ -448,6 +523,7 @@ OPENING_EVENTS = ("received", "unclaimed", "reopened", "reopened_by_email")
 class OpenTask:
     task: Task
     open_since: datetime  # when it last became open (arrived, released, reopened)
+    spells: int = 1  # how many times it became open: 1 while it waits since it arrived
 
 
 def open_tasks_since(s: Session, team: str) -> list[OpenTask]:
@@ -456,18 +532,19 @@ def open_tasks_since(s: Session, team: str) -> list[OpenTask]:
     # seconds a pass once the history is long.
     open_ids = select(Task.id).where(Task.team == team, Task.state == "open")
     opened = (
-        select(Event.task_id, func.max(Event.at).label("since"))
+        select(Event.task_id, func.max(Event.at).label("since"), func.count().label("spells"))
         .where(Event.task_id.in_(open_ids), Event.kind.in_(OPENING_EVENTS))
         .group_by(Event.task_id)
         .subquery()
     )
     q = (
-        select(Task, opened.c.since)
+        select(Task, opened.c.since, opened.c.spells)
         .outerjoin(opened, opened.c.task_id == Task.id)
         .where(Task.team == team, Task.state == "open")
         .order_by(Task.number)
     )
-    return [OpenTask(task, since or task.received_at) for task, since in s.execute(q).all()]
+    rows = s.execute(q).all()
+    return [OpenTask(task, since or task.received_at, spells or 1) for task, since, spells in rows]
 
 
 def claimed_tasks(s: Session, team: str) -> list[Task]:

@@ -65,6 +65,8 @@ VALID: list[tuple[str, Command]] = [
     ("list", List("open")),
     ("list mine", List("mine")),
     ("List ALL", List("all")),
+    ("list open 2", List("open", 2)),
+    ("list financial 3", List("financial", 3)),
     # one task
     ("show 7", Show(7)),
     ("claim 42", Claim(42)),
@@ -198,7 +200,9 @@ INVALID: list[tuple[str, str]] = [
     ("rota today", "'/duty rota' doesn't take 'today'. Use: /duty rota"),
     ("handover now", "'/duty handover' doesn't take 'now'"),
     ("list mine all", "'/duty list' doesn't take 'all'"),
-    ("list 42", "'42' isn't a list"),  # a word could be a category: see test_tasks.py
+    ("list 42", "'42' isn't a list"),
+    ("list open 0", "'0' isn't a page number. Use: /duty list open 2"),
+    ("list open 2 3", "'3'"),  # a word could be a category: see test_tasks.py
     ("assign 42 @sam @jo", "'/duty assign' doesn't take '@jo'"),
     ("flag 4 urgent now", "'/duty flag' doesn't take 'now'"),
     ("case summary C1 done", "'/duty case summary' doesn't take 'done'"),

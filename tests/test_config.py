@@ -254,3 +254,17 @@ managers = ["jo@council.example"]
     assert code == 0 and lines[-1].endswith(
         "is fine: 1 team(s): care-experienced (folder mailbox)."
     )
+
+
+@pytest.mark.parametrize("value", ["yesterday", "since last week", "since 2026-13-01"])
+def test_a_first_sync_that_cannot_be_read_says_what_to_write(tmp_path: Path, value: str) -> None:
+    code, lines = check(
+        tmp_path,
+        '[[teams]]\nname = "duty"\nchannel = "C1"\nmanagers = ["jo"]\n'
+        f'[teams.mailbox]\nkind = "folder"\nfirst_sync = "{value}"\n',
+    )
+    assert code == 1
+    assert lines == [
+        f"teams[0].mailbox.first_sync: '{value}' is not a first sync; "
+        'expected "new", "all" or "since 2026-11-01"'
+    ]

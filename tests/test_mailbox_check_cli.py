@@ -4,11 +4,14 @@ and whether sending is allowed. Real click, real exchangelib / msal, fake server
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from click.testing import CliRunner, Result
 
 from handlers.cli import main
+from storage import tasks as q
+from storage.db import Database
 from tests.conftest import ROOT
 from tests.fakes.ews_server import FakeEws
 from tests.fakes.graph_server import FakeGraph
@@ -159,6 +162,8 @@ def test_graph_check_reports_inbox_done_folder_and_sending(
         "  OK: Done folder Duty/Done is ready.",
         f"  OK: The app holds Mail.Send and Mail.ReadWrite; sending as {graph.address} should "
         "work (an Exchange access policy could still limit it).",
+        "  OK: The Inbox holds 1 email. The first start leaves them there and takes in only "
+        "mail that arrives from then on.",
     ]
 
 
@@ -172,11 +177,11 @@ def test_graph_check_without_mail_send_says_what_to_grant(tmp_path: Path, graph:
     )
 
     assert result.exit_code == 1
-    assert lines[-1] == (
+    assert (
         "  Problem: The app's sign-in lacks the Mail.Send permission(s) needed to read and "
         f"send as {graph.address}. Unless Exchange grants them through RBAC for Applications, "
         "grant them and restart."
-    )
+    ) in lines
 
 
 def test_graph_check_with_a_wrong_secret(tmp_path: Path, graph: FakeGraph) -> None:
@@ -212,3 +217,72 @@ def test_a_missing_secret_stops_before_connecting(tmp_path: Path, ews: FakeEws) 
         "the Exchange secret there"
     ]
     assert ews.operations == []
+
+
+# ---- what the first start will do with the mail already there ----------------------------
+
+
+def test_ews_check_says_what_a_first_start_since_a_date_takes_in(
+    tmp_path: Path, ews: FakeEws
+) -> None:
+    for n in range(1, 15):
+        ews.deliver(make_email(f"Old {n}", "x", message_id=f"<old{n}@example.org>"))
+    ews.age(timedelta(days=30))
+    for n in range(1, 13):
+        ews.deliver(make_email(f"Recent {n}", "x", message_id=f"<new{n}@example.org>"))
+    ews.age(timedelta(days=2))
+    day = datetime.now(UTC).date() - timedelta(days=7)
+    config = ews_config(tmp_path, ews)
+    config.write_text(config.read_text() + f'first_sync = "since {day.isoformat()}"\n')
+
+    result, lines = run_check(config, TEST_EWS_PASSWORD=ews.password)
+
+    assert result.exit_code == 0, result.output
+    assert lines[-1] == (
+        f"  OK: The Inbox holds 26 emails. The first start takes in the 12 from "
+        f"{day.day} {day:%b %Y} on without unclaimed reminders: cards for the newest 10 and one "
+        "summary message; the rest are in /duty list."
+    )
+
+
+def test_graph_check_says_a_mailbox_synced_before_has_started_already(
+    tmp_path: Path, graph: FakeGraph
+) -> None:
+    graph.deliver(make_email("One", "x", message_id="<g1@example.org>"))
+    config = graph_config(tmp_path, graph)
+    config.write_text(config.read_text() + 'first_sync = "all"\n')
+    db = Database(f"sqlite:///{tmp_path / 'duty.db'}")
+    db.upgrade()
+    with db.session() as s:
+        q.ensure_team(s, "care-experienced")
+        q.save_mailbox_checkpoint(s, "care-experienced", None, datetime.now(UTC))
+    db.dispose()
+
+    result, lines = run_check(
+        config, TEST_GRAPH_SECRET=graph.client_secret, REQUESTS_CA_BUNDLE=graph.ca_bundle
+    )
+
+    assert result.exit_code == 0, result.output
+    assert lines[-1] == (
+        "  OK: The Inbox holds 1 email. The bot has started on this mailbox before, so "
+        "first_sync no longer applies: it takes in mail as it arrives."
+    )
+
+
+def test_folder_check_says_the_sample_inbox_is_all_taken_in(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for n in range(3):
+        (inbox / f"{n}.eml").write_bytes(make_email(f"F{n}", "x", message_id=f"<f{n}@x>"))
+    config = tmp_path / "folder.toml"
+    config.write_text(
+        TEAM.format(db=tmp_path / "duty.db")
+        + f'[teams.mailbox]\nkind = "folder"\npath = "{inbox}"\n'
+    )
+
+    result, lines = run_check(config)
+
+    assert result.exit_code == 0, result.output
+    assert lines[-1] == (
+        "  OK: The Inbox holds 3 emails. The first start takes in them all, each with its card."
+    )

@@ -55,7 +55,10 @@ def deliver(
     try:
         out.posted = _post_cards(db, team, chat, limit, clock, stopping)
         out.updated = _update_cards(db, team, chat, limit, stopping)
-        out.messages = _send_messages(db, team, chat, clock, limit, stopping)
+        out.messages, released = _send_messages(db, team, chat, clock, limit, stopping)
+        if released:  # old mail's card, for a thread message waiting on it: post both now
+            out.posted += _post_cards(db, team, chat, limit, clock, stopping)
+            out.messages += _send_messages(db, team, chat, clock, limit, stopping)[0]
     except ChatUnavailable as exc:
         _say_once(said, logging.WARNING, "chat unavailable for %s, will retry: %s",
                   team.name, exc)  # fmt: skip
@@ -235,7 +238,10 @@ def _already_sent(
 
 def _send_messages(
     db: Database, team: TeamConfig, chat: Chat, clock: Clock, limit: int, stop: StopSignal
-) -> int:
+) -> tuple[int, bool]:
+    """How many went, and whether a task without a card (old mail) was given one to post,
+    so a thread message can follow it."""
+    released = False
     with db.session() as s:
         waiting = q.pending_messages(s, team.name, limit)
         refs = q.card_refs(s, (m.task_id for m in waiting if m.task_id))
@@ -246,6 +252,9 @@ def _send_messages(
         ref = CardRef(*refs[item.task_id]) if item.task_id in refs else None
         msg = _with_cards(db, team, Message.from_json(item.body))
         if item.kind == "thread" and ref is None:
+            if item.task_id is not None:
+                with db.session() as s:  # old mail without a card gets one now, then this
+                    released = q.release_card(s, item.task_id)
             break  # its card isn't posted yet; keep the order and wait
         posted = (
             CardRef(item.posted_channel, item.posted_ts)
@@ -271,4 +280,4 @@ def _send_messages(
         with db.session() as s:
             q.mark_message_sent(s, item.id, clock.now(), (went.channel, went.ts) if went else None)
         sent += 1
-    return sent
+    return sent, released

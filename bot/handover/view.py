@@ -56,7 +56,9 @@ def build_handover(
     next_day = cal.next_working_day(day)
     came_in = q.tasks_received_between(s, team.name, start, end)
     resolved = q.tasks_resolved_between(s, team.name, start, end)
-    unclaimed = _flagged_first(q.list_tasks(s, team.name, ["open"], limit=500))
+    # Old mail without a card (from before the bot's first start) is one line, not thousands.
+    unclaimed = _flagged_first(q.list_tasks(s, team.name, ["open"], limit=500, with_cards=True))
+    old_mail = q.count_held(s, team.name)
     claimed = _flagged_first(q.list_tasks(s, team.name, ["claimed"], limit=500))
     nd_start, nd_end = day_bounds(next_day, team)
     follow_ups = q.follow_ups_due_between(s, team.name, nd_start, nd_end)
@@ -66,9 +68,9 @@ def build_handover(
     head = text(f"Duty handover for {day:%a %d %b}, to {next_day:%a %d %b}")
     if next_manager:
         head = head + say(" (duty manager ", user(next_manager), ")")
-    fallback = f"Duty handover for {day:%a %d %b}: {len(unclaimed) + len(claimed)} open, " \
-        f"{len(resolved)} resolved"  # fmt: skip
-    if not (unclaimed or claimed or follow_ups):
+    fallback = f"Duty handover for {day:%a %d %b}: " \
+        f"{len(unclaimed) + len(claimed) + old_mail} open, {len(resolved)} resolved"  # fmt: skip
+    if not (unclaimed or claimed or follow_ups or old_mail):
         said = text(f"Nothing outstanding. {len(came_in)} came in today, {len(resolved)} resolved.")
         whole = lines([head, said]).with_fallback(fallback)
         return HandoverView(day, next_day, whole, quiet=True, pages=(whole,))
@@ -83,6 +85,9 @@ def build_handover(
     if unclaimed:
         rows.append(heading(f"Open and unclaimed ({len(unclaimed)}):"))
         rows += [_line("  ", t) for t in unclaimed]
+    if old_mail:
+        rows.append(heading(f"Open from before the bot started, without cards: {old_mail:,}"))
+        rows.append(text("  See them with /duty list."))
     if claimed:
         rows.append(heading(f"Claimed, not yet resolved ({len(claimed)}):"))
         by_worker: dict[str, list[Task]] = defaultdict(list)

@@ -58,8 +58,60 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class FolderMailboxConfig(_Strict):
+_FIRST_SYNC = re.compile(r"new|all|since (\d{4}-\d{2}-\d{2})")
+FIRST_SYNC_CARDS = 10  # cards posted for the newest of the mail already in the inbox
+
+
+@dataclass(frozen=True)
+class FirstSync:
+    """What the bot's first start on a mailbox does with the mail already in its Inbox:
+    "new" leaves it there and takes in only what arrives from now; "since" takes in what
+    arrived from ``since`` on; "all" takes in everything. Mail from before the first start
+    gets cards for its newest ``cards`` only, one summary message, and no unclaimed reminders."""
+
+    mode: Literal["new", "since", "all"]
+    since: dt.datetime | None = None  # "since": midnight at the start of that day, in UTC
+    cards: int = FIRST_SYNC_CARDS
+    day: date | None = None  # "since": the day as written
+
+
+def first_sync_of(text: str, tz: ZoneInfo, cards: int = FIRST_SYNC_CARDS) -> FirstSync:
+    """``first_sync`` as written in the config (already checked by the config model)."""
+    found = _FIRST_SYNC.fullmatch(text.strip())
+    assert found, text
+    if found.group(1):
+        day = date.fromisoformat(found.group(1))
+        start = dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
+        return FirstSync("since", start, cards, day)
+    return FirstSync("all" if text.strip() == "all" else "new", None, cards)
+
+
+class _FirstSyncKeys(_Strict):
+    """The first-start keys every mailbox kind has."""
+
+    first_sync: str = "new"
+    first_sync_cards: int = Field(default=FIRST_SYNC_CARDS, ge=0, le=100)
+
+    @field_validator("first_sync")
+    @classmethod
+    def _first_sync(cls, v: str) -> str:
+        found = _FIRST_SYNC.fullmatch(v.strip())
+        try:
+            if found and found.group(1):
+                date.fromisoformat(found.group(1))
+        except ValueError:
+            found = None
+        if not found:
+            raise ValueError(
+                f'\'{v}\' is not a first sync; expected "new", "all" or "since 2026-11-01"'
+            )
+        return v.strip()
+
+
+class FolderMailboxConfig(_FirstSyncKeys):
     kind: Literal["folder"] = "folder"
+    # The shell, the demo and the tests put their mail in before the first start.
+    first_sync: str = "all"
     path: str = ".dutybot/inbox"
     seed_from: str | None = None  # demo only: copy these sample emails in when path is new
     done_folder: str = "Done"
@@ -67,7 +119,7 @@ class FolderMailboxConfig(_Strict):
     poll_seconds: float = Field(default=5.0, gt=0)
 
 
-class EwsMailboxConfig(_Strict):
+class EwsMailboxConfig(_FirstSyncKeys):
     kind: Literal["ews"]
     address: str
     endpoint: str
@@ -96,7 +148,7 @@ class EwsMailboxConfig(_Strict):
         return self
 
 
-class GraphMailboxConfig(_Strict):
+class GraphMailboxConfig(_FirstSyncKeys):
     kind: Literal["graph"]
     address: str
     tenant_id: str

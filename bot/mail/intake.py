@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -96,14 +97,17 @@ def take_in(
     now: datetime,
     preview: PreviewMode = "redacted",
     sort: Sorter | None = None,
+    backlog: bool = False,
 ) -> Intake:
     """Store one message. Safe to call again with the same message: it is a duplicate then.
-    ``sort`` reads the whole email (before redaction) for its categories and hints."""
+    ``sort`` reads the whole email (before redaction) for its categories and hints.
+    ``backlog``: it was in the inbox before the bot's first start, so a new task from it waits
+    without a card (bot.mail.watcher gives the newest few theirs once all are in)."""
     mail = parse_email(raw.mime)
     found = sort(f"{mail.subject}\n{mail.body_text}") if sort else Triage()
     try:
         with db.session() as s:
-            got = _store(s, team, raw, mail, now, preview, found)
+            got = _store(s, team, raw, mail, now, preview, found, backlog)
         if got.outcome == "new":  # counted once it is committed
             metrics.task_received(team)
         return got
@@ -117,6 +121,69 @@ def take_in(
             return Intake("duplicate", task.number if task else 0)
 
 
+STORE_TOGETHER = 50  # emails stored in one transaction by take_in_all
+
+
+def take_in_all(
+    db: Database,
+    team: str,
+    raws: Sequence[tuple[RawMessage, bool]],
+    now: datetime,
+    preview: PreviewMode = "redacted",
+    sort: Sorter | None = None,
+    stop: Callable[[], bool] = lambda: False,
+) -> list[tuple[RawMessage, Intake]]:
+    """``take_in`` for a page of mail, each with its ``backlog`` flag, up to STORE_TOGETHER
+    emails a transaction: a full inbox's first start then does not wait for the database once
+    an email, and a transaction never holds the team's task numbers for long. An item on record
+    already is a duplicate without being read. If another process stored one of them meanwhile,
+    that transaction is taken back and its emails are taken in one at a time. Stops before the
+    next email once ``stop()`` says so; what it returns is stored."""
+    done: list[tuple[RawMessage, Intake]] = []
+    for start in range(0, len(raws), STORE_TOGETHER):
+        chunk = raws[start : start + STORE_TOGETHER]
+        try:
+            stored = _store_together(db, team, chunk, now, preview, sort, stop)
+        except IntegrityError:
+            stored = []
+            for raw, backlog in chunk:
+                if stop():
+                    break
+                stored.append((raw, take_in(db, team, raw, now, preview, sort, backlog)))
+        else:
+            for _, got in stored:  # counted once committed (take_in counts its own)
+                if got.outcome == "new":
+                    metrics.task_received(team)
+        done += stored
+        if len(stored) < len(chunk):
+            break
+    return done
+
+
+def _store_together(
+    db: Database,
+    team: str,
+    chunk: Sequence[tuple[RawMessage, bool]],
+    now: datetime,
+    preview: PreviewMode,
+    sort: Sorter | None,
+    stop: Callable[[], bool],
+) -> list[tuple[RawMessage, Intake]]:
+    stored: list[tuple[RawMessage, Intake]] = []
+    with db.session() as s:
+        known = q.known_items(s, team, [raw.item_id for raw, _ in chunk if raw.item_id])
+        for raw, backlog in chunk:
+            if stop():
+                break
+            if raw.item_id in known:
+                stored.append((raw, Intake("duplicate", 0)))
+                continue
+            mail = parse_email(raw.mime)
+            found = sort(f"{mail.subject}\n{mail.body_text}") if sort else Triage()
+            stored.append((raw, _store(s, team, raw, mail, now, preview, found, backlog)))
+    return stored
+
+
 def _store(
     s: Session,
     team: str,
@@ -125,6 +192,7 @@ def _store(
     now: datetime,
     mode: PreviewMode,
     found: Triage,
+    backlog: bool = False,
 ) -> Intake:
     digest = content_digest(mail)
     existing = q.email_by_message_id(s, team, mail.message_id)
@@ -147,6 +215,8 @@ def _store(
         _add_triage(task, found)  # a reply can bring a new worry; nothing is taken away
     else:
         task = _new_task(s, team, raw, mail, now, mode, digest)
+        if backlog:
+            task.backlog, task.card_state = True, "held"
         _add_triage(task, found)
         reopened = False
         outcome = "new"

@@ -21,6 +21,9 @@ class RawMessage:
     conversation_id: str | None = None  # Exchange conversation id, used for threading
     web_link: str | None = None  # "Open in Outlook" link, when the mailbox has one
     received_at: datetime | None = None  # when the mailbox got it; else the Date header is used
+    # When it reached the mailbox, by the mailbox's own clock (Exchange's time received, a
+    # file's modification time): tells the mail that was there before the bot's first start.
+    arrived_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -140,8 +143,9 @@ def may_be_own(message_id: str | None) -> bool:
 class Mailbox(Protocol):
     """A duty inbox. Implementations: folder, ews, graph."""
 
-    def poll(self, checkpoint: str | None) -> Batch:
-        """Return messages not yet covered by ``checkpoint``."""
+    def poll(self, checkpoint: str | None, since: datetime | None = None) -> Batch:
+        """Return messages not yet covered by ``checkpoint``, each with its ``arrived_at``.
+        Mail that arrived before ``since`` is left out without being downloaded."""
         ...
 
     def move_to_done(self, item_id: str) -> str:

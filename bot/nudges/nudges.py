@@ -93,6 +93,10 @@ def _waiting(items: list[q.OpenTask], one: str, many: str) -> str:
     return f"{len(items)} duty tasks {many} unclaimed"
 
 
+def _old_mail(item: q.OpenTask) -> bool:
+    return item.task.backlog and item.spells == 1
+
+
 def possibly_safeguarding(task: Task) -> bool:
     """Flagged, or its words hint at it and nobody has decided yet: the 10-minute clock runs."""
     return task.safeguarding or "safeguarding" in (task.hints or {})
@@ -210,7 +214,8 @@ class Nudger:
 
     def _unclaimed(self, now: datetime, today: CoverNow) -> int:
         with self.tasks.db.session() as s:
-            waiting = q.open_tasks_since(s, self.name)
+            # Mail already in the inbox at the first start is not chased while it waits.
+            waiting = [w for w in q.open_tasks_since(s, self.name) if not _old_mail(w)]
             sent_plain = nudges_db.last_nudges(s, self.name, "unclaimed")
             sent_sg = nudges_db.last_nudges(s, self.name, "safeguarding")
         r = self.rules

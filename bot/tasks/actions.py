@@ -27,6 +27,8 @@ from storage import tasks as q
 from storage.db import Database
 from storage.models import Task
 
+LIST_PAGE = 50  # tasks to a page of /duty list
+
 
 @dataclass(frozen=True)
 class _AlertPlan:
@@ -499,27 +501,27 @@ class Tasks:
 
     # ---- reading ----------------------------------------------------------------------
 
-    def list_tasks(self, actor: str, scope: str) -> Message:
+    def list_tasks(self, actor: str, scope: str, page: int = 1) -> Message:
         if scope not in ("open", "mine", "all"):
-            return self._list_category(scope)
+            return self._list_category(scope, page)
+        mine = actor if scope == "mine" else None
+        states, title = {
+            "mine": (["claimed"], "Your claimed tasks"),
+            "all": (["open", "claimed", "resolved"], "All tasks"),
+            "open": (["open", "claimed"], "Open tasks"),
+        }[scope]
         with self.db.session() as s:
-            if scope == "mine":
-                tasks = q.list_tasks(s, self.name, ["claimed"], claimed_by=actor)
-                title = "Your claimed tasks"
-            elif scope == "all":
-                tasks = q.list_tasks(s, self.name, ["open", "claimed", "resolved"], limit=50)
-                title = "All tasks"
-            else:
-                tasks = q.list_tasks(s, self.name, ["open", "claimed"])
-                title = "Open tasks"
-            if not tasks:
+            total = q.count_tasks(s, self.name, states, claimed_by=mine)
+            if not total:
                 empty = "You have no claimed tasks." if scope == "mine" else "Nothing open. "
                 return text(empty if scope == "mine" else empty + "The inbox is clear.")
-            rows = [text(f"{title} ({len(tasks)}):")]
-            rows += [self.summary_line(t) for t in tasks]
-        return lines(rows)
+            tasks = q.list_tasks(
+                s, self.name, states, claimed_by=mine, limit=LIST_PAGE,
+                offset=(page - 1) * LIST_PAGE,
+            )  # fmt: skip
+            return self._page(title, scope, page, total, [self.summary_line(t) for t in tasks])
 
-    def _list_category(self, category: str) -> Message:
+    def _list_category(self, category: str, page: int = 1) -> Message:
         """`/duty list financial`: the open and claimed tasks in one category."""
         known = [c.name for c in self.team.categories]
         if category not in known:
@@ -532,8 +534,22 @@ class Tasks:
             ]  # fmt: skip
             if not found:
                 return text(f"No open {category} tasks.")
-            return lines([text(f"Open {category} tasks ({len(found)}):"),
-                          *(self.summary_line(t) for t in found)])  # fmt: skip
+            shown = found[(page - 1) * LIST_PAGE : page * LIST_PAGE]
+            rows = [self.summary_line(t) for t in shown]
+            return self._page(f"Open {category} tasks", category, page, len(found), rows)
+
+    def _page(self, title: str, scope: str, page: int, total: int, rows: list[Message]) -> Message:
+        """One page of a list: all of it under "Title (N):", or a page of a long one with
+        where it is in the whole and how to see the next."""
+        last_page = (total + LIST_PAGE - 1) // LIST_PAGE
+        if not rows:
+            return text(f"{title}: there are only {last_page} pages. Use: /duty list {scope}")
+        if total <= LIST_PAGE:
+            return lines([text(f"{title} ({total}):"), *rows])
+        first = (page - 1) * LIST_PAGE + 1
+        head = text(f"{title} ({first:,} to {first + len(rows) - 1:,} of {total:,}):")
+        more = [text(f"More: /duty list {scope} {page + 1}")] if page < last_page else []
+        return lines([head, *rows, *more])
 
     def summary_line(self, task: Task) -> Message:
         flags = "".join(f"[{f.upper()}] " for f in ("safeguarding", "urgent") if getattr(task, f))

@@ -36,6 +36,7 @@ ALERTED = "Allocated worker and team leader alerted"
 @dataclass(frozen=True)
 class List:
     scope: ListScope = "open"
+    page: int = 1  # a full inbox's first start can leave thousands open: 50 to a page
 
 
 @dataclass(frozen=True)
@@ -123,13 +124,20 @@ def _number_only(w: Words) -> int:
 
 
 def _list(w: Words) -> List:
-    if not w:
-        return List("open")
-    word = w.take()
+    scope = "open"
+    if w:
+        word = w.take()
+        scope = word.lower()
+        if not CATEGORY.fullmatch(scope):
+            raise Bad(f"'{show(word)}' isn't a list. Use: /duty list open, mine or all")
+    page = 1
+    if w.peek().isdigit():
+        word = w.take()
+        page = int(word) if len(word) <= 6 else 0
+        if page < 1:
+            raise Bad(f"'{show(word)}' isn't a page number. Use: /duty list open 2")
     w.done()
-    if not CATEGORY.fullmatch(word.lower()):
-        raise Bad(f"'{show(word)}' isn't a list. Use: /duty list open, mine or all")
-    return List(word.lower())  # open, mine, all, or a category (checked when it runs)
+    return List(scope, page)  # open, mine, all, or a category (checked when it runs)
 
 
 def _assign(w: Words) -> Assign:
@@ -273,10 +281,10 @@ def _resolve(tasks: Tasks, actor: str, a: Resolve) -> Message:
 
 VERBS: list[Verb[Tasks, Any]] = [
     Verb(
-        name="list", syntax="/duty list [open|mine|all|CATEGORY]",
-        does="list tasks (open ones by default, or one category's)",
+        name="list", syntax="/duty list [open|mine|all|CATEGORY [PAGE]]",
+        does="list tasks (open ones by default, or one category's), 50 to a page",
         example="/duty list mine", group=GROUP, who=MEMBERS, on=Tasks, read=_list,
-        run=lambda t, actor, a: t.list_tasks(actor, a.scope),
+        run=lambda t, actor, a: t.list_tasks(actor, a.scope, a.page),
     ),
     Verb(
         name="show", syntax="/duty show N", does="show task N", example="/duty show 42",

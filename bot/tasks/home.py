@@ -133,7 +133,8 @@ def _overdue(
             )
     cutoff = now - timedelta(minutes=unclaimed_minutes)
     for w in waiting:
-        if w.open_since <= cutoff:
+        old_mail = w.task.backlog and w.spells == 1  # not chased, as the nudges don't
+        if w.open_since <= cutoff and not old_mail:
             since = local_time(w.open_since, tz)
             rows.append(
                 HomeRow(text(f"#{w.task.number} unclaimed since {since}"), _claim(w.task.number))

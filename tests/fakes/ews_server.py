@@ -647,21 +647,28 @@ class FakeEws:
         # Like SyncFolderItems, streamable properties (MimeContent, Body) are not returned here.
         fields -= {"item:MimeContent", "item:Body"}
         current = [i for i in self._items.values() if i.folder_id == folder.id]
-        changes: list[tuple[str, str]] = []  # (id, xml)
+        # Which items changed first, and the XML of only the page sent: a first sync of a
+        # full inbox reads it a page at a time, and must not cost the whole folder each page.
+        changes: list[tuple[str, str]] = []  # (id, Create | Update | Delete)
         for item in current:
             if item.id not in known:
-                changes.append((item.id, f"<t:Create>{self._item_xml(item, fields)}</t:Create>"))
+                changes.append((item.id, "Create"))
             elif known[item.id] != item.changekey:
-                changes.append((item.id, f"<t:Update>{self._item_xml(item, fields)}</t:Update>"))
+                changes.append((item.id, "Update"))
         current_ids = {i.id for i in current}
-        for gone in [i for i in known if i not in current_ids]:
-            changes.append((gone, f"<t:Delete><t:ItemId Id={quoteattr(gone)}/></t:Delete>"))
+        changes += [(gone, "Delete") for gone in known if gone not in current_ids]
         page, rest = changes[:max_changes], changes[max_changes:]
         for item_id, _ in page:
             if item_id in current_ids:
                 known[item_id] = self._items[item_id].changekey
             else:
                 known.pop(item_id, None)
+        page = [
+            (i, f"<t:{kind}>{self._item_xml(self._items[i], fields)}</t:{kind}>")
+            if kind != "Delete"
+            else (i, f"<t:Delete><t:ItemId Id={quoteattr(i)}/></t:Delete>")
+            for i, kind in page
+        ]
         new_state = _new_id("sync")
         self._sync_states[new_state] = (folder.id, known)
         return [

@@ -65,18 +65,27 @@ class FolderMailbox:
             names = [f.name for f in self.path.iterdir() if f.is_file() and f.suffix == ".eml"]
         return sorted(names, key=lambda n: (Path(n).name, n))  # Maildir names start with the time
 
-    def poll(self, checkpoint: str | None) -> Batch:
+    def poll(self, checkpoint: str | None, since: datetime | None = None) -> Batch:
+        """Every email in the folder (a folder keeps no sync state); with ``since``, those
+        whose file was written from then on. A file's time is when it reached the folder."""
         messages = []
         for name in self._items():
+            path = self.path / name
             try:
-                mime = (self.path / name).read_bytes()
+                arrived = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+                if since is not None and arrived < since:
+                    continue  # left where it is, unread
+                mime = path.read_bytes()
             except FileNotFoundError:  # moved away between listing and reading
                 continue
-            messages.append(RawMessage(item_id=name, mime=mime))
+            messages.append(RawMessage(item_id=name, mime=mime, arrived_at=arrived))
         return Batch(messages=messages, checkpoint=None)
 
-    def count(self) -> int:
-        return len(self._items())
+    def count(self, since: datetime | None = None) -> int:
+        """How many emails the folder holds; with ``since``, those written from then on."""
+        if since is None:
+            return len(self._items())
+        return sum(1 for n in self._items() if _written(self.path / n) >= since)
 
     def move_to_done(self, item_id: str) -> str:
         src = self.path / item_id
@@ -176,6 +185,13 @@ class FolderMailbox:
 
     def close(self) -> None:
         pass
+
+
+def _written(path: Path) -> datetime:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except FileNotFoundError:  # moved away meanwhile: it no longer counts
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def _free_name(folder: Path, name: str) -> Path:
