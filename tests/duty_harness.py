@@ -14,6 +14,7 @@ from bot.kernel.config import TeamConfig
 from bot.mail.intake import take_in
 from bot.mail.mailbox import RawMessage
 from bot.ops.runner import Runner
+from storage import tasks as q
 from storage.db import Database
 from tests.mail import make_email
 
@@ -66,9 +67,20 @@ class DutyHarness:
         raise AssertionError(f"delivery still busy after {rounds} rounds")
 
     def task_id(self, number: int) -> int:
-        from storage import tasks as q
-
         with self.db.session() as s:
             task = q.task_by_number(s, self.team.name, number)
             assert task is not None, f"no task #{number}"
             return task.id
+
+
+def events(h: DutyHarness, number: int, kind: str | None = None) -> list[Any]:
+    """Task ``number``'s events, oldest first (only those of ``kind``, if given)."""
+    with h.db.session() as s:
+        found = q.events_of_task(s, h.task_id(number))
+        return [e for e in found if kind is None or e.kind == kind]
+
+
+def task(h: DutyHarness, number: int) -> Any:
+    """Task ``number``'s row as stored."""
+    with h.db.session() as s:
+        return q.task_by_number(s, h.team.name, number)

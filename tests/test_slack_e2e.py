@@ -20,6 +20,7 @@ from bot.kernel.clock import ManualClock
 from handlers.pacing import Pacer
 from storage import tasks as q
 from storage.db import Database
+from tests.duty_harness import events, task
 from tests.slack_harness import (
     ALEX,
     CHANNEL,
@@ -34,17 +35,6 @@ from tests.slack_harness import (
 
 EVIL = "<!channel> <@U123> <https://evil|click>"
 EVIL_ESCAPED = "&lt;!channel&gt; &lt;@U123&gt; &lt;https://evil|click&gt;"
-
-
-def events(h: SlackHarness, number: int, kind: str | None = None) -> list[Any]:
-    with h.db.session() as s:
-        found = q.events_of_task(s, h.task_id(number))
-        return [e for e in found if kind is None or e.kind == kind]
-
-
-def task(h: SlackHarness, number: int) -> Any:
-    with h.db.session() as s:
-        return q.task_by_number(s, h.team.name, number)
 
 
 def sent(h: SlackHarness, method: str = "chat.postMessage") -> list[Any]:

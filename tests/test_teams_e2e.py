@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from handlers.teams.server import teams_probe
-from storage import tasks as q
 from storage.db import Database
+from tests.duty_harness import events, task
 from tests.teams_harness import (
     ALEX,
     CHANNEL,
@@ -35,17 +35,6 @@ from tests.teams_harness import (
 )
 
 EVIL = "[click](https://evil.example) <at>Jo</at> **now**"
-
-
-def events(h: TeamsHarness, number: int, kind: str | None = None) -> list[Any]:
-    with h.db.session() as s:
-        found = q.events_of_task(s, h.task_id(number))
-        return [e for e in found if kind is None or e.kind == kind]
-
-
-def task(h: TeamsHarness, number: int) -> Any:
-    with h.db.session() as s:
-        return q.task_by_number(s, h.team.name, number)
 
 
 def posts_made(h: TeamsHarness) -> int:
