@@ -10,16 +10,16 @@ retries a mail check that failed (say the database was away while the stream tol
 A database that can't be reached is said once in the log (bot.outage), not on every round.
 Stopping (``shutdown``) lets each loop finish the email or card in hand, then return.
 
-Two processes may share one database (two replicas, or a restart overlapping the old one).
-Only the holder of the "delivery" lease posts cards, takes in mail and moves it, so no card
-is posted twice; the other stands by, answering Slack, and takes over if the holder dies.
+Several processes may share one database (replicas, or a restart overlapping the old one).
+Each team has its own lease (bot.ops.lease.TeamLeases): only its holder takes the team's mail
+in, posts its cards and moves its mail, so no card is posted twice; the teams spread across
+the processes, every process answers chat, and a team whose holder dies is taken over.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -30,18 +30,16 @@ from bot.chat.delivery import Delivered
 from bot.chat.port import Chat
 from bot.kernel.clock import SystemClock
 from bot.mail.watcher import SyncResult
-from bot.ops.lease import Lease
+from bot.ops.lease import TeamLeases
 from bot.ops.logs import for_team
 from bot.ops.outage import database_unreachable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-DELIVERY_LEASE = "delivery"
-
 
 class _StopOrLost:
-    """Stop after the card in hand when the process stops or the delivery lease is lost."""
+    """Stop after the card in hand when the process stops or the team's lease is lost."""
 
     def __init__(self, stop: threading.Event, holding: Callable[[], bool]) -> None:
         self.stop = stop
@@ -66,46 +64,39 @@ class Runner:
     _mail_locks: dict[str, threading.Lock] = field(default_factory=dict)
     _mail_failed: set[str] = field(default_factory=set)  # teams whose last mail check failed
     _threads: list[threading.Thread] = field(default_factory=list)
-    _lease: Lease | None = None
-    _lease_lock: threading.Lock = field(default_factory=threading.Lock)
-    _renewed: float = float("-inf")
+    leases: TeamLeases = field(init=False)
 
     def __post_init__(self) -> None:
         assert self.bot.db is not None
         ttl = timedelta(seconds=self.lease_seconds)
-        self._lease = Lease(self.bot.db, SystemClock(), ttl, name=DELIVERY_LEASE)
+        self.leases = TeamLeases(self.bot.db, SystemClock(), list(self.bot.teams), ttl)
         for name in self.bot.teams:
             self._locks[name] = threading.Lock()
             self._mail_locks[name] = threading.Lock()
             self._pokes[name] = threading.Event()
             self._move_pokes[name] = threading.Event()
 
-    def holding(self) -> bool:
-        """True while this process holds the delivery lease (renewed every few seconds)."""
-        assert self._lease is not None
-        with self._lease_lock:
-            fresh = time.monotonic() - self._renewed < self.lease_seconds / 3
-            if self._lease.held and fresh:
-                return True
-            held = self._lease.hold()
-            self._renewed = time.monotonic()
-            return held
+    def holding(self, team: str) -> bool:
+        """True while this process holds the team's lease (renewed every few seconds)."""
+        return self.leases.holds(team)
 
     def deliver(self, team: str, *, wait: bool = True) -> Delivered:
-        """Deliver now, in this thread. Does nothing while another process holds the delivery
+        """Deliver now, in this thread. Does nothing while another process holds the team's
         lease: that one delivers within seconds. Without ``wait`` (after a chat action), a
         delivery already under way is not waited for, which may take a minute in a backlog
         of paced cards: the delivery loop goes round again straight after it instead."""
-        if not self.holding():
-            return Delivered()
-        lock = self._locks[team]
-        if not lock.acquire(blocking=wait):
-            self.poke(team)
-            return Delivered()
-        try:
-            done = self.bot.deliver(team, self.chat, stop=_StopOrLost(self.stop, self.holding))
-        finally:
-            lock.release()
+        with self.leases.acting(team) as ours:
+            if not ours:
+                return Delivered()
+            lock = self._locks[team]
+            if not lock.acquire(blocking=wait):
+                self.poke(team)
+                return Delivered()
+            try:
+                still = _StopOrLost(self.stop, lambda: self.holding(team))
+                done = self.bot.deliver(team, self.chat, stop=still)
+            finally:
+                lock.release()
         if done.updated:  # a card changed: perhaps resolved, so its email may go to Done
             self._move_pokes[team].set()
         return done
@@ -114,10 +105,11 @@ class Runner:
         self._pokes[team].set()
 
     def check_mail(self, team: str) -> SyncResult:
-        if not self.holding():  # the holder takes the mail in; this one catches up on taking over
-            return SyncResult(error="another process holds the delivery lease")
-        with self._mail_locks[team]:  # the watcher and the retry in the move loop
-            result = self.bot.check_mail(team, stop=self.stop)
+        with self.leases.acting(team) as ours:
+            if not ours:  # the holder takes the mail in; this one catches up on taking over
+                return SyncResult(error="another process holds the team's lease")
+            with self._mail_locks[team]:  # the watcher and the retry in the move loop
+                result = self.bot.check_mail(team, stop=self.stop)
         if result.new or result.replies:
             self.poke(team)
         return result
@@ -171,7 +163,8 @@ class Runner:
             self._guard(team, "moving resolved emails", lambda: self._move_done(team))
 
     def _move_done(self, team: str) -> int:
-        return self.bot.move_done(team) if self.holding() else 0
+        with self.leases.acting(team) as ours:
+            return self.bot.move_done(team) if ours else 0
 
     def _safe_check(self, team: str) -> None:
         result = self._guard(team, "checking the mailbox", lambda: self.check_mail(team))
@@ -202,7 +195,7 @@ class Runner:
         for t in self._threads:
             t.join(timeout)
         busy = [t.name for t in self._threads if t.is_alive()]
-        if not busy and self._lease is not None and self._lease.held:
-            # A standby process can take over at once rather than wait for the lease to expire.
-            self._guard("all", "giving up the delivery lease", self._lease.release)
+        # The other processes take the teams over at once rather than wait for the leases to
+        # run out (a team with work still in hand is left to run out by itself).
+        self._guard("all", "giving up the teams' leases", lambda: self.leases.release_all(timeout))
         return busy
