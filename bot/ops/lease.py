@@ -294,12 +294,14 @@ class TeamLeases:
                 self._leaving.discard(team)
 
     def release_all(self, timeout: float = 10.0) -> None:
-        """A clean stop: once the work in hand is done, every team's lease goes at once, so
-        the other processes take the teams over straight away."""
+        """A clean stop: every team's lease goes at once (one with work in hand as soon as
+        that is done), so the other processes take the teams over straight away."""
         deadline = time.monotonic() + timeout
         with self._cond:
             self._closed = True
             self._leaving.update(self._held)
+        self._release_idle()
+        with self._cond:
             while any(self._busy[t] for t in self._leaving):
                 left = deadline - time.monotonic()
                 if left <= 0:
