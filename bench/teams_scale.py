@@ -29,6 +29,7 @@ idle CPU <= 2% of one core.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import signal
 import subprocess
@@ -75,6 +76,7 @@ SAM, JO = "USAM00001", "UJO000001"
 SECRET = "bench-signing-secret"
 EWS_PASSWORD = "correct horse"  # the fakes' default
 TICKS = os.sysconf("SC_CLK_TCK")
+_FILE_NUMBERS = itertools.count(1)
 
 
 def team_name(i: int) -> str:
@@ -101,7 +103,6 @@ class Mailboxes:
         else:
             for i in range(teams):
                 self.ews.append(stack.enter_context(FakeEws(f"duty{i:02d}@council.example")))
-        self._n = 0
 
     def table(self, i: int) -> str:
         if self.kind == "folder":
@@ -118,10 +119,10 @@ class Mailboxes:
         if self.kind == "ews":
             self.ews[i].deliver(mime)
             return time.time()
-        self._n += 1
-        part = self.folders[i] / f".{self._n}.part"
+        n = next(_FILE_NUMBERS)  # a name never used before, as in a real inbox
+        part = self.folders[i] / f".{n}.part"
         part.write_bytes(mime)
-        part.rename(self.folders[i] / f"{self._n:06d}.eml")  # atomic: never read half-written
+        part.rename(self.folders[i] / f"{n:06d}.eml")  # atomic: never read half-written
         return time.time()
 
     def streams(self) -> int:
@@ -400,7 +401,15 @@ def run_round(kind: str, n: int, args: argparse.Namespace, db: Database, home: P
         # 2. email -> card
         feed = Feed(boxes, args.teams, tag)
         feed.run(args.emails, args.rate)
-        wait_for("every card", lambda: all_carded(db, feed), 300, bots)
+        try:
+            wait_for("every card", lambda: all_carded(db, feed), 60, bots)
+        except SystemExit:
+            found = tasks_of(db, list(feed.landed))
+            print("not taken in:", [(m, feed.team_of[m]) for m in feed.landed if m not in found][:20])
+            print("not posted:", [v for v in found.values() if v[3] != "posted"][:20])
+            with db.session() as s:
+                print(leases_db.leases_named(s, "team:"))
+            raise
         cards = card_times(fake)
         lat = [
             cards[tid][0] - feed.landed[mid]

@@ -229,6 +229,12 @@ def card_messages(fake: FakeSlack, channel: str) -> list[dict[str, Any]]:
     return [m for m in fake.messages(channel) if (m.get("metadata") or {}).get("event_payload")]
 
 
+def nothing_waiting(db: Database) -> bool:
+    """No card to post or update, no thread note to send, for any team."""
+    with db.session() as s:
+        return not q.teams_waiting(s, [name for name, _ in ALL])
+
+
 def all_carded(teams: Teams) -> bool:
     return not teams.problems()
 
@@ -284,6 +290,7 @@ def test_two_processes_share_the_teams_and_survive_a_kill_and_a_clean_stop(
     # SIGKILL b while Slack holds a card of one of its teams and has not answered yet, with
     # mail arriving for every team: a takes b's teams over and nothing is lost or doubled.
     b_team = next(t for t, pid in teams.held_by().items() if pid == b.proc.pid)
+    until(lambda: nothing_waiting(pg), what="the claim's thread note")  # the next post: a card
     fake.hang_seconds = 60
     fake.fail_next(1, "hang-after-post", method="chat.postMessage")
     before = sum(len(card_messages(fake, c)) for _, c in ALL)

@@ -134,8 +134,9 @@ class TeamLeases:
     never post its cards at once. A team whose holder died is taken over when its lease
     runs out, or at once when the dead holder ran on this machine.
 
-    ``refresh`` does the database work; ``acting`` and ``holds`` call it when it is due
-    (every third of the lease, or at each call while this process is short of its share).
+    ``refresh`` does the database work; ``keep_up``, ``acting`` and ``holds`` call it when it
+    is due (every third of the lease, or every second while this process is short of its
+    share).
     """
 
     def __init__(
@@ -164,7 +165,7 @@ class TeamLeases:
 
     def holds(self, team: str) -> bool:
         """True while this process acts for ``team`` (its lease fresh and not given up)."""
-        self._maybe_refresh()
+        self.keep_up()
         with self._cond:
             return self._fresh(team)
 
@@ -172,7 +173,7 @@ class TeamLeases:
     def acting(self, team: str) -> Iterator[bool]:
         """Work for ``team`` in hand: True if this process may do it. While any is in hand,
         the team's lease is not given up."""
-        self._maybe_refresh()
+        self.keep_up()
         with self._cond:
             ok = self._fresh(team)
             if ok:
@@ -196,7 +197,7 @@ class TeamLeases:
         # Stop acting well before the lease runs out, in case renewals are failing.
         return time.monotonic() - renewed < self.ttl.total_seconds() * 2 / 3
 
-    def _maybe_refresh(self) -> None:
+    def keep_up(self) -> None:
         """Refresh when due: every third of the lease, or every second while this process
         is short of its share (a team may have come free). Only one thread at a time."""
         with self._cond:

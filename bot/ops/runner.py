@@ -1,7 +1,9 @@
 """Background work for `dutybot run`: watch each mailbox, and deliver what waits for the chat.
 
 One delivery at a time per team (a lock), so a card is never posted by two threads at once.
-Poke a team to deliver straight away; otherwise it delivers every few seconds anyway.
+Poke a team to deliver straight away. Every few seconds one look at the database finds the
+held teams with something waiting (a card changed through another process, a nudge, a retry
+after the chat was down) and pokes them, so an idle bot with many teams stays idle.
 Emails of resolved tasks move to Done from their own loop: soon after a card changes (a
 resolve), and every poll interval anyway, so a move that failed while Exchange was down is
 tried again even when no new mail arrives to wake the (streaming) mail watcher. The same loop
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -33,9 +36,11 @@ from bot.mail.watcher import SyncResult
 from bot.ops.lease import TeamLeases
 from bot.ops.logs import for_team
 from bot.ops.outage import database_unreachable
+from storage.tasks import teams_waiting
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+MOVE_RETRY_SECONDS = 30.0  # a watched mailbox's failed moves are retried at least this often
 
 
 class _StopOrLost:
@@ -53,7 +58,9 @@ class _StopOrLost:
 class Runner:
     bot: DutyBot
     chat: Chat
-    deliver_every: float = 2.0
+    deliver_every: float = 2.0  # how often to look for anything waiting, all teams at once
+    # A team's delivery goes round anyway this often, should a poke ever be missed.
+    deliver_anyway: float = 60.0
     # Longer than a Slack call can take (10 s timeout), so a slow post is never redone by
     # another process while its answer is still on the way.
     lease_seconds: float = 30.0
@@ -115,6 +122,7 @@ class Runner:
         return result
 
     def start(self) -> None:
+        self._spawn("deliver-scan", self._scan_loop)
         for name, wired in self.bot.teams.items():
             self._spawn(f"deliver-{name}", for_team(name, lambda n=name: self._deliver_loop(n)))
             if wired.mailbox is not None:
@@ -126,9 +134,24 @@ class Runner:
         t.start()
         self._threads.append(t)
 
+    def _scan_loop(self) -> None:
+        """Every ``deliver_every`` seconds: keep the leases up, and poke the held teams with
+        something waiting."""
+        while not self.stop.wait(self.deliver_every):
+            self._guard("all", "looking for cards to deliver", self._scan)
+
+    def _scan(self) -> None:
+        self.leases.keep_up()
+        held = self.leases.held()
+        assert self.bot.db is not None
+        with self.bot.db.session() as s:
+            waiting = teams_waiting(s, held)
+        for team in waiting:
+            self.poke(team)
+
     def _deliver_loop(self, team: str) -> None:
         while not self.stop.is_set():
-            self._pokes[team].wait(self.deliver_every)
+            self._pokes[team].wait(self.deliver_anyway)
             self._pokes[team].clear()
             if self.stop.is_set():
                 break
@@ -139,39 +162,52 @@ class Runner:
     def _mail_loop(self, team: str) -> None:
         wired = self.bot.teams[team]
         interval = wired.cfg.mailbox.poll_seconds
-        watch = getattr(wired.mailbox, "watch", None)
-        if callable(watch) and getattr(wired.cfg.mailbox, "streaming", False):
-            self._safe_check(team)  # catch up first, then let the stream tell us
+        if self._watched(team):
+            self._safe_check(team)  # catch up first, then let the stream (or listing) tell us
+            watch = wired.mailbox.watch  # type: ignore[union-attr]
             watch(self.stop, lambda: self._safe_check(team), poll_interval=interval)
             return
         while not self.stop.is_set():
             self._safe_check(team)
             self.stop.wait(interval)
 
+    def _watched(self, team: str) -> bool:
+        """True if the team's mailbox tells of new mail (an EWS stream, a folder's listing)
+        rather than being polled: a folder always, EWS unless streaming is off."""
+        wired = self.bot.teams[team]
+        watch = getattr(wired.mailbox, "watch", None)
+        return callable(watch) and bool(getattr(wired.cfg.mailbox, "streaming", True))
+
     def _move_loop(self, team: str) -> None:
         # A polled mailbox moves mail on each poll already (DutyBot.check_mail): this loop
-        # then only answers pokes. A streamed one may go quiet for hours: retry on a timer.
+        # then only answers pokes. A watched one may go quiet for hours: a failed check is
+        # retried every poll interval, and moves every poll interval (at least 30 s apart).
         mailbox = self.bot.teams[team].cfg.mailbox
-        interval = mailbox.poll_seconds if getattr(mailbox, "streaming", False) else None
+        interval = mailbox.poll_seconds if self._watched(team) else None
+        moved = time.monotonic()
         while not self.stop.is_set():
-            self._move_pokes[team].wait(interval)
+            poked = self._move_pokes[team].wait(interval)
             self._move_pokes[team].clear()
             if self.stop.is_set():
                 break
             if team in self._mail_failed:
                 self._safe_check(team)
-            self._guard(team, "moving resolved emails", lambda: self._move_done(team))
+            if poked or time.monotonic() - moved >= max(interval or 0, MOVE_RETRY_SECONDS):
+                moved = time.monotonic()
+                self._guard(team, "moving resolved emails", lambda: self._move_done(team))
 
     def _move_done(self, team: str) -> int:
         with self.leases.acting(team) as ours:
             return self.bot.move_done(team) if ours else 0
 
-    def _safe_check(self, team: str) -> None:
+    def _safe_check(self, team: str) -> bool:
+        """Check the mail; False if that failed (or another process holds the team)."""
         result = self._guard(team, "checking the mailbox", lambda: self.check_mail(team))
         if result is None or result.error:  # a streamed "new mail" must not be forgotten
             self._mail_failed.add(team)
-        else:
-            self._mail_failed.discard(team)
+            return False
+        self._mail_failed.discard(team)
+        return True
 
     def _guard(self, team: str, doing: str, work: Callable[[], T]) -> T | None:
         """Run one round of a loop; None if it failed (to be tried again next round)."""
