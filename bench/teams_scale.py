@@ -461,7 +461,7 @@ def main() -> int:
     ap.add_argument("--claims", type=int, default=200)
     ap.add_argument("--mode", choices=("both", "folder", "ews"), default="both")
     ap.add_argument("--processes", default="1,2", help="process counts to run, e.g. 1,2")
-    ap.add_argument("--idle-seconds", type=float, default=30.0)
+    ap.add_argument("--idle-seconds", type=float, default=120.0, help="two scheduler ticks")
     ap.add_argument("--settle", type=float, default=10.0, help="seconds before idle is taken")
     args = ap.parse_args()
     args.claims = min(args.claims, args.emails)

@@ -223,11 +223,11 @@ class TeamLeases:
         """Renew what we hold, give up what is over our share, take free teams up to it."""
         now = self.clock.now()
         self._refreshed = time.monotonic()
+        with self._cond:
+            ours = [team_lease_name(t) for t in self._held]
         with self.db.session() as s:
             leases_db.take_lease(s, self._presence, self.holder, now, self.ttl)
-            renewed = leases_db.renew_leases(
-                s, [team_lease_name(t) for t in self._held], self.holder, now, self.ttl
-            )
+            renewed = leases_db.renew_leases(s, ours, self.holder, now, self.ttl)
             rows = leases_db.leases_named(s, PROCESS_PREFIX)
             teams = leases_db.leases_named(s, TEAM_PREFIX)
             leases_db.drop_expired(s, PROCESS_PREFIX, now)

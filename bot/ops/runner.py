@@ -60,7 +60,7 @@ class Runner:
     chat: Chat
     deliver_every: float = 2.0  # how often to look for anything waiting, all teams at once
     # A team's delivery goes round anyway this often, should a poke ever be missed.
-    deliver_anyway: float = 60.0
+    deliver_anyway: float = 300.0
     # Longer than a Slack call can take (10 s timeout), so a slow post is never redone by
     # another process while its answer is still on the way.
     lease_seconds: float = 30.0

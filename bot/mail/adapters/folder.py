@@ -34,7 +34,7 @@ MAILDIR_PARTS = ("new", "cur")
 # sender's address and the email's subject).
 OWN_COPY = re.compile(r"(\d{8}T\d{12})-(?:handover|reply)\.eml")
 STAMP = "%Y%m%dT%H%M%S%f"
-CHECK_ANYWAY = 60.0  # seconds: a watched inbox is checked at least this often
+CHECK_ANYWAY = 300.0  # seconds: a watched inbox is checked at least this often
 
 
 class FolderMailbox:
@@ -91,7 +91,7 @@ class FolderMailbox:
     ) -> None:
         """Call ``on_new_mail()`` when the inbox's list of emails changes, until ``stop`` is
         set: a look every ``poll_interval`` seconds costs one directory listing, so many
-        quiet inboxes cost next to nothing. It is called once a minute anyway (the sync time
+        quiet inboxes cost next to nothing. It is called every 5 minutes anyway (the sync time
         stays fresh), and again at every look after a call that returned False (the check
         failed, or this process doesn't hold the team yet)."""
         seen: list[str] | None = None
