@@ -328,3 +328,41 @@ def test_two_processes_share_the_teams_and_survive_a_kill_and_a_clean_stop(
     assert len(teams.sent) == 101
     assert c.stop() == 0
     assert holders(pg) == {}
+
+
+def test_status_says_which_process_holds_each_team_and_names_a_team_nobody_holds(
+    db: Database,
+) -> None:
+    from bot.kernel.config import parse_config
+    from bot.ops.status import build_status
+    from tests.conftest import TEAM as TEAM_TABLE
+
+    config = parse_config(
+        {"teams": [TEAM_TABLE, {**TEAM_TABLE, "name": "adults-north", "channel": "C0NORTH"}]}
+    )
+    a = TeamLeases(
+        db, SystemClock(), ["care-experienced"], timedelta(seconds=60), holder="host-a:1:aa"
+    )
+    a.refresh()
+    status = build_status(config, db, datetime.now(UTC))
+    assert status.problems() == [
+        "adults-north: no dutybot run holds the team's lease, so its mail, cards and clocks "
+        "wait. Look at the log of each dutybot run."
+    ]
+    lines = status.lines()
+    assert lines[2] == (
+        "Teams: run by host-a:1:aa (1 team); each team's lease is renewed while its process runs."
+    )
+    assert lines[lines.index("Team care-experienced:") + 1] == "  Held by host-a:1:aa."
+    assert lines[lines.index("Team adults-north:") + 1] == "  Held by no process."
+
+    b = TeamLeases(db, SystemClock(), ["adults-north"], timedelta(seconds=60), holder="host-b:2:bb")
+    b.refresh()
+    health = build_status(config, db, datetime.now(UTC)).to_json()
+    assert health["status"] == "ok" and health["problems"] == []
+    assert [t["held_by"] for t in health["teams"]] == ["host-a:1:aa", "host-b:2:bb"]
+
+    a.release_all()
+    b.release_all()
+    after = build_status(config, db, datetime.now(UTC))
+    assert any("Nobody is running the clocks" in p for p in after.problems())
