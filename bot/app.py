@@ -39,6 +39,7 @@ from bot.kernel.message import Message
 from bot.kernel.roles import GroupLookup, Roster
 from bot.mail.adapters.folder import FolderMailbox
 from bot.mail.mailbox import Mailbox
+from bot.mail.pace import PollPace
 from bot.mail.watcher import SyncResult, move_resolved, sync_once
 from bot.nudges import commands as nudge_verbs
 from bot.ops import commands as clock_verbs
@@ -71,7 +72,11 @@ class StartupError(Exception):
 
 # The chat adapter for each `chat = ...` in config: its module, with an ADAPTER in it. The
 # adapters live under handlers/, which bot/ never imports by name: they are looked up here.
-CHATS: dict[str, str] = {"shell": "handlers.shell", "slack": "handlers.slack.server"}
+CHATS: dict[str, str] = {
+    "shell": "handlers.shell",
+    "slack": "handlers.slack.server",
+    "teams": "handlers.teams.server",
+}
 
 
 def chat_adapter(config: Config) -> ChatAdapter:
@@ -185,7 +190,8 @@ def open_mailbox(team: TeamConfig, *, with_samples: bool = True) -> Mailbox:
                 authority_host=mb.authority_host,
                 graph_url=mb.graph_url,
                 done_folder=mb.done_folder,
-            )
+            ),
+            pace=PollPace(slowest=mb.poll_seconds),
         )
     raise StartupError("Unknown mailbox kind.")  # pragma: no cover - config forbids it
 

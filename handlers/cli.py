@@ -92,6 +92,11 @@ def config_problems(cfg: Config) -> list[str]:
         for env in filter(None, needed):
             if not secret(env):
                 problems.append(f"{env}: not set; expected it in the environment for Slack")
+    if cfg.chat == "teams" and not secret(cfg.teams_app.client_secret_env):
+        env = cfg.teams_app.client_secret_env
+        problems.append(
+            f"{env}: not set; expected the Azure Bot's client secret in the environment for Teams"
+        )
     for i, team in enumerate(cfg.teams):
         mb = team.mailbox
         if isinstance(mb, EwsMailboxConfig):
@@ -241,6 +246,36 @@ def status(config_path: str | None, as_json: bool) -> None:
             click.echo(line)
     if found.problems():
         sys.exit(1)
+
+
+@main.group()
+def teams() -> None:
+    """Microsoft Teams: the app package."""
+
+
+@teams.command("package")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default="dutybot-teams.zip",
+              show_default=True, help="Where to write the zip.")  # fmt: skip
+@click.option("--developer", default="The council", show_default=True,
+              help="Who publishes the app, as Teams shows it.")  # fmt: skip
+@click.option("--website", required=True, help="The council's https:// page about the app.")
+@click.option("--version", "version", default="1.0.0", show_default=True)
+def teams_package(
+    config_path: str | None, out_path: str, developer: str, website: str, version: str
+) -> None:
+    """Build the Teams app package (manifest and icons, zipped) for the Azure Bot in
+    [teams_app], for the Teams admin centre (Manage apps, Upload)."""
+    from bot.app import CATALOGUE
+    from handlers.teams.package import PackageError, build
+
+    cfg = _load(config_path)
+    try:
+        made = build(cfg, CATALOGUE, Path(out_path), developer=developer, website=website,
+                     version=version)  # fmt: skip
+    except PackageError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Wrote {made}: upload it in the Teams admin centre, then add the app to the team.")
 
 
 @main.group()

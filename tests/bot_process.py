@@ -8,6 +8,7 @@ over real HTTP, and shares the ``db`` fixture's database (on PostgreSQL: its tes
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -162,12 +163,7 @@ names = {{ {SAM} = "Sam", {JO} = "Jo" }}
         """Start the process; with ``wait``, until it serves /healthz."""
         exe = Path(sys.executable).parent / "dutybot"
         cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "handlers.cli"]
-        env = {
-            **os.environ,
-            "SLACK_BOT_TOKEN": "xoxb-run-test",
-            "SLACK_APP_TOKEN": "xapp-run-test",
-            "SLACK_SIGNING_SECRET": SECRET,
-        }
+        env = self._env()
         if self.ews_password is not None:
             env[EWS_PASSWORD_ENV] = self.ews_password
         with self.log.open("ab") as out:
@@ -181,6 +177,14 @@ names = {{ {SAM} = "Sam", {JO} = "Jo" }}
         if wait:
             until(self._healthy, 30, "the bot to serve /healthz")
         return self
+
+    def _env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "SLACK_BOT_TOKEN": "xoxb-run-test",
+            "SLACK_APP_TOKEN": "xapp-run-test",
+            "SLACK_SIGNING_SECRET": SECRET,
+        }
 
     def _healthy(self) -> bool:
         assert self.proc is not None
@@ -313,3 +317,69 @@ def sqlite_database(tmp: Path) -> Iterator[Database]:
         yield database
     finally:
         database.dispose()
+
+
+class TeamsBotProcess(BotProcess):
+    """`dutybot run` with chat = "teams": /api/messages on ``port``, the fake Bot Connector
+    for posts, and Microsoft's sign-in hosts through ``login``'s proxy and CA."""
+
+    def __init__(self, db: Database, fake: Any, login: Any, tmp: Path, **kw: Any) -> None:
+        self.login = login
+        super().__init__(db, fake, tmp, **kw)
+
+    def _toml(self, mailbox: str | None, slack: str, extra: str, db_url: str) -> str:
+        from tests.teams_harness import APP_ID, TENANT
+        from tests.teams_harness import TEAM as TEAMS_TEAM
+
+        team = TEAMS_TEAM
+        names = ", ".join(f'"{k}" = "{v}"' for k, v in team["names"].items())
+        folder = f"""
+[teams.mailbox]
+kind = "folder"
+path = "{self.inbox.as_posix()}"
+poll_seconds = 0.3
+"""
+        return f"""
+chat = "teams"
+[database]
+url = "{db_url}"
+[teams_app]
+app_id = "{APP_ID}"
+tenant_id = "{TENANT}"
+client_secret_env = "DUTYBOT_TEAMS_RUN_SECRET"
+service_url = "{self.fake.url}"
+graph_url = "{self.fake.graph_url}"
+host = "127.0.0.1"
+port = {self.port}
+pace_seconds = 0
+retry_seconds = 5
+[scheduler]
+tick_seconds = 5
+lease_seconds = 15
+{extra}
+[[teams]]
+name = "{TEAM}"
+channel = "{team["channel"]}"
+msteams_team = "{team["msteams_team"]}"
+members = {json.dumps(team["members"])}
+managers = {json.dumps(team["managers"])}
+names = {{ {names} }}
+{mailbox or folder}
+"""
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, **self.login.env(),
+                "DUTYBOT_TEAMS_RUN_SECRET": self.login.secret}  # fmt: skip
+
+    def press(self, verb: str, number: int, user: str) -> requests.Response:
+        """A card button, as Teams' adaptiveCard/action invoke with a token it signed."""
+        from tests.teams_harness import CHANNEL as TEAMS_CHANNEL
+        from tests.teams_harness import teams_activity
+
+        data = {"team": TEAM, "args": str(number), "number": number}
+        value = {"action": {"type": "Action.Execute", "verb": verb, "data": data}}
+        activity = teams_activity("invoke", user, TEAMS_CHANNEL, self.fake.url,
+                                  name="adaptiveCard/action", value=value)  # fmt: skip
+        token = self.login.bot_token(service_url=self.fake.url)
+        return requests.post(f"{self.base}/api/messages", json=activity, timeout=30,
+                             headers={"Authorization": f"Bearer {token}"})  # fmt: skip

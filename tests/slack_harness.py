@@ -62,11 +62,8 @@ from typing import Any
 import requests
 
 from bot.app import DutyBot
-from bot.chat.delivery import Delivered
 from bot.kernel.clock import Clock, ManualClock
 from bot.kernel.config import Config, TeamConfig, parse_config
-from bot.mail.intake import take_in
-from bot.mail.mailbox import RawMessage
 from bot.ops.monitor import Monitor
 from bot.ops.status import CachedProbe
 from handlers.slack.app import SlackBot
@@ -74,6 +71,7 @@ from handlers.slack.chat import METADATA_TYPE
 from handlers.slack.server import build, http_server, slack_probe
 from handlers.status_http import stop_server
 from storage.db import Database
+from tests.duty_harness import DutyHarness
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_signing import (
     block_actions_payload,
@@ -81,7 +79,6 @@ from tests.fakes.slack_signing import (
     slash_command_body,
     view_submission_body,
 )
-from tests.mail import make_email
 
 SAM, ALEX, PRIYA, JO = "USAM00001", "UALEX0001", "UPRIYA001", "UJO000001"
 OUTSIDER = "USTRANGER1"
@@ -99,7 +96,7 @@ SIGNING_SECRET = "harness-signing-secret"
 MONDAY_10AM = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
-class SlackHarness:
+class SlackHarness(DutyHarness):
     """The bot in HTTP mode against FakeSlack; see the module docstring for the API."""
 
     def __init__(
@@ -187,49 +184,6 @@ class SlackHarness:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    # ---- making tasks -----------------------------------------------------------------
-
-    def email(
-        self,
-        subject: str = "Rent arrears",
-        body: str = "Hello, I need help with my rent.",
-        sender: str = "Casey Example <casey@example.org>",
-        *,
-        web_link: str | None = None,
-        message_id: str | None = None,
-    ) -> int:
-        """Take one email in through real intake; returns the new task's number."""
-        self._seq += 1
-        mid = message_id or f"<harness-{self._seq}-{uuid.uuid4().hex[:6]}@example.org>"
-        raw = RawMessage(
-            item_id=f"item-{self._seq}",
-            mime=make_email(subject, body, message_id=mid, sender=sender),
-            web_link=web_link,
-        )
-        return take_in(self.db, self.team.name, raw, self.clock.now()).task_number
-
-    def check_mail(self) -> Any:
-        """Sync the team's configured mailbox once (needs with_mailboxes=True)."""
-        return self.bot.check_mail(self.team.name)
-
-    # ---- delivery ---------------------------------------------------------------------
-
-    def drain(self, rounds: int = 20) -> Delivered:
-        """Deliver until a pass does nothing; totals of what was sent. Raises if Slack stays
-        unreachable (use ``runner.deliver`` directly to watch a failing pass)."""
-        total = Delivered()
-        for _ in range(rounds):
-            got = self.runner.deliver(self.team.name)
-            total.posted += got.posted
-            total.updated += got.updated
-            total.messages += got.messages
-            if got.waiting:
-                total.waiting = True
-                return total
-            if not (got.posted or got.updated or got.messages):
-                return total
-        raise AssertionError(f"delivery still busy after {rounds} rounds")
 
     # ---- sending signed requests ------------------------------------------------------
 
@@ -429,14 +383,6 @@ class SlackHarness:
 
     def ephemerals(self, user: str | None = None) -> list[dict[str, Any]]:
         return self.fake.ephemerals(user=user)
-
-    def task_id(self, number: int) -> int:
-        from storage import tasks as q
-
-        with self.db.session() as s:
-            task = q.task_by_number(s, self.team.name, number)
-            assert task is not None, f"no task #{number}"
-            return task.id
 
 
 def card_text(card: dict[str, Any] | None) -> str:

@@ -169,3 +169,88 @@ def test_check_refuses_shell_names_in_a_slack_config(tmp_path: Path) -> None:
     assert f'teams[0].rota.mon.manager: "jo" {NOT_A_USER}' in lines
     assert f'teams[0].cases.people.head_of_service: "lee" {NOT_A_USER}' in lines
     assert all(" is not a Slack user id; " in line for line in lines)
+
+
+SOMEONE = "6f1c2e3a-0b4d-4e5f-9a8b-7c6d5e4f3a2b"
+BOT_APP = {"app_id": "0a1b2c3d-0000-4000-8000-00000000a0b1", "tenant_id": SOMEONE}
+
+
+def test_teams_takes_entra_ids_and_work_emails() -> None:
+    team = {
+        "name": "care-experienced",
+        "channel": "19:duty0123@thread.tacv2",
+        "members": [SOMEONE, "sam.jones@council.example"],
+        "managers": ["Jo.Bloggs@council.example"],
+        "msteams_team": SOMEONE,
+    }
+    cfg = parse_config({"chat": "teams", "teams_app": BOT_APP, "teams": [team]})
+    assert cfg.chat == "teams"
+    assert cfg.teams_app.client_secret_env == "DUTYBOT_TEAMS_CLIENT_SECRET"
+    assert cfg.team().members == [SOMEONE, "sam.jones@council.example"]
+
+
+def test_under_teams_each_slack_or_shell_id_is_one_plain_line() -> None:
+    team = {"name": "duty", "channel": "C0DUTY", "members": ["U012AB3CD"], "managers": ["jo"]}
+    with pytest.raises(ConfigError) as bad:
+        parse_config({"chat": "teams", "teams": [team]})
+    problems = bad.value.problems
+    assert problems[0].startswith("teams_app.app_id: missing; expected the Azure Bot's app id")
+    assert problems[2:] == [
+        'teams[0].members: "U012AB3CD" is not a Teams user; expected an Entra object id like '
+        f"{SOMEONE} or a work email address",
+        'teams[0].managers: "jo" is not a Teams user; expected an Entra object id like '
+        f"{SOMEONE} or a work email address",
+        'teams[0].channel: "C0DUTY" is not a Teams channel id; expected one like '
+        "19:abc123@thread.tacv2 (in Teams: the channel's ⋯, Get link to channel)",
+        "teams[0].msteams_team: missing; expected the id of the Team the channel is in (its "
+        "groupId), so a card posted just before a crash is found, not posted twice",
+    ]
+
+
+def test_the_teams_secret_can_only_come_from_the_environment() -> None:
+    team = {"name": "duty", "channel": "19:a@thread.tacv2", "managers": [SOMEONE]}
+    with pytest.raises(ConfigError) as bad:
+        parse_config(
+            {"chat": "teams", "teams_app": {**BOT_APP, "client_secret": "x"}, "teams": [team]}
+        )
+    assert bad.value.problems == [
+        "teams_app.client_secret: secrets may not be written in the config file; "
+        "expected client_secret_env naming an environment variable"
+    ]
+
+
+def test_check_says_which_ids_are_wrong_for_teams_and_that_the_secret_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    example = (ROOT / "config.example.toml").read_text().replace('chat = "shell"\n',
+                                                                 'chat = "teams"\n', 1)  # fmt: skip
+    code, lines = check(tmp_path, example)
+    assert code == 1
+    assert lines[0].startswith("teams_app.app_id: missing; expected the Azure Bot's app id")
+    assert 'teams[0].members: "sam" is not a Teams user; expected an Entra object id' in lines[2]
+    assert 'teams[0].channel: "C0DUTY" is not a Teams channel id' in lines[-2]
+    assert lines[-1].startswith("teams[0].msteams_team: missing")
+
+    fixed = f"""
+chat = "teams"
+[teams_app]
+app_id = "{BOT_APP["app_id"]}"
+tenant_id = "{SOMEONE}"
+[[teams]]
+name = "care-experienced"
+channel = "19:duty@thread.tacv2"
+msteams_team = "{SOMEONE}"
+members = ["{SOMEONE}", "sam@council.example"]
+managers = ["jo@council.example"]
+"""
+    monkeypatch.delenv("DUTYBOT_TEAMS_CLIENT_SECRET", raising=False)
+    code, lines = check(tmp_path, fixed)
+    assert lines == [
+        "DUTYBOT_TEAMS_CLIENT_SECRET: not set; expected the Azure Bot's client secret in the "
+        "environment for Teams"
+    ], lines
+    monkeypatch.setenv("DUTYBOT_TEAMS_CLIENT_SECRET", "s3cret")
+    code, lines = check(tmp_path, fixed)
+    assert code == 0 and lines[-1].endswith(
+        "is fine: 1 team(s): care-experienced (folder mailbox)."
+    )

@@ -7,8 +7,11 @@ from dataclasses import replace
 
 import pytest
 
+from bot.app import open_mailbox
+from bot.kernel.config import TeamConfig
 from bot.mail.adapters.graph import GraphMailbox, GraphSettings
 from bot.mail.mailbox import Batch, CheckpointExpired, MailboxError, OutgoingEmail
+from bot.mail.pace import PollPace
 
 try:  # tests/ is on sys.path under pytest's default import mode...
     from fakes.graph_server import FakeGraph
@@ -42,7 +45,7 @@ def sleeps() -> list[float]:
 def make_mailbox(fake: FakeGraph, sleeps: list[float]) -> Iterator[MakeMailbox]:
     opened: list[GraphMailbox] = []
 
-    def make(**overrides: object) -> GraphMailbox:
+    def make(pace: PollPace | None = None, **overrides: object) -> GraphMailbox:
         settings = GraphSettings(
             address=fake.address,
             tenant_id=fake.tenant_id,
@@ -53,7 +56,7 @@ def make_mailbox(fake: FakeGraph, sleeps: list[float]) -> Iterator[MakeMailbox]:
             ca_bundle=fake.ca_bundle,
             timeout=10.0,
         )
-        box = GraphMailbox(replace(settings, **overrides), sleep=sleeps.append)
+        box = GraphMailbox(replace(settings, **overrides), sleep=sleeps.append, pace=pace)
         opened.append(box)
         return box
 
@@ -317,3 +320,173 @@ def test_check_when_the_mailbox_does_not_exist(make_mailbox: MakeMailbox) -> Non
 
     assert [ok for ok, _ in results][:2] == [False, False]
     assert "Check the mailbox address" in results[0][1]
+
+
+# -- pacing: how soon the bot looks at the inbox again (bot/mail/pace.py) --------------------
+
+
+class HandClock:
+    """Monotonic seconds that move only when told, for the pace and the fake's budget."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def hand() -> HandClock:
+    return HandClock()
+
+
+def test_looks_come_every_2_s_after_mail_and_back_off_to_poll_seconds_while_idle(
+    fake: FakeGraph, make_mailbox: MakeMailbox, hand: HandClock
+) -> None:
+    box = make_mailbox(pace=PollPace(slowest=4.0, clock=hand))
+    checkpoint = None
+    waits = []
+    for arrives in (False, False, False, True, False):
+        if arrives:
+            fake.deliver(mime(len(waits)))
+        checkpoint = box.poll(checkpoint).checkpoint
+        waits.append(box.pace.next_wait())
+
+    assert waits == [3.0, 4.0, 4.0, 2.0, 3.0]
+    # A quiet look is one request to the mailbox; one with mail adds its download.
+    assert len(fake.requests_to(fake.address)) == 5 + 1
+
+
+def test_a_throttled_look_waits_as_long_as_retry_after_says_then_the_pace_comes_back(
+    fake: FakeGraph, make_mailbox: MakeMailbox, sleeps: list[float], hand: HandClock
+) -> None:
+    box = make_mailbox(pace=PollPace(slowest=4.0, clock=hand), max_total_wait=10.0)
+    fake.throttle_next(1, retry_after=30)
+
+    with pytest.raises(MailboxError, match="kept asking us to slow down"):
+        box.poll(None)
+
+    assert sleeps == []  # too long to wait inside the call: the next look waits instead
+    assert box.pace.next_wait() == 30.0
+    hand.now += 12
+    assert box.pace.next_wait() == 18.0
+    hand.now += 18
+    assert box.pace.next_wait() == 4.0  # not faster than poll_seconds straight after
+    fake.deliver(mime(1))
+    assert len(box.poll(None).messages) == 1
+    assert box.pace.next_wait() == 2.0  # Graph answered without throttling: back to pace
+
+
+def test_a_retry_after_beyond_graph_s_10_minutes_holds_the_inbox_back_10_minutes_only(
+    fake: FakeGraph, make_mailbox: MakeMailbox, hand: HandClock
+) -> None:
+    box = make_mailbox(pace=PollPace(slowest=4.0, clock=hand))
+    fake.throttle_next(1, retry_after=86400)  # a day: a fault somewhere, not Graph's budget
+
+    with pytest.raises(MailboxError, match="slow down"):
+        box.poll(None)
+
+    assert box.pace.next_wait() == 600.0
+
+
+def test_a_short_retry_after_is_waited_inside_the_call_and_the_next_look_is_not_hurried(
+    fake: FakeGraph, make_mailbox: MakeMailbox, sleeps: list[float], hand: HandClock
+) -> None:
+    fake.deliver(mime(1))
+    box = make_mailbox(pace=PollPace(slowest=4.0, clock=hand))
+    fake.throttle_next(1, retry_after=1)
+
+    assert len(box.poll(None).messages) == 1
+
+    assert sleeps == [1.0]
+    assert box.pace.next_wait() == 4.0  # mail came, but Graph had just throttled
+
+
+def test_throttling_without_retry_after_backs_off_longer_each_time_then_comes_back(
+    fake: FakeGraph, make_mailbox: MakeMailbox, hand: HandClock
+) -> None:
+    box = make_mailbox(pace=PollPace(slowest=4.0, longest_hold=60.0, clock=hand), max_retries=0)
+    holds = []
+    for _ in range(5):
+        fake.fail_next(1, status=503)  # no Retry-After
+        with pytest.raises(MailboxError, match="unavailable"):
+            box.poll(None)
+        holds.append(box.pace.next_wait())
+        hand.now += holds[-1]
+
+    assert holds == [8.0, 16.0, 32.0, 60.0, 60.0]
+    checkpoint = box.poll(None).checkpoint
+    assert box.pace.next_wait() == 4.0
+    fake.deliver(mime(1))
+    box.poll(checkpoint)
+    assert box.pace.next_wait() == 2.0
+    fake.fail_next(1, status=503)
+    with pytest.raises(MailboxError):
+        box.poll(None)
+    assert box.pace.next_wait() == 8.0  # a fresh throttle starts the back-off afresh
+
+
+def test_a_throttled_move_to_done_holds_back_the_next_look_too(
+    fake: FakeGraph, make_mailbox: MakeMailbox, hand: HandClock
+) -> None:
+    item = fake.deliver(mime(1))
+    box = make_mailbox(pace=PollPace(slowest=4.0, clock=hand), max_total_wait=5.0)
+    box.move_to_done(item)  # makes the Done folder
+    other = fake.deliver(mime(2))
+    fake.throttle_next(1, retry_after=45)
+
+    with pytest.raises(MailboxError, match="slow down"):
+        box.move_to_done(other)
+
+    assert box.pace.next_wait() == 45.0  # Graph's limit is per mailbox, whatever the call
+
+
+def test_once_the_mailbox_budget_is_spent_graph_throttles_and_the_bot_waits_it_out(
+    fake: FakeGraph, make_mailbox: MakeMailbox, sleeps: list[float], hand: HandClock
+) -> None:
+    fake.budget, fake.clock = (3, 600.0), hand
+    box = make_mailbox(pace=PollPace(slowest=4.0, clock=hand), max_total_wait=60.0)
+    checkpoint = None
+    for _ in range(3):
+        checkpoint = box.poll(checkpoint).checkpoint
+        hand.now += box.pace.next_wait()
+
+    with pytest.raises(MailboxError, match="slow down"):
+        box.poll(checkpoint)
+    assert sleeps == []
+    wait = box.pace.next_wait()
+    assert 580 <= wait <= 600  # until the first of the three leaves Graph's 10 minutes
+    hand.now += wait
+    box.poll(checkpoint)  # one request back in the budget: the look goes through
+    assert [r.status for r in fake.requests_to(fake.address)] == [200, 200, 200, 429, 200]
+
+
+@pytest.mark.parametrize(("poll_seconds", "quiet"), [(None, 4.0), (30.0, 30.0), (1.0, 1.0)])
+def test_poll_seconds_in_the_config_is_the_longest_wait_while_the_inbox_is_quiet(
+    fake: FakeGraph,
+    monkeypatch: pytest.MonkeyPatch,
+    poll_seconds: float | None,
+    quiet: float,
+) -> None:
+    monkeypatch.setenv("PACE_GRAPH_SECRET", fake.client_secret)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", fake.ca_bundle)
+    mailbox = {"kind": "graph", "address": fake.address, "tenant_id": fake.tenant_id,
+               "client_id": fake.client_id, "client_secret_env": "PACE_GRAPH_SECRET",
+               "authority_host": fake.authority_host, "graph_url": fake.graph_url}  # fmt: skip
+    if poll_seconds is not None:
+        mailbox["poll_seconds"] = poll_seconds
+    team = TeamConfig.model_validate(
+        {"name": "pace", "channel": "C0DUTY", "managers": ["U1"], "mailbox": mailbox}
+    )
+    box = open_mailbox(team)
+    try:
+        checkpoint = None
+        for _ in range(10):  # a quiet inbox
+            checkpoint = box.poll(checkpoint).checkpoint
+        assert isinstance(box, GraphMailbox)
+        assert box.pace.next_wait() == quiet
+        fake.deliver(mime(1))
+        box.poll(checkpoint)
+        assert box.pace.next_wait() == min(2.0, quiet)
+    finally:
+        box.close()

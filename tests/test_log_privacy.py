@@ -46,7 +46,8 @@ SECRETS = (
     "Oakhollow",
     "Figwhistle",
 )
-LOUD_LIBRARIES = ("sqlalchemy", "exchangelib", "urllib3", "slack_sdk", "slack_bolt", "alembic")
+LOUD_LIBRARIES = ("sqlalchemy", "exchangelib", "urllib3", "slack_sdk", "slack_bolt", "alembic",
+                  "microsoft_agents", "msal", "aiohttp")  # fmt: skip
 
 
 def email(subject: str, body: str, mid: str, in_reply_to: str | None = None) -> EmailMessage:
@@ -210,3 +211,30 @@ def test_slack_and_exchange_log_no_content(
     assert any(n.startswith("exchangelib") for n in captured.names)
     assert any(n.startswith("slack_bolt") for n in captured.names)
     assert leaks_in(captured.lines) == []
+
+
+def test_teams_logs_no_content_and_no_token(db: Database, captured: Capture) -> None:
+    """A day's work through the real Agents SDK (Teams) at DEBUG: cards, buttons, a form, an
+    alert, a command, a failed turn and an activity that fails the SDK's validation."""
+    from tests.teams_harness import ALEX as T_ALEX
+    from tests.teams_harness import SAM as T_SAM
+    from tests.teams_harness import TeamsHarness, invoke_card
+    from tests.teams_harness import card_text as teams_text
+
+    with TeamsHarness(db) as h:
+        n = h.email("Zebracorn rent arrears", "Quillfeather rang. Snickerdoodle",
+                    "Marigold Tumbleweed <marigold.tumbleweed@example.org>")  # fmt: skip
+        h.drain()
+        invoke_card(h.press("claim", n, user=T_SAM))
+        form = invoke_card(h.press("alert", n, user=T_SAM))
+        invoke_card(h.submit(form, {"people": T_ALEX, "note": "Zebracorn called"}))
+        h.say(f"show {n}", user=T_SAM)
+        h.send(h.activity("message", T_SAM, text="Zebracorn", timestamp="not a time"))
+        h.fake.gone(f"a:{T_SAM}")
+        h.say(f"show {n}", user=T_SAM, where="dm")  # the turn fails: Teams refuses the reply
+        h.drain()
+        assert "Zebracorn" in teams_text(h.card(n).card)  # the content did flow
+        tokens = set(h.login.issued)
+    assert any(n.startswith("microsoft_agents") for n in captured.names)
+    assert leaks_in(captured.lines) == []
+    assert not [line for line in captured.lines for t in tokens if t in line]

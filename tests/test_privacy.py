@@ -181,3 +181,66 @@ def test_a_team_can_keep_alerts_to_one_user_group(db: Database) -> None:
             "@Olly Other isn't in the group duty alerts may go to. Ask a duty manager to add them."
         )
         assert h.command(f"alert {n} <@{STAFF}>").json()["text"].startswith("Alert sent")
+
+
+def test_minimal_in_teams_puts_no_subject_or_name_in_any_payload(db: Database) -> None:
+    from tests.teams_harness import SAM as T_SAM
+    from tests.teams_harness import TeamsHarness
+
+    clock = ManualClock(london(2026, 11, 23, 9, 0))
+    with TeamsHarness(db, clock=clock, config={"privacy": {"preview": "minimal"}}) as h:
+        mime = make_email("Welfare check - Callum Reeve", "Callum's sister rang 07700 900123.",
+                          sender="PC Dana Whitfield <dana@police.example.gov.uk>",
+                          message_id="<p1@x>")  # fmt: skip
+        n = take_in(h.db, h.team.name, raw("p1", mime), clock.now(), "minimal").task_number
+        h.drain()
+        h.say(f"show {n}", user=T_SAM)
+        h.say("list", user=T_SAM, where="dm")
+        h.press("claim", n, user=T_SAM)
+        clock.set(london(2026, 11, 23, 16, 30))
+        jobs_of(h.bot).run_due()
+        h.drain()
+        h.fake.wait_for(lambda: len(h.dms(T_SAM)) >= 2)
+        sent = json.dumps([c.body for c in h.fake.calls], ensure_ascii=False)
+        for word in ("Callum", "Reeve", "Dana", "Whitfield", "Welfare check", "07700"):
+            assert word not in sent
+        assert "Email from police" in sent
+
+
+def test_an_aged_purge_leaves_no_message_in_teams_quoting_a_subject(db: Database) -> None:
+    """As in Slack: cards, DMs, reminders, handover posts and thread lines, rewritten in
+    place (update activity) once the content is purged."""
+    from tests.teams_harness import ALEX, JO, PRIYA, SAM, TeamsHarness
+    from tests.test_triage import WEEK
+
+    rota = {d: {"manager": JO, "pa1": SAM, "pa2": ALEX, "backup": PRIYA} for d in WEEK}
+    clock = ManualClock(london(2026, 11, 23, 9, 0))
+    with TeamsHarness(db, clock=clock, team={"rota": rota}) as h:
+        subjects = ["Zebracorn rent arrears", "Quillfeather welfare check", "Brambleton bursary"]
+        numbers = [h.email(sub, f"About {sub}.", message_id=f"<q{i}@x>")
+                   for i, sub in enumerate(subjects)]  # fmt: skip
+        reply = make_email("Re: Zebracorn rent arrears", "Marigold will pay on Friday.",
+                           message_id="<q9@x>", in_reply_to="<q0@x>")  # fmt: skip
+        take_in(h.db, h.team.name, raw("q9", reply), clock.now())
+        h.drain()
+        h.say(f"alert {numbers[0]} please call", user=SAM, where="dm")
+        h.say(f"flag {numbers[1]} safeguarding", user=ALEX, where="dm")
+        h.say(f"claim {numbers[2]}", user=SAM, where="dm")
+        clock.set(london(2026, 11, 23, 9, 45))
+        jobs_of(h.bot).run_due()  # unclaimed and safeguarding reminders
+        clock.set(london(2026, 11, 23, 16, 30))
+        jobs_of(h.bot).run_due()  # the handover
+        h.drain()
+
+        def everything() -> str:
+            return json.dumps([p.activity for p in h.fake.all_posts()], ensure_ascii=False)
+
+        before = everything()
+        assert all(sub in before for sub in subjects) and "Marigold" in before
+        clock.set(london(2026, 12, 24, 9, 0))  # more than 30 days on
+        assert jobs_of(h.bot).run_due().purged == 3
+        h.drain()
+        after = everything()
+        for word in (*subjects, "Zebracorn", "Quillfeather", "Brambleton", "Marigold"):
+            assert word not in after, f"{word!r} still in Teams after the purge"
+        assert "which was removed after 30 days" in after

@@ -17,7 +17,7 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.kernel.clock import ManualClock
-from handlers.slack.chat import Pacer
+from handlers.pacing import Pacer
 from storage import tasks as q
 from storage.db import Database
 from tests.slack_harness import (

@@ -351,7 +351,8 @@ def test_status_says_which_process_holds_each_team_and_names_a_team_nobody_holds
     ]
     lines = status.lines()
     assert lines[2] == (
-        "Teams: run by host-a:1:aa (1 team); each team's lease is renewed while its process runs."
+        "Duty teams: run by host-a:1:aa (1 team); each team's lease is renewed while its "
+        "process runs."
     )
     assert lines[lines.index("Team care-experienced:") + 1] == "  Held by host-a:1:aa."
     assert lines[lines.index("Team adults-north:") + 1] == "  Held by no process."

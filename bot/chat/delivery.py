@@ -51,15 +51,19 @@ def deliver(
     card or message in hand is finished and recorded, and the rest waits for the next run."""
     out = Delivered()
     stopping = stop or threading.Event()
+    said = (team.name, id(chat))  # what was said is this chat's own, for this team
     try:
         out.posted = _post_cards(db, team, chat, limit, clock, stopping)
         out.updated = _update_cards(db, team, chat, limit, stopping)
         out.messages = _send_messages(db, team, chat, clock, limit, stopping)
     except ChatUnavailable as exc:
-        log.warning("chat unavailable for %s, will retry: %s", team.name, exc)
+        _say_once(said, logging.WARNING, "chat unavailable for %s, will retry: %s",
+                  team.name, exc)  # fmt: skip
         out.waiting = True
     except ChatRefused as exc:  # only posting cards gets here: the channel itself is wrong
-        log.error(
+        _say_once(
+            said,
+            logging.ERROR,
             "cards for %s can't be posted in %s (%s); invite the bot to the channel, or check "
             "the team's channel id. They will be posted once it can.",
             team.name,
@@ -67,7 +71,29 @@ def deliver(
             exc.reason,
         )
         out.waiting = True
+    else:
+        _all_clear(said)
     return out
+
+
+# What was last said about each team's chat being away: the same again is not said again on
+# every round (every few seconds), only when it changes or after the chat has come back.
+_said: dict[tuple[str, int], str] = {}
+_said_lock = threading.Lock()
+
+
+def _say_once(key: tuple[str, int], level: int, msg: str, *args: object) -> None:
+    said = msg % args
+    with _said_lock:
+        if _said.get(key) == said:
+            return
+        _said[key] = said
+    log.log(level, msg, *args)
+
+
+def _all_clear(key: tuple[str, int]) -> None:
+    with _said_lock:
+        _said.pop(key, None)
 
 
 def _post_cards(
@@ -128,6 +154,14 @@ def _view(db: Database, team: TeamConfig, task: Task) -> CardView:
         return card_view(task, team.tz)
     with db.session() as s:
         return card_view(task, team.tz, leader_on_record(s, task.id))
+
+
+def card_now(db: Database, team: TeamConfig, number: int) -> CardView | None:
+    """Task ``number``'s card as it stands, for a chat that redraws it for the person who
+    pressed a button (Teams' Universal Actions) before delivery updates it for everyone."""
+    with db.session() as s:
+        task = q.task_by_number(s, team.name, number)
+    return _view(db, team, task) if task is not None else None
 
 
 def _card_refused(

@@ -41,6 +41,9 @@ NATIONS = ("ENG", "SCT", "WLS", "NIR")
 # preview: the sender's organisation (their email domain).
 PreviewMode = Literal["minimal", "redacted", "subject-only", "full"]
 SECRET_WORDS = ("password", "secret", "token", "signing")
+# Teams: a person is their Entra object id (a GUID) or their work email address.
+ENTRA_ID: Final = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+_GUID_EXAMPLE: Final = "6f1c2e3a-0b4d-4e5f-9a8b-7c6d5e4f3a2b"
 
 
 class ConfigError(Exception):
@@ -102,7 +105,8 @@ class GraphMailboxConfig(_Strict):
     authority_host: str = "https://login.microsoftonline.com"
     graph_url: str = "https://graph.microsoft.com/v1.0"
     done_folder: str = "Duty/Done"
-    poll_seconds: float = Field(default=30.0, gt=0)
+    # The longest wait between looks at a quiet inbox; 2 s just after mail (bot/mail/pace.py).
+    poll_seconds: float = Field(default=4.0, gt=0)
     categorise: bool = False
 
 
@@ -436,6 +440,9 @@ class TeamConfig(_Strict):
     channel: str = Field(min_length=1)
     members: list[str] = Field(default_factory=list)
     managers: list[str] = Field(default_factory=list)
+    # In Teams: the Microsoft 365 group id of the Team that holds ``channel`` (the channel's
+    # conversation id, 19:...@thread.tacv2); it lets a card be found again after a crash.
+    msteams_team: str | None = None
     member_group: str | None = None  # Slack user group id, e.g. S0123ABC
     manager_group: str | None = None
     alert_group: str | None = None  # if set, alerts and workers only from this user group
@@ -537,6 +544,35 @@ class SlackConfig(_Strict):
     pace_seconds: float = Field(default=1.0, ge=0, le=60)
 
 
+class TeamsAppConfig(_Strict):
+    """`[teams_app]`: the Azure Bot (single tenant) that speaks for dutybot in Microsoft Teams.
+    The client secret is read only from the environment variable ``client_secret_env``."""
+
+    app_id: str = ""  # the Azure Bot's Microsoft App ID (its Entra app's client id)
+    tenant_id: str = ""  # the council's Entra tenant id
+    client_secret_env: str = "DUTYBOT_TEAMS_CLIENT_SECRET"
+    # Where Teams' Bot Connector is for proactive posts (cards, DMs); Teams tells the bot its
+    # own in each request, and the bot then uses that one. A local fake for testing.
+    service_url: str = "https://smba.trafficmanager.net/teams/"
+    # Microsoft Graph, to find a card posted just before a crash (channel messages).
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+    # Where to serve /api/messages (behind the council's HTTPS reverse proxy), /healthz and
+    # /metrics.
+    host: str = "127.0.0.1"
+    port: int = Field(default=3978, ge=1, le=65535)
+    # Seconds between posts to one conversation (Teams allows about one a second per thread).
+    pace_seconds: float = Field(default=1.0, ge=0, le=60)
+    # How long to back off in all, across retries on 429 and 5xx, before leaving it for later.
+    retry_seconds: float = Field(default=30.0, ge=0, le=600)
+
+    @field_validator("app_id", "tenant_id")
+    @classmethod
+    def _guid(cls, v: str) -> str:
+        if v and not ENTRA_ID.fullmatch(v):
+            raise ValueError(f"'{v}' is not an Entra id; expected a GUID like {_GUID_EXAMPLE}")
+        return v.lower()
+
+
 class RetentionConfig(_Strict):
     email_content_days: int = Field(default=30, ge=1)
 
@@ -602,10 +638,11 @@ class SchedulerConfig(_Strict):
 
 
 class Config(_Strict):
-    chat: Literal["shell", "slack"] = "shell"
+    chat: Literal["shell", "slack", "teams"] = "shell"
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     slack: SlackConfig = Field(default_factory=SlackConfig)
+    teams_app: TeamsAppConfig = Field(default_factory=TeamsAppConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     status: StatusConfig = Field(default_factory=StatusConfig)
@@ -703,6 +740,11 @@ _USER_ID_WANTED: Final = (
 _GROUP_ID_WANTED: Final = "expected a user group id like S0123ABCD"
 
 
+def named_people(team: TeamConfig) -> set[str]:
+    """Everyone a team's config names, by the id or address it names them by."""
+    return {who for _, who in _user_ids(team)}
+
+
 def _user_ids(team: TeamConfig) -> list[tuple[str, str]]:
     """(key, user id) for every place a team's config names a person."""
     found = [("members", u) for u in team.members] + [("managers", u) for u in team.managers]
@@ -740,6 +782,49 @@ def slack_id_problems(cfg: Config) -> list[str]:
     return problems
 
 
+WORK_EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+TEAMS_CHANNEL: Final = re.compile(r"19:[^\s]+@thread\.(tacv2|skype)")
+
+
+def teams_id_problems(cfg: Config) -> list[str]:
+    """With chat = "teams", every person that isn't an Entra object id or an email address,
+    and a channel that isn't a Teams channel id: one line each."""
+    if cfg.chat != "teams":
+        return []
+    problems: list[str] = []
+    for key in ("app_id", "tenant_id"):
+        if not getattr(cfg.teams_app, key):
+            problems.append(
+                f"teams_app.{key}: missing; expected the Azure Bot's {key.replace('_', ' ')}, "
+                f"a GUID like {_GUID_EXAMPLE}"
+            )
+    for i, team in enumerate(cfg.teams):
+        for key, who in dict.fromkeys(_user_ids(team)):
+            if not (ENTRA_ID.fullmatch(who) or WORK_EMAIL.fullmatch(who)):
+                problems.append(
+                    f'teams[{i}].{key}: "{who}" is not a Teams user; expected an Entra object '
+                    f"id like {_GUID_EXAMPLE} or a work email address"
+                )
+        if not TEAMS_CHANNEL.fullmatch(team.channel):
+            problems.append(
+                f'teams[{i}].channel: "{team.channel}" is not a Teams channel id; expected one '
+                "like 19:abc123@thread.tacv2 (in Teams: the channel's ⋯, Get link to channel)"
+            )
+        if team.msteams_team is None:
+            problems.append(
+                f"teams[{i}].msteams_team: missing; expected the id of the Team the channel is "
+                "in (its groupId), so a card posted just before a crash is found, not posted twice"
+            )
+        for key in ("member_group", "manager_group", "alert_group", "msteams_team"):
+            group = getattr(team, key)
+            if group is not None and not ENTRA_ID.fullmatch(group):
+                problems.append(
+                    f'teams[{i}].{key}: "{group}" is not a Microsoft 365 group id; expected a '
+                    f"GUID like {_GUID_EXAMPLE}"
+                )
+    return problems
+
+
 def parse_config(data: dict[str, Any]) -> Config:
     problems = _secret_keys(data)
     secret_keys = {p.split(":")[0] for p in problems}
@@ -751,7 +836,7 @@ def parse_config(data: dict[str, Any]) -> Config:
                 continue  # already said: it's a secret in the file
             problems.append(_plain(e))
         raise ConfigError(problems) from None
-    problems += slack_id_problems(cfg)
+    problems += slack_id_problems(cfg) + teams_id_problems(cfg)
     if problems:
         raise ConfigError(problems)
     return cfg

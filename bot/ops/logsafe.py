@@ -21,11 +21,15 @@ GUARDED = (
     "slack_sdk.socket_mode.builtin.client",
     "slack_bolt",
     "slack_bolt.App",
+    # The Agents SDK (Teams): a connector client logs its headers (the bot's token) at
+    # DEBUG, and an activity that fails validation is logged with what it held.
+    "microsoft_agents.hosting.core.connector.client.connector_client",
+    "microsoft_agents.activity.activity",
 )
 # The first of these marks the start of a body in a record's text.
 BODY_START = re.compile(
     r"\b(query_params|body_params|json_body|body|message|payload|headers|event|request)\s*[:=]"
-    r"|Skipped self event|for the request \("
+    r"|Skipped self event|for the request \(|(?<=Validation error for Activity):"
 )
 WITHHELD = " (details withheld: they may hold email content)"
 
@@ -39,6 +43,7 @@ class WithholdBodies(logging.Filter):
         found = BODY_START.search(text)
         if found is not None:
             record.msg, record.args = text[: found.start()].rstrip(" ,(:") + WITHHELD, ()
+            record.exc_info, record.exc_text = None, None  # its text may quote the body too
         return True
 
 

@@ -167,9 +167,10 @@ class Runner:
             watch = wired.mailbox.watch  # type: ignore[union-attr]
             watch(self.stop, lambda: self._safe_check(team), poll_interval=interval)
             return
+        pace = getattr(wired.mailbox, "pace", None)  # Graph: quicker after mail, slower idle
         while not self.stop.is_set():
             self._safe_check(team)
-            self.stop.wait(interval)
+            self.stop.wait(pace.next_wait() if pace is not None else interval)
 
     def _watched(self, team: str) -> bool:
         """True if the team's mailbox tells of new mail (an EWS stream, a folder's listing)

@@ -166,12 +166,17 @@ class TeamStatus:
 class Status:
     checked_at: datetime
     database: Check
-    slack: Check | None  # None: the chat isn't Slack
+    slack: Check | None  # the chat's check (Slack's or Teams'); None: the shell, no chat
     leader: sq.LeaseFacts | None  # the scheduler lease row (the shell), which may have run out
     teams: list[TeamStatus]
     schema_current: bool = True
+    chat: str = "slack"  # which chat ``slack`` checked
     # each team's lease row (`dutybot run`: its mail, cards and clocks), which may have run out
     holders: dict[str, sq.LeaseFacts] | None = None
+
+    @property
+    def chat_name(self) -> str:
+        return {"teams": "Teams"}.get(self.chat, "Slack")
 
     @property
     def state(self) -> State:
@@ -213,7 +218,7 @@ class Status:
         if not self.schema_current:
             found.append("The database needs upgrading. Run: dutybot db upgrade --config FILE")
         if self.slack is not None and not self.slack.ok:
-            found.append(f"Slack: {self.slack.detail}")
+            found.append(f"{self.chat_name}: {self.slack.detail}")
         if not self.clocks_run and len(self.unheld) < len(self.teams):
             found += [
                 f"{team}: no dutybot run holds the team's lease, so its mail, cards and clocks "
@@ -237,8 +242,13 @@ class Status:
             "problems": self.problems(),
             "database": {"ok": self.database.ok, "detail": self.database.detail},
             "slack": None
-            if self.slack is None
+            if self.slack is None or self.chat != "slack"
             else {"ok": self.slack.ok, "detail": self.slack.detail},
+            **(
+                {"msteams": {"ok": self.slack.ok, "detail": self.slack.detail}}
+                if self.slack is not None and self.chat == "teams"
+                else {}
+            ),
             "scheduler": {
                 "leader": lease.holder if lease and self.leader_alive else None,
                 "since": _iso(lease.acquired_at) if lease and self.leader_alive else None,
@@ -264,7 +274,8 @@ class Status:
             out.append("Slack: not used (chat is not slack).")
         else:
             out.append(
-                f"Slack: {'reachable' if self.slack.ok else 'not working'} ({self.slack.detail})."
+                f"{self.chat_name}: {'reachable' if self.slack.ok else 'not working'} "
+                f"({self.slack.detail})."
             )
         if self.database.ok:
             out.append(self._leader_line(tz))
@@ -288,7 +299,7 @@ class Status:
         if not self.leader_alive and runners:
             held = [self.held_by(t.name) for t in self.teams]
             who = ", ".join(f"{h} ({count(held.count(h), 'team')})" for h in runners)
-            return f"Teams: run by {who}; each team's lease is renewed while its process runs."
+            return f"Duty teams: run by {who}; each team's lease is renewed while its process runs."
         if lease is None:
             return "Scheduler: nobody has held the lease yet."
         if not self.leader_alive:
@@ -327,7 +338,8 @@ def build_status(config: Config, db: Database, now: datetime, slack: Probe | Non
         except SQLAlchemyError as exc:
             database = Check(False, database_reason(exc))
     teams = [TeamStatus(t.name, t.tz, t.mailbox.kind, facts[t.name], now) for t in config.teams]
-    return Status(now, database, slack() if slack else None, lease, teams, schema_current, holders)
+    return Status(now, database, slack() if slack else None, lease, teams, schema_current,
+                  chat=config.chat, holders=holders)  # fmt: skip
 
 
 # ---- plain words -------------------------------------------------------------------------

@@ -10,10 +10,6 @@ Idempotent calls also retry on server and connection errors.
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from slack_sdk import WebClient
@@ -28,6 +24,7 @@ from bot.chat.port import CardRef, ChatRefused, ChatUnavailable
 from bot.kernel.config import TeamConfig
 from bot.kernel.message import CHANNEL_FALLBACK, DM_FALLBACK, Message
 from bot.tasks.cards import CardView
+from handlers.pacing import Pacer
 from handlers.slack.render import (
     CardUrl,
     card_blocks,
@@ -75,45 +72,6 @@ def make_clients(token: str, base_url: str, timeout: int = 10) -> tuple[WebClien
     posting = WebClient(token=token, base_url=base_url, timeout=timeout)
     posting.retry_handlers = [RateLimitErrorRetryHandler(max_retry_count=5)]
     return safe, posting
-
-
-class Pacer:
-    """At most one message per ``interval`` seconds per channel (Slack's posting limit),
-    cards and thread replies alike. The gap counts from when a post went through: a post
-    that waited out a 429 must not let the next one go straight after it."""
-
-    def __init__(
-        self,
-        interval: float = 1.0,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.interval = interval
-        self.clock, self.sleep = clock, sleep
-        self._last: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def wait(self, channel: str) -> None:
-        with self._lock:
-            now = self.clock()
-            last = self._last.get(channel)
-            delay = 0.0 if last is None else max(0.0, last + self.interval - now)
-            self._last[channel] = now + delay
-        if delay:
-            self.sleep(delay)
-
-    def posted(self, channel: str) -> None:
-        with self._lock:
-            self._last[channel] = max(self._last.get(channel, 0.0), self.clock())
-
-    @contextmanager
-    def paced(self, channel: str) -> Iterator[None]:
-        self.wait(channel)
-        try:
-            yield
-        finally:
-            self.posted(channel)
 
 
 class SlackChat:

@@ -9,6 +9,11 @@ listing a folder's messages by date sent or received (paged, with a named Intern
 property expanded) and deleting them. Helpers: ``age()`` (time passes for every message) and
 ``deleted()``.
 
+Like Graph it can hold each mailbox to a request budget (``budget``: so many requests in a
+sliding window, then 429 with Retry-After until the oldest leaves the window), and it counts
+the calls made to each mailbox (``requests_to``). ``throttle_next`` and ``fail_next`` answer
+the next calls with 429 or 503 on demand.
+
 A named property in the Internet headers set (PS_INTERNET_HEADERS) set on a draft becomes a
 header of the mail sent, as Exchange's MIME writer does. Whether X- headers that came in MIME
 become such properties too is ``promote_headers`` (off by default): Exchange may or may not,
@@ -20,12 +25,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import secrets
 import ssl
 import tempfile
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import policy as email_policy
@@ -159,6 +167,10 @@ class FakeGraph:
         self.promote_headers = False  # X- headers of MIME that comes in become properties
         self.token_requests = 0
         self.requests: list[GraphRequest] = []
+        # (requests, seconds): Graph's is 10,000 per 600 per app and mailbox; None, no limit.
+        self.budget: tuple[int, float] | None = None
+        self.clock: Callable[[], float] = time.monotonic  # the budget's time
+        self._spent: dict[str, deque[float]] = {}  # mailbox (casefolded) -> times in window
         self._lock = threading.RLock()
         self._tokens: set[str] = set()
         self._messages: dict[str, _Message] = {}
@@ -287,6 +299,13 @@ class FakeGraph:
         with self._lock:
             self._faults += [_error(status, "ServiceUnavailable", **extra) for _ in range(n)]
 
+    def requests_to(self, address: str | None = None) -> list[GraphRequest]:
+        """The Graph calls made to one mailbox (this fake's own unless named), throttled ones
+        included: what Graph counts against the app's budget for that mailbox."""
+        want = (address or self.address).casefold()
+        with self._lock:
+            return [r for r in self.requests if _mailbox_of(r.path) == want]
+
     def expire_delta_tokens(self) -> None:
         """Every delta and skip token minted so far now gets 410 Gone (syncStateNotFound)."""
         with self._lock:
@@ -378,6 +397,8 @@ class FakeGraph:
     ) -> _Reply:
         if not call.authorized:
             return _error(401, "InvalidAuthenticationToken", "Access token is empty or invalid.")
+        if (over := self._over_budget(_mailbox_of(call.path))) is not None:
+            return over
         if self._faults:
             return self._faults.pop(0)
         parts = segments[2:]  # after "", "v1.0"
@@ -872,6 +893,27 @@ class FakeGraph:
 
     # -- plumbing ------------------------------------------------------------------------
 
+    def _over_budget(self, mailbox: str) -> _Reply | None:
+        """Once ``budget`` requests were let through in its window, 429 with Retry-After: the
+        whole seconds until the oldest of them leaves the window."""
+        if self.budget is None or not mailbox:
+            return None
+        most, window = self.budget
+        now = self.clock()
+        spent = self._spent.setdefault(mailbox, deque())
+        while spent and spent[0] <= now - window:
+            spent.popleft()
+        if len(spent) < most:
+            spent.append(now)
+            return None
+        wait = spent[0] + window - now if spent else window
+        return _error(
+            429,
+            "ApplicationThrottled",
+            "Application is over its MailboxConcurrency limit.",
+            **{"Retry-After": str(max(math.ceil(wait), 1))},
+        )
+
     def _new_id(self, prefix: str) -> str:
         # Real ids are base64 and may hold "/", "+" and "="; so do these, to test quoting.
         return f"{prefix}{base64.b64encode(secrets.token_bytes(24)).decode()}/+="
@@ -879,6 +921,12 @@ class FakeGraph:
     def _event(self, folder_id: str, kind: str, msg_id: str) -> None:
         self._seq += 1
         self._events.append((self._seq, folder_id, kind, msg_id))
+
+
+def _mailbox_of(path: str) -> str:
+    """The mailbox a Graph path is for ("/v1.0/users/<mailbox>/..."), casefolded; else ""."""
+    parts = path.split("/")
+    return parts[3].casefold() if len(parts) > 3 and parts[2] == "users" else ""
 
 
 def draft_header(property_id: str) -> str:

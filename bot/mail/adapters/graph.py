@@ -2,7 +2,9 @@
 
 Signs in as an app (client credentials) with msal and talks plain HTTP with requests.
 Every Graph call asks for immutable ids, so an item keeps its id when it is moved to the
-Done folder and a repeated move after a crash is harmless.
+Done folder and a repeated move after a crash is harmless. How soon the inbox is looked at
+again is the mailbox's ``pace`` (bot/mail/pace.py): each look tells it whether mail came, and
+every call Graph throttles tells it how long Graph asked us to wait.
 
 Nothing here logs subjects or bodies: only counts, ids and HTTP statuses.
 """
@@ -48,6 +50,7 @@ from bot.mail.mailbox import (
     own_reply_mark,
     run_checks,
 )
+from bot.mail.pace import PollPace
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +102,12 @@ class GraphMailbox:
         settings: GraphSettings,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        pace: PollPace | None = None,
     ) -> None:
         self.settings = settings
         self._sleep = sleep  # a seam so tests can see waits without spending them
+        # When to look again: told of each look's mail and of every throttle, from any call.
+        self.pace = pace or PollPace()
         self._base = settings.graph_url.rstrip("/")
         self._user = f"{self._base}/users/{quote(settings.address, safe='@')}"
         self._http = _PinnedSession(settings.ca_bundle or settings.verify_tls, settings.timeout)
@@ -115,6 +121,20 @@ class GraphMailbox:
 
     def poll(self, checkpoint: str | None) -> Batch:
         """New inbox messages since ``checkpoint`` (a Graph delta or next link)."""
+        try:
+            batch = self._poll(checkpoint)
+        except CheckpointExpired:
+            raise  # the caller resyncs at once
+        except MailboxError:
+            self.pace.found_nothing()
+            raise
+        if batch.messages:
+            self.pace.found_mail()
+        else:
+            self.pace.found_nothing()
+        return batch
+
+    def _poll(self, checkpoint: str | None) -> Batch:
         url, params = self._delta_start(checkpoint)
         found: dict[str, Mapping[str, Any]] = {}
         while True:
@@ -336,7 +356,7 @@ class GraphMailbox:
             max_retries=min(self.settings.max_retries, 2),
             max_total_wait=min(self.settings.max_total_wait, 5.0),
         )
-        with GraphMailbox(quick, sleep=self._sleep) as box:
+        with GraphMailbox(quick, sleep=self._sleep, pace=self.pace) as box:
             box._app = self._app  # one sign-in serves both
             return run_checks(box._check_inbox, box._check_done, box._check_send, quick.done_folder)
 
@@ -609,7 +629,9 @@ class GraphMailbox:
                 self._forget_token()
                 continue
             elif resp.status_code in RETRYABLE:
-                wait = _retry_after(resp, attempt)
+                asked = _asked_wait(resp)
+                self.pace.throttled(asked)  # the next look waits too, however this call ends
+                wait = _backoff(attempt) if asked is None else asked
             else:
                 return resp
             attempt += 1
@@ -751,11 +773,11 @@ def _backoff(attempt: int) -> float:
     return float(min(2**attempt, 30))
 
 
-def _retry_after(resp: requests.Response, attempt: int) -> float:
-    """Seconds Graph asked us to wait (delta-seconds or an HTTP date), else a backoff."""
+def _asked_wait(resp: requests.Response) -> float | None:
+    """Seconds Graph asked us to wait (delta-seconds or an HTTP date); None if it did not say."""
     value = resp.headers.get("Retry-After", "").strip()
     if not value:
-        return _backoff(attempt)
+        return None
     try:
         return max(float(value), 0.0)
     except ValueError:
@@ -763,7 +785,7 @@ def _retry_after(resp: requests.Response, attempt: int) -> float:
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
-        return _backoff(attempt)
+        return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max((when - datetime.now(UTC)).total_seconds(), 0.0)
