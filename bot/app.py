@@ -46,6 +46,7 @@ from bot.nudges import commands as nudge_verbs
 from bot.ops import commands as clock_verbs
 from bot.ops.commands import ClockHands
 from bot.ops.jobs import JobReport, TeamJobs
+from bot.ops.lease import TeamLeases
 from bot.ops.logsafe import guard_library_logs
 from bot.ops.outage import DatabaseWatch
 from bot.ops.scheduler import AfterTick, DutyScheduler
@@ -374,9 +375,11 @@ class DutyBot:
         *,
         after_tick: AfterTick | None = None,
         catch_up: bool = True,
+        team_leases: TeamLeases | None = None,
     ) -> DutyScheduler:
         """Start the clocks for `dutybot run` and the shell (APScheduler; only the lease
-        holder acts). ``catch_up``: run the first pass at once (see DutyScheduler.start)."""
+        holder acts; with ``team_leases``, each team's holder). ``catch_up``: run the first pass
+        at once (see DutyScheduler.start)."""
         assert self.db is not None
         jobs = {name: t.jobs for name, t in self.teams.items() if t.jobs is not None}
         self.scheduler = DutyScheduler(
@@ -387,6 +390,7 @@ class DutyBot:
             holder,
             after_tick=after_tick,
             db_watch=self.db_watch,
+            team_leases=team_leases,
         )
         self.scheduler.start(catch_up=catch_up)
         return self.scheduler

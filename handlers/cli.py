@@ -236,7 +236,7 @@ def run(config_path: str) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     service.runner.start()  # the mailbox watchers and card delivery
-    bot.start_scheduler()  # the handover, nudges and follow-ups
+    bot.start_scheduler(team_leases=service.runner.leases)  # each held team's clocks
     try:
         service.serve(stop)
     except ChatSetupError as exc:

@@ -69,3 +69,41 @@ def drop_lease(s: Session, name: str, holder: str, now: datetime) -> None:
         .where(SchedulerLease.name == name, SchedulerLease.holder == holder)
         .execution_options(synchronize_session=False)
     )
+
+
+def renew_leases(
+    s: Session, names: list[str], holder: str, now: datetime, ttl: timedelta
+) -> set[str]:
+    """Renew every lease in ``names`` still ours, in one statement; the names we hold now."""
+    if not names:
+        return set()
+    s.execute(
+        update(SchedulerLease)
+        .where(SchedulerLease.name.in_(names), SchedulerLease.holder == holder)
+        .values(expires_at=now + ttl)
+        .execution_options(synchronize_session=False)
+    )
+    ours = select(SchedulerLease.name).where(
+        SchedulerLease.name.in_(names), SchedulerLease.holder == holder
+    )
+    return set(s.scalars(ours))
+
+
+def leases_named(s: Session, prefix: str) -> list[tuple[str, str, datetime]]:
+    """Every lease row whose name starts with ``prefix``: (name, holder, expires_at)."""
+    rows = s.execute(
+        select(SchedulerLease.name, SchedulerLease.holder, SchedulerLease.expires_at).where(
+            SchedulerLease.name.startswith(prefix, autoescape=True)
+        )
+    )
+    return [(name, holder, expires) for name, holder, expires in rows]
+
+
+def drop_expired(s: Session, prefix: str, now: datetime) -> None:
+    """Forget run-out rows under ``prefix`` (the presence of processes long gone)."""
+    s.execute(
+        delete(SchedulerLease)
+        .where(SchedulerLease.name.startswith(prefix, autoescape=True))
+        .where(SchedulerLease.expires_at <= now)
+        .execution_options(synchronize_session=False)
+    )

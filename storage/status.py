@@ -105,6 +105,12 @@ def lease(s: Session, name: str) -> LeaseFacts | None:
     return LeaseFacts(row.holder, row.acquired_at, row.expires_at)
 
 
+def leases(s: Session, names: list[str]) -> dict[str, LeaseFacts]:
+    """The lease rows of ``names`` that exist (they may have run out)."""
+    rows = s.scalars(select(SchedulerLease).where(SchedulerLease.name.in_(names)))
+    return {r.name: LeaseFacts(r.holder, r.acquired_at, r.expires_at) for r in rows}
+
+
 def _utc(value: object) -> datetime | None:
     """An aggregate's datetime as aware UTC (SQLite hands back text or a naive value)."""
     if value is None:

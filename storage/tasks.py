@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, true, update
+from sqlalchemy import ColumnElement, func, select, true, union, update
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -363,6 +363,23 @@ def cards_to_update(s: Session, team: str, limit: int = 50) -> list[Task]:
         (Task.card_version > Task.card_shown_version) == true(),
     )
     return list(s.scalars(q.order_by(Task.id).limit(limit)))
+
+
+def teams_waiting(s: Session, teams: Sequence[str]) -> set[str]:
+    """Which of ``teams`` have a card to post or update, or a message to send: one look for
+    every team, so an idle bot asks the database once a round rather than thrice a team."""
+    if not teams:
+        return set()
+    to_post = select(Task.team).where(
+        Task.team.in_(teams), Task.card_state.in_(("pending", "posting"))
+    )
+    to_update = select(Task.team).where(
+        Task.team.in_(teams),
+        Task.card_state == "posted",
+        (Task.card_version > Task.card_shown_version) == true(),  # as cards_to_update
+    )
+    to_send = select(Outbox.team).where(Outbox.team.in_(teams), Outbox.sent_at.is_(None))
+    return set(s.scalars(union(to_post, to_update, to_send)))
 
 
 # ---- mailbox state -----------------------------------------------------------------------

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from bot.ops.lease import team_lease_name
 from storage import leases as leases_db
 from storage.db import Database
-from tests.bot_process import CHANNEL, BotProcess, cards, tasks, until
+from tests.bot_process import CHANNEL, TEAM, BotProcess, cards, tasks, until
 from tests.fakes.slack_api import FakeSlack
 
 
@@ -39,9 +40,9 @@ def test_run_serves_slack_watches_the_mailbox_and_runs_the_clocks(
 
     def holder() -> str | None:
         with db.session() as s:
-            return leases_db.lease_holder(s, "scheduler", datetime.now(UTC))
+            return leases_db.lease_holder(s, team_lease_name(TEAM), datetime.now(UTC))
 
-    assert f":{bot.proc.pid}:" in until(holder, what="the scheduler lease")  # type: ignore[union-attr]
+    assert f":{bot.proc.pid}:" in until(holder, what="the team's lease")  # type: ignore[union-attr]
 
     reply = bot.duty("claim 1")
     assert reply.status_code == 200 and reply.json()["text"] == "You've claimed #1."

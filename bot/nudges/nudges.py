@@ -148,12 +148,18 @@ class Nudger:
         if not in_office_hours(now, self.tz, self.cal, self.hours):
             return []
         day = now.astimezone(self.tz).date()
+        read: list[CoverNow] = []
 
         def today() -> CoverNow:
-            # Read by each kind that needs it, so a failed read fails those kinds alone.
-            if self.cover is None:
-                return CoverNow(self.rota.day(day), self.tz)
-            return self.cover.of_day(day)
+            # Read by the first kind that needs it and kept for the others (with many teams,
+            # each pass reading it once a team counts); a failed read fails that kind alone,
+            # and the next kind reads again.
+            if not read:
+                if self.cover is None:
+                    read.append(CoverNow(self.rota.day(day), self.tz))
+                else:
+                    read.append(self.cover.of_day(day))
+            return read[0]
 
         return [
             ("unclaimed", lambda: self._unclaimed(now, today())),  # safeguarding too

@@ -71,7 +71,7 @@ class StatusCollector(Collector):
         up.add_metric([], 1.0 if st.database.ok else 0.0)
         yield up
         leader = GaugeMetricFamily(
-            "dutybot_scheduler_leader", "1 if this process holds the scheduler lease."
+            "dutybot_scheduler_leader", "1 if this process runs the clocks (holds a team's lease)."
         )
         leader.add_metric([], 1.0 if self.is_leader() else 0.0)
         yield leader

@@ -40,7 +40,7 @@ class Monitor:
         assert bot.db is not None
 
         def leads() -> bool:
-            return bot.scheduler is not None and bot.scheduler.lease.held
+            return bot.scheduler is not None and bot.scheduler.leads()
 
         return cls(bot.config, bot.db, bot.clock, slack, leads)
 

@@ -7,11 +7,13 @@ decides *what*.
 - An interval trigger every `scheduler.tick_seconds` sends due nudges and pending emails,
   and catches up a handover missed while the bot was down. In `run` it first runs at
   start-up; the shell runs its own first pass in the foreground.
-- Only the holder of the `scheduler_lease` row acts. Each pass renews it; if the holder
-  dies, the lease expires after `scheduler.lease_seconds` and another process takes over.
-  The lease runs on the real clock (it is about processes being alive), never on the
-  shell's movable one. The jobs are idempotent anyway, so even two acting at once post
-  one handover.
+- In `dutybot run` a team's clocks run in the process that holds the team's lease (the
+  runner's TeamLeases), so the teams' clocks spread across the processes like their mail.
+  Elsewhere (the shell) only the holder of the "scheduler" lease row acts. Each pass renews
+  it; if the holder dies, the lease expires after `scheduler.lease_seconds` and another
+  process takes over. Leases run on the real clock (they are about processes being alive),
+  never on the shell's movable one. The jobs are idempotent anyway, so even two acting at
+  once post one handover.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -29,7 +32,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.kernel.clock import Clock, SystemClock
 from bot.kernel.config import SchedulerConfig
 from bot.ops.jobs import JobReport, TeamJobs, failed_job
-from bot.ops.lease import Lease
+from bot.ops.lease import Lease, TeamLeases
 from bot.ops.logs import team_context
 from bot.ops.logsafe import trace_without_text
 from bot.ops.outage import DatabaseWatch, database_unreachable
@@ -61,12 +64,14 @@ class DutyScheduler:
         lease_clock: Clock | None = None,
         after_tick: AfterTick | None = None,
         db_watch: DatabaseWatch | None = None,
+        team_leases: TeamLeases | None = None,
     ) -> None:
         self.clock = clock
         self.settings = settings
         self.teams = teams
         ttl = timedelta(seconds=settings.lease_seconds)
         self.lease = Lease(db, lease_clock or SystemClock(), ttl, holder, LEASE)
+        self.team_leases = team_leases  # given: a team's clocks run where its lease is held
         self.after_tick = after_tick  # told after each scheduled pass (the shell prints then)
         self.db_watch = db_watch or DatabaseWatch()
         self._aps: BackgroundScheduler | None = None
@@ -78,15 +83,16 @@ class DutyScheduler:
         None means another process holds the lease, so this one did nothing.
         """
         with self._lock:
-            if not self.lease.hold():
+            if self.team_leases is None and not self.lease.hold():
                 return None
             now = at or self.clock.now()
             names = [team] if team else list(self.teams)
             reports: dict[str, JobReport] = {}
             for name in names:
                 try:
-                    with team_context(name):
-                        reports[name] = self.teams[name].run_due(now)
+                    with self._acting(name) as ours, team_context(name):
+                        if ours:
+                            reports[name] = self.teams[name].run_due(now)
                 except Exception as exc:
                     if database_unreachable(exc):
                         raise  # the other teams would fail the same way; _scheduled says so once
@@ -96,6 +102,15 @@ class DutyScheduler:
                         name, trace_without_text(exc),
                     )  # fmt: skip
             return reports
+
+    def _acting(self, team: str) -> AbstractContextManager[bool]:
+        return nullcontext(True) if self.team_leases is None else self.team_leases.acting(team)
+
+    def leads(self) -> bool:
+        """True while this process runs some team's clocks."""
+        if self.team_leases is None:
+            return self.lease.held
+        return bool(self.team_leases.held())
 
     def _scheduled(self, team: str | None = None) -> None:
         """What APScheduler calls: one pass, then tell whoever wants to know. While the
@@ -145,7 +160,8 @@ class DutyScheduler:
             )
         aps.start()
         self._aps = aps
-        log.info("scheduler started as %s", self.lease.holder)
+        who = self.lease.holder if self.team_leases is None else self.team_leases.holder
+        log.info("scheduler started as %s", who)
 
     @property
     def aps(self) -> BackgroundScheduler | None:
@@ -157,7 +173,8 @@ class DutyScheduler:
             self._aps.shutdown(wait=True)
             self._aps = None
         try:
-            self.lease.release()
+            if self.team_leases is None:
+                self.lease.release()
         except Exception:
             log.warning("could not release the scheduler lease; it will expire by itself")
 

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.kernel.config import Config
 from bot.kernel.words import count
+from bot.ops.lease import team_lease_name
 from bot.ops.outage import database_reason
 from bot.ops.scheduler import LEASE
 from storage import status as sq
@@ -166,10 +167,12 @@ class Status:
     checked_at: datetime
     database: Check
     slack: Check | None  # the chat's check (Slack's or Teams'); None: the shell, no chat
-    leader: sq.LeaseFacts | None  # the lease row, which may have run out
+    leader: sq.LeaseFacts | None  # the scheduler lease row (the shell), which may have run out
     teams: list[TeamStatus]
     schema_current: bool = True
     chat: str = "slack"  # which chat ``slack`` checked
+    # each team's lease row (`dutybot run`: its mail, cards and clocks), which may have run out
+    holders: dict[str, sq.LeaseFacts] | None = None
 
     @property
     def chat_name(self) -> str:
@@ -185,6 +188,25 @@ class Status:
     def leader_alive(self) -> bool:
         return self.leader is not None and self.leader.expires_at > self.checked_at
 
+    def held_by(self, team: str) -> str | None:
+        """Who acts for ``team`` now (its lease not run out), if anyone."""
+        lease = (self.holders or {}).get(team)
+        return lease.holder if lease is not None and lease.expires_at > self.checked_at else None
+
+    @property
+    def unheld(self) -> list[str]:
+        return [t.name for t in self.teams if self.held_by(t.name) is None]
+
+    @property
+    def clocks_run(self) -> bool:
+        """The shell's scheduler lease, or every team held by a `dutybot run`."""
+        return self.leader_alive or bool(self.teams) and not self.unheld
+
+    def _runners(self) -> list[str]:
+        """The processes holding teams' leases, busiest first."""
+        held = [h for t in self.teams if (h := self.held_by(t.name)) is not None]
+        return sorted(set(held), key=lambda h: (-held.count(h), h))
+
     def problems(self) -> list[str]:
         """Everything wrong, one plain sentence each (with what to do)."""
         if not self.database.ok:
@@ -197,10 +219,16 @@ class Status:
             found.append("The database needs upgrading. Run: dutybot db upgrade --config FILE")
         if self.slack is not None and not self.slack.ok:
             found.append(f"{self.chat_name}: {self.slack.detail}")
-        if not self.leader_alive:
+        if not self.clocks_run and len(self.unheld) < len(self.teams):
+            found += [
+                f"{team}: no dutybot run holds the team's lease, so its mail, cards and clocks "
+                "wait. Look at the log of each dutybot run."
+                for team in self.unheld
+            ]
+        elif not self.clocks_run:
             found.append(
                 "Nobody is running the clocks (handover, nudges): no dutybot run holds the "
-                "scheduler lease. Start dutybot run, or look at its log."
+                "teams' leases. Start dutybot run, or look at its log."
             )
         for team in self.teams:
             found += team.problems()
@@ -225,8 +253,14 @@ class Status:
                 "leader": lease.holder if lease and self.leader_alive else None,
                 "since": _iso(lease.acquired_at) if lease and self.leader_alive else None,
                 "lease_expires_at": _iso(lease.expires_at) if lease else None,
+            }
+            if self.leader_alive or not self.clocks_run
+            else {
+                "leader": ", ".join(self._runners()),  # `dutybot run`: per team below
+                "since": None,
+                "lease_expires_at": None,
             },
-            "teams": [t.to_json() for t in self.teams],
+            "teams": [{**t.to_json(), "held_by": self.held_by(t.name)} for t in self.teams],
         }
 
     def lines(self) -> list[str]:
@@ -246,7 +280,11 @@ class Status:
         if self.database.ok:
             out.append(self._leader_line(tz))
             for team in self.teams:
-                out += team.lines()
+                lines = team.lines()
+                if self.holders is not None and not self.leader_alive:
+                    by = self.held_by(team.name)
+                    lines.insert(1, f"  Held by {by}." if by else "  Held by no process.")
+                out += lines
         problems = self.problems()
         if problems:
             out.append(f"{len(problems)} problem(s):")
@@ -257,6 +295,11 @@ class Status:
 
     def _leader_line(self, tz: ZoneInfo) -> str:
         lease = self.leader
+        runners = self._runners()
+        if not self.leader_alive and runners:
+            held = [self.held_by(t.name) for t in self.teams]
+            who = ", ".join(f"{h} ({count(held.count(h), 'team')})" for h in runners)
+            return f"Duty teams: run by {who}; each team's lease is renewed while its process runs."
         if lease is None:
             return "Scheduler: nobody has held the lease yet."
         if not self.leader_alive:
@@ -277,6 +320,7 @@ def build_status(config: Config, db: Database, now: datetime, slack: Probe | Non
     names = [t.name for t in config.teams]
     facts: dict[str, sq.TeamFacts] = {n: sq.TeamFacts(n) for n in names}
     lease: sq.LeaseFacts | None = None
+    holders: dict[str, sq.LeaseFacts] | None = None
     schema_current = True
     missing = sq.sqlite_file_missing(db)
     if missing:
@@ -287,13 +331,15 @@ def build_status(config: Config, db: Database, now: datetime, slack: Probe | Non
                 sq.ping(s)
                 facts = sq.team_facts(s, names)
                 lease = sq.lease(s, LEASE)
+                found = sq.leases(s, [team_lease_name(n) for n in names])
+                holders = {n: f for n in names if (f := found.get(team_lease_name(n)))}
                 schema_current = db_schema_current(s.connection())
             database = Check(True, "reachable")
         except SQLAlchemyError as exc:
             database = Check(False, database_reason(exc))
     teams = [TeamStatus(t.name, t.tz, t.mailbox.kind, facts[t.name], now) for t in config.teams]
     return Status(now, database, slack() if slack else None, lease, teams, schema_current,
-                  chat=config.chat)  # fmt: skip
+                  chat=config.chat, holders=holders)  # fmt: skip
 
 
 # ---- plain words -------------------------------------------------------------------------

@@ -7,6 +7,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
@@ -31,6 +34,7 @@ MAILDIR_PARTS = ("new", "cur")
 # sender's address and the email's subject).
 OWN_COPY = re.compile(r"(\d{8}T\d{12})-(?:handover|reply)\.eml")
 STAMP = "%Y%m%dT%H%M%S%f"
+CHECK_ANYWAY = 300.0  # seconds: a watched inbox is checked at least this often
 
 
 class FolderMailbox:
@@ -86,6 +90,30 @@ class FolderMailbox:
         if since is None:
             return len(self._items())
         return sum(1 for n in self._items() if _written(self.path / n) >= since)
+
+    def watch(
+        self,
+        stop: threading.Event,
+        on_new_mail: Callable[[], bool | None],
+        *,
+        poll_interval: float = 5.0,
+    ) -> None:
+        """Call ``on_new_mail()`` when the inbox's list of emails changes, until ``stop`` is
+        set: a look every ``poll_interval`` seconds costs one directory listing, so many
+        quiet inboxes cost next to nothing. It is called every 5 minutes anyway (the sync time
+        stays fresh), and again at every look after a call that returned False (the check
+        failed, or this process doesn't hold the team yet)."""
+        seen: list[str] | None = None
+        called = float("-inf")
+        while not stop.is_set():
+            try:
+                names: list[str] | None = self._items()
+            except MailboxError:
+                names = None  # the check says what is wrong, at every look
+            if names is None or names != seen or time.monotonic() - called >= CHECK_ANYWAY:
+                called = time.monotonic()
+                seen = names if on_new_mail() is not False else None
+            stop.wait(poll_interval)
 
     def move_to_done(self, item_id: str) -> str:
         src = self.path / item_id
