@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
 
 from storage.models import Event, Task
 from storage.tasks import transition
@@ -48,17 +48,19 @@ def state(s: Session, task_id: int) -> str | None:
 def stuck(s: Session, team: str, started_before: datetime) -> list[Task]:
     """Tasks whose acknowledgement started before then and never finished: the bot stopped
     between the claim and the mailbox's answer."""
-    latest = (
-        select(func.max(Event.id).label("id"))
-        .join(Task, Task.id == Event.task_id)
-        .where(Task.team == team, Task.acked_at.is_not(None), Event.kind.in_(KINDS))
-        .group_by(Event.task_id)
-        .subquery()
-    )
+    # From the team's "started" events (an index seek: few, and none for a team that never
+    # acknowledges) to those with no later acknowledgement event on their task; not from
+    # every task the team ever had.
+    later = aliased(Event)
     q = (
         select(Task)
         .join(Event, Event.task_id == Task.id)
-        .where(Event.id.in_(select(latest.c.id)), Event.kind == STARTED)
+        .where(Event.team == team, Event.kind == STARTED, Task.team == team)
+        .where(
+            ~select(later.id)
+            .where(later.task_id == Event.task_id, later.kind.in_(KINDS), later.id > Event.id)
+            .exists()
+        )
         .where(Task.acked_at < started_before)
         .order_by(Task.number)
     )

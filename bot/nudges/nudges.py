@@ -162,11 +162,13 @@ class Nudger:
             return read[0]
 
         return [
-            ("unclaimed", lambda: self._unclaimed(now, today())),  # safeguarding too
+            # Each kind reads today's cover only once it has something to send (idle passes
+            # of many teams then cost one cheap question a kind).
+            ("unclaimed", lambda: self._unclaimed(now, today)),  # safeguarding too
             ("stale_claims", lambda: self._stale_claims(now, today)),
-            ("follow_ups", lambda: self._follow_ups(now, today())),
+            ("follow_ups", lambda: self._follow_ups(now, today)),
             ("rota_missing", lambda: self._rota_missing(now)),
-            ("oversight", lambda: self._oversight(now, today())),
+            ("oversight", lambda: self._oversight(now, today)),
         ]
 
     def _office(self, since: datetime, now: datetime, cap: timedelta) -> bool:
@@ -218,10 +220,12 @@ class Nudger:
 
     # -- unclaimed, and unclaimed safeguarding --
 
-    def _unclaimed(self, now: datetime, today: CoverNow) -> int:
+    def _unclaimed(self, now: datetime, today: Callable[[], CoverNow]) -> int:
         with self.tasks.db.session() as s:
             # Mail already in the inbox at the first start is not chased while it waits.
             waiting = [w for w in q.open_tasks_since(s, self.name) if not _old_mail(w)]
+            if not waiting:
+                return 0  # nothing waiting: no reminders to look up
             sent_plain = nudges_db.last_nudges(s, self.name, "unclaimed")
             sent_sg = nudges_db.last_nudges(s, self.name, "safeguarding")
         r = self.rules
@@ -233,8 +237,11 @@ class Nudger:
             w for w in waiting if possibly_safeguarding(w.task)
             and self._due(w, now, sent_sg, r.safeguarding_minutes, r.safeguarding_repeat_minutes)
         ]  # fmt: skip
-        return self._send_unclaimed(plain, sent_plain, now, today) + self._send_safeguarding(
-            urgent, sent_sg, now, today
+        if not plain and not urgent:
+            return 0
+        cover = today()
+        return self._send_unclaimed(plain, sent_plain, now, cover) + self._send_safeguarding(
+            urgent, sent_sg, now, cover
         )
 
     def _due(
@@ -382,9 +389,12 @@ class Nudger:
 
     # -- follow-ups --
 
-    def _follow_ups(self, now: datetime, today: CoverNow) -> int:
+    def _follow_ups(self, now: datetime, today: Callable[[], CoverNow]) -> int:
         with self.tasks.db.session() as s:
             due = q.follow_ups_due(s, self.name, now)
+        if not due:
+            return 0
+        cover = today()
         sent = 0
         for fu in due:
             try:
@@ -395,7 +405,7 @@ class Nudger:
                         s, team=self.name, kind="follow_up", subject=str(fu.id), at=now,
                         previous=None,
                     )  # fmt: skip
-                    self._write_follow_up(s, fu.task_id, fu.owner, fu.note, fu.due_at, now, today)
+                    self._write_follow_up(s, fu.task_id, fu.owner, fu.note, fu.due_at, now, cover)
                 sent += 1
             except IntegrityError:
                 continue
@@ -433,16 +443,21 @@ class Nudger:
 
     # -- the duty manager's oversight of money and housing requests (seeds/000) --
 
-    def _oversight(self, now: datetime, today: CoverNow) -> int:
+    def _oversight(self, now: datetime, today: Callable[[], CoverNow]) -> int:
         """One short DM to today's duty manager for each new task in a category marked for
         oversight (financial and accommodation by default); never about their own contact."""
         watched = {c.name for c in self.tasks.team.categories if c.oversight}
-        manager = today.day.manager
-        if not watched or not manager:
+        if not watched:
             return 0
         start = datetime.combine(now.astimezone(self.tz).date(), time(0), tzinfo=self.tz)
         with self.tasks.db.session() as s:
             fresh = q.tasks_received_between(s, self.name, start, now + timedelta(seconds=1))
+        if not fresh:
+            return 0  # nothing new today: no need to know who manages
+        manager = today().day.manager
+        if not manager:
+            return 0
+        with self.tasks.db.session() as s:
             told = nudges_db.last_nudges(s, self.name, "oversight")
         sent = 0
         for task in fresh:
