@@ -3,7 +3,8 @@
 `dutybot run` calls every team's pass each ``scheduler.tick_seconds`` (60), so with 50 teams
 this cost, times 50, is most of the bot's idle CPU (bench/teams_scale.py). The team here has
 --history resolved tasks (bench/history.py) and nothing open: nothing is due. One pass runs
-first (so today's once-a-day jobs are done, as in a bot running since the morning), then
+first at 16:31 on the Monday (the handover goes out) and one at 11:00 on the Tuesday (that
+day's purge and morning), as in a bot running since the day before; then
 --runs passes a minute apart. Prints each job's mean time and SQL statements a pass (counted
 with SQLAlchemy's ``before_cursor_execute`` event), and the whole pass's.
 
@@ -84,7 +85,9 @@ def main() -> int:
                 fill(db, TEAM, args.history, FILLED, day=DutyDay(0, 0, 0, 0, 0, 0), quiet=True)
             jobs = handover_jobs(db)
             meter = Meter(jobs)
-            jobs.run_due(START)  # today's once-a-day jobs done, as in a bot up since morning
+            # A bot up since the day before: Monday's handover, today's purge and morning done.
+            handover = jobs.run_due(FILLED + timedelta(minutes=31)).handover
+            print(f"warm-up: Monday's handover {handover}; {jobs.run_due(START)}")
             meter.reset()
             t0 = time.perf_counter()
             for i in range(1, args.runs + 1):

@@ -82,6 +82,9 @@ class CaseClocks:
     hours: OfficeHoursConfig
     grace: timedelta  # a report this late still counts as on time
     _sent: dict[str, dict[str, datetime]] = field(default_factory=dict, init=False)
+    # Weekly reports seen recorded in job_runs (rows never removed), so an idle pass need not
+    # ask again; another process's report is found in the database as before.
+    _reported: set[str] = field(default_factory=set, init=False)
 
     @classmethod
     def of(
@@ -97,6 +100,9 @@ class CaseClocks:
     def run(self, now: datetime) -> int:
         """Everything due at ``now``: the weekly report, reminders, escalations. Returns how
         many messages were queued."""
+        with self.db.session() as s:
+            if not cases_db.has_cases(s, self.name):
+                return 0  # a team that doesn't use the register: no report, no reminders
         sent = 1 if self.weekly_report(now) else 0
         if in_office_hours(now, self.team.tz, self.cal, self.hours):
             sent += self.remind(now)
@@ -282,10 +288,13 @@ class CaseClocks:
         if not due:
             return False
         run_key, at = max(due, key=lambda rt: rt[1])
+        if run_key in self._reported:
+            return False
         late = now - at > self.grace
         try:
             with self.db.session() as s:
                 if jobs_db.job_run(s, self.name, REPORT_JOB, run_key) is not None:
+                    self._reported.add(run_key)
                     return False
                 if not cases_db.has_cases(s, self.name):
                     return False  # a team that doesn't use the register hears nothing

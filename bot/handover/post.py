@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import html
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -55,6 +55,9 @@ class Handover:
     rota: Rota
     config: Config
     mailbox: Mailbox | None = None
+    # The latest day whose handover this process saw recorded in job_runs (rows never
+    # removed): an idle pass then asks nothing; any other day is asked of the database.
+    _recorded: date | None = field(default=None, init=False)
 
     @property
     def name(self) -> str:
@@ -90,9 +93,12 @@ class Handover:
     def due(self, now: datetime) -> str | None:
         """Post the handover if it is due and not yet done. Returns what happened, if anything."""
         day = self.latest_day(now)
+        if day == self._recorded:
+            return None
         late = now - self.at(day) > timedelta(minutes=self.config.scheduler.misfire_grace_minutes)
         with self.tasks.db.session() as s:
             if jobs_db.job_run(s, self.name, HANDOVER, day.isoformat()) is not None:
+                self._recorded = day
                 return None
             if late and not self._began_by(s, self.at(day)):
                 return None  # a new install: never a handover for a day before it began

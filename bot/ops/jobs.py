@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TypeVar
 
 from bot.cases.clocks import CaseClocks
@@ -63,6 +63,10 @@ class TeamJobs:
     cases: CaseClocks = field(init=False)
     cover: PhoneCover = field(init=False)
     morning: Morning = field(init=False)
+    # The day whose purge this process saw done or recorded (job_runs rows are never removed),
+    # so the rest of that day's passes ask nothing; restarts and other processes ask the
+    # database as before.
+    _purged: date | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.handover = Handover(self.tasks, self.cal, self.rota, self.config, self.mailbox)
@@ -90,11 +94,7 @@ class TeamJobs:
             return self._guarded(report, name, job)
 
         # first, so nothing posted below quotes content due to go (once a day, in job_runs)
-        days = self.config.retention.email_content_days
-        purged = guarded(
-            "purge", lambda: purge_due(self.tasks.db, self.tasks.team, days, now, self.mailbox)
-        )
-        report.purged = len(purged.tasks) if purged else 0
+        report.purged = guarded("purge", lambda: self._purge(now)) or 0
         report.handover = guarded("handover", lambda: self.handover.due(now))
         report.emails = guarded("handover_emails", lambda: self.handover.send_emails(now)) or 0
         report.morning = guarded("morning", lambda: self.morning.due(now))
@@ -108,6 +108,16 @@ class TeamJobs:
         report.cases = guarded("case_clocks", lambda: self.cases.run(now)) or 0
         guarded("acknowledgements", lambda: unfinished_acks(self.tasks.db, self.tasks.team, now))
         return report
+
+    def _purge(self, now: datetime) -> int:
+        """Today's purge if not done yet; how many tasks' content it removed."""
+        day = now.astimezone(self.tasks.team.tz).date()
+        if day == self._purged:
+            return 0
+        days = self.config.retention.email_content_days
+        purged = purge_due(self.tasks.db, self.tasks.team, days, now, self.mailbox)
+        self._purged = day  # returned: today's run is in job_runs (ours or another process's)
+        return len(purged.tasks) if purged else 0
 
     def _guarded(self, report: JobReport, name: str, job: Callable[[], T]) -> T | None:
         """Run one job; None if it raised (logged once, and listed in ``report.failed``)."""

@@ -317,7 +317,12 @@ class PhoneCover:
         a DM to whoever has the phone, and one to them with a Back button. Returns how many
         spells were told about."""
         day = now.astimezone(self.tz).date()
+        since = datetime.combine(day, time(0), tzinfo=self.tz)
         with self.rota.db.session() as s:
+            # First the one cheap question (nearly always "no"): is anyone overdue back?
+            spells = cover_db.open_spells(s, self.name, since)
+            if not any(sp.until is not None and now >= sp.until + OVERDUE_AFTER for sp in spells):
+                return 0
             c = self.of(s, day)
             told = nudges_db.last_nudges(s, self.name, OVERDUE)
         due = [

@@ -11,8 +11,8 @@ hours sends it then; one started after office hours leaves that day's alone.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Final
 
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +34,9 @@ MOST_BUTTONS: Final = 5  # a chat message shows at most five buttons (see handle
 class Morning:
     rota: Rota
     hours: OfficeHoursConfig
+    # The day whose morning message this process saw recorded in job_runs (rows never
+    # removed), so the rest of that day's passes ask nothing.
+    _recorded: date | None = field(default=None, init=False)
 
     @property
     def name(self) -> str:
@@ -46,10 +49,11 @@ class Morning:
         local = now.astimezone(tz)
         day = local.date()
         in_hours = self.hours.start <= local.time() < self.hours.end
-        if not (self.rota.cal.is_working_day(day) and in_hours):
+        if not (self.rota.cal.is_working_day(day) and in_hours) or day == self._recorded:
             return None
         with self.rota.db.session() as s:
             if jobs_db.job_run(s, self.name, MORNING, day.isoformat()) is not None:
+                self._recorded = day
                 return None
         try:
             with self.rota.db.session() as s:
