@@ -349,6 +349,8 @@ class Nudger:
     def _stale_claims(self, now: datetime, today: Callable[[], CoverNow]) -> int:
         with self.tasks.db.session() as s:
             held = q.claimed_tasks(s, self.name)
+            if not held:
+                return 0  # no claims: no reminders to look up
             last_sent = nudges_db.last_nudges(s, self.name, "stale")
         cap = timedelta(hours=self.rules.stale_claim_hours)
         sent = 0
