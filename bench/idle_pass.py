@@ -8,7 +8,8 @@ day's purge and morning), as in a bot running since the day before; then
 --runs passes a minute apart. Prints each job's mean time and SQL statements a pass (counted
 with SQLAlchemy's ``before_cursor_execute`` event), and the whole pass's.
 
-    .venv/bin/python bench/idle_pass.py [--history 10000] [--runs 50] [--pg] [--db FILE]
+    .venv/bin/python bench/idle_pass.py [--history 10000] [--runs 50] [--open 0] [--claimed 0]
+        [--pg] [--db FILE]
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--history", type=int, default=10_000, help="resolved tasks of history")
     ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--open", type=int, default=0, help="tasks open (as after mail came in)")
+    ap.add_argument("--claimed", type=int, default=0, help="tasks claimed and not resolved")
     ap.add_argument("--pg", action="store_true", help="PostgreSQL (DUTYBOT_TEST_PG_URL)")
     ap.add_argument("--db", type=Path, help="keep (and reuse) the SQLite file here")
     args = ap.parse_args()
@@ -82,7 +85,10 @@ def main() -> int:
         db, drop = open_db(args.pg, args.db or Path(tmp) / "bench.db")
         try:
             if count_tasks(db, TEAM) == 0:
-                fill(db, TEAM, args.history, FILLED, day=DutyDay(0, 0, 0, 0, 0, 0), quiet=True)
+                # history.fill puts its alerts and follow-ups on live tasks: one of each
+                busy = 1 if args.open or args.claimed else 0
+                day = DutyDay(args.open, args.claimed, 0, 0, busy, busy)
+                fill(db, TEAM, args.history + day.live, FILLED, day=day, quiet=True)
             jobs = handover_jobs(db)
             meter = Meter(jobs)
             # A bot up since the day before: Monday's handover, today's purge and morning done.
