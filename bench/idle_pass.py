@@ -1,8 +1,9 @@
 """What one idle duty team's scheduled pass costs (TeamJobs.run_due, bot/ops/jobs.py).
 
 `dutybot run` calls every team's pass each ``scheduler.tick_seconds`` (60), so with 50 teams
-this cost, times 50, is most of the bot's idle CPU (bench/teams_scale.py). The team here has
---history resolved tasks (bench/history.py) and nothing open: nothing is due. One pass runs
+this cost, times 50, was most of the bot's idle CPU (bench/teams_scale.py). The team here has
+--history resolved tasks (bench/history.py) and, unless --open or --claimed say otherwise,
+nothing open: nothing is due. One pass runs
 first at 16:31 on the Monday (the handover goes out) and one at 11:00 on the Tuesday (that
 day's purge and morning), as in a bot running since the day before; then
 --runs passes a minute apart. Prints each job's mean time and SQL statements a pass (counted
