@@ -95,6 +95,27 @@ def bench_config(api_url: str, db: str | Path, mailbox: dict[str, Any]) -> Confi
     )
 
 
+def slack_http_config(db_url: str, api_url: str, port: int) -> str:
+    """The top of a `dutybot run` config for a benchmark: Slack in HTTP mode against the fake
+    Slack, quiet logs; the caller adds its [[teams]]."""
+    return f"""chat = "slack"
+
+[database]
+url = "{db_url}"
+
+[slack]
+mode = "http"
+api_url = "{api_url}"
+host = "127.0.0.1"
+port = {port}
+bot_token_env = "BENCH_SLACK_BOT_TOKEN"
+signing_secret_env = "BENCH_SLACK_SIGNING_SECRET"
+
+[log]
+level = "WARNING"
+"""
+
+
 def drop_emails(inbox: Path, raws: Iterable[bytes]) -> int:
     """Put emails into a folder mailbox a running bot may be polling: each is written aside
     (``.N.part``, which the folder mailbox skips) and then renamed to ``NNNNN.eml``, so the bot

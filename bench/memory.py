@@ -26,7 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests  # noqa: E402
 
-from bench.common import ROOT, drop_emails, exit_code, header, proc_mb, verdict  # noqa: E402
+from bench.common import (  # noqa: E402
+    ROOT,
+    drop_emails,
+    exit_code,
+    header,
+    proc_mb,
+    slack_http_config,
+    verdict,
+)
 from bench.history import backlog_left, count_tasks, fill  # noqa: E402
 from bench.intake import make_emails  # noqa: E402
 from storage.db import Database  # noqa: E402
@@ -42,22 +50,9 @@ SECRET = "bench-signing-secret"
 
 
 def config_text(db_url: str, inbox: Path, api_url: str, port: int) -> str:
-    return f"""chat = "slack"
-
-[database]
-url = "{db_url}"
-
-[slack]
-mode = "http"
-api_url = "{api_url}"
-host = "127.0.0.1"
-port = {port}
-bot_token_env = "BENCH_SLACK_BOT_TOKEN"
-signing_secret_env = "BENCH_SLACK_SIGNING_SECRET"
-
-[log]
-level = "WARNING"
-
+    return (
+        slack_http_config(db_url, api_url, port)
+        + f"""
 [[teams]]
 name = "{TEAM}"
 channel = "{CHANNEL}"
@@ -69,6 +64,7 @@ kind = "folder"
 path = "{inbox}"
 poll_seconds = 1
 """
+    )
 
 
 def memory_of(pid: int) -> tuple[float, float]:

@@ -55,6 +55,7 @@ from bench.common import (  # noqa: E402
     header,
     print_latencies,
     proc_mb,
+    slack_http_config,
     verdict,
 )
 from bench.history import DutyDay, fill, open_db  # noqa: E402
@@ -133,22 +134,7 @@ class Mailboxes:
 
 
 def config_text(db_url: str, api_url: str, port: int, boxes: Mailboxes, teams: int) -> str:
-    head = f"""chat = "slack"
-
-[database]
-url = "{db_url}"
-
-[slack]
-mode = "http"
-api_url = "{api_url}"
-host = "127.0.0.1"
-port = {port}
-bot_token_env = "BENCH_SLACK_BOT_TOKEN"
-signing_secret_env = "BENCH_SLACK_SIGNING_SECRET"
-
-[log]
-level = "WARNING"
-"""
+    head = slack_http_config(db_url, api_url, port)
     tables = [
         f"""
 [[teams]]
