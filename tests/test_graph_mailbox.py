@@ -9,7 +9,7 @@ import pytest
 
 from bot.app import open_mailbox
 from bot.kernel.config import TeamConfig
-from bot.mail.adapters.graph import GraphMailbox, GraphSettings
+from bot.mail.adapters.graph import GraphMailbox
 from bot.mail.mailbox import Batch, CheckpointExpired, MailboxError, OutgoingEmail
 from bot.mail.pace import PollPace
 
@@ -46,16 +46,7 @@ def make_mailbox(fake: FakeGraph, sleeps: list[float]) -> Iterator[MakeMailbox]:
     opened: list[GraphMailbox] = []
 
     def make(pace: PollPace | None = None, **overrides: object) -> GraphMailbox:
-        settings = GraphSettings(
-            address=fake.address,
-            tenant_id=fake.tenant_id,
-            client_id=fake.client_id,
-            client_secret=fake.client_secret,
-            authority_host=fake.authority_host,
-            graph_url=fake.graph_url,
-            ca_bundle=fake.ca_bundle,
-            timeout=10.0,
-        )
+        settings = fake.settings(timeout=10.0)
         box = GraphMailbox(replace(settings, **overrides), sleep=sleeps.append, pace=pace)
         opened.append(box)
         return box

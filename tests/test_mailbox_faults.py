@@ -21,7 +21,7 @@ from bot.app import DutyBot
 from bot.kernel.clock import ManualClock
 from bot.kernel.config import parse_config
 from bot.mail.adapters.ews import EwsMailbox, EwsSettings
-from bot.mail.adapters.graph import GraphMailbox, GraphSettings
+from bot.mail.adapters.graph import GraphMailbox
 from bot.mail.mailbox import Mailbox, OutgoingEmail
 from bot.mail.watcher import sync_once
 from bot.ops.jobs import TeamJobs
@@ -105,16 +105,7 @@ def ews_box(fake: FakeEws, **changes: Any) -> EwsMailbox:
 
 
 def graph_box(fake: FakeGraph, sleeps: list[float] | None = None, **changes: Any) -> GraphMailbox:
-    settings = GraphSettings(
-        address=fake.address,
-        tenant_id=fake.tenant_id,
-        client_id=fake.client_id,
-        client_secret=fake.client_secret,
-        authority_host=fake.authority_host,
-        graph_url=fake.graph_url,
-        ca_bundle=fake.ca_bundle,
-        **changes,
-    )
+    settings = fake.settings(**changes)
     return GraphMailbox(settings, sleep=(sleeps.append if sleeps is not None else time.sleep))
 
 

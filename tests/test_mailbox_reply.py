@@ -16,7 +16,7 @@ import requests
 
 from bot.mail.adapters.ews import EwsMailbox, EwsSettings
 from bot.mail.adapters.folder import FolderMailbox
-from bot.mail.adapters.graph import GraphMailbox, GraphSettings
+from bot.mail.adapters.graph import GraphMailbox
 from bot.mail.adapters.sending import broke_mid_request
 from bot.mail.mailbox import ItemGone, MailboxError, ReplyEmail, SendUncertain
 from tests.fakes.ews_server import FakeEws
@@ -148,11 +148,7 @@ def test_ews_down_while_replying_is_a_plain_failure(ews: FakeEws, ews_box: EwsMa
 
 @pytest.fixture
 def graph_box(graph: FakeGraph) -> Iterator[GraphMailbox]:
-    settings = GraphSettings(
-        address=graph.address, tenant_id=graph.tenant_id, client_id=graph.client_id,
-        client_secret=graph.client_secret, authority_host=graph.authority_host,
-        graph_url=graph.graph_url, ca_bundle=graph.ca_bundle, timeout=10.0, max_retries=1,
-    )  # fmt: skip
+    settings = graph.settings(timeout=10.0, max_retries=1)
     with GraphMailbox(settings, sleep=lambda _: None) as box:
         yield box
 

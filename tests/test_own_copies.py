@@ -18,7 +18,7 @@ import pytest
 
 from bot.mail.adapters.ews import EwsMailbox
 from bot.mail.adapters.folder import FolderMailbox
-from bot.mail.adapters.graph import GraphMailbox, GraphSettings
+from bot.mail.adapters.graph import GraphMailbox
 from bot.mail.mailbox import MailboxError, OutgoingEmail, SendUncertain
 from tests.fakes.ews_server import FakeEws
 from tests.fakes.graph_server import FakeGraph
@@ -203,11 +203,7 @@ def test_ews_down_is_one_plain_sentence(ews: FakeEws, ews_box: EwsMailbox) -> No
 
 @pytest.fixture
 def graph_box(graph: FakeGraph) -> Iterator[GraphMailbox]:
-    settings = GraphSettings(
-        address=graph.address, tenant_id=graph.tenant_id, client_id=graph.client_id,
-        client_secret=graph.client_secret, authority_host=graph.authority_host,
-        graph_url=graph.graph_url, ca_bundle=graph.ca_bundle, timeout=10.0, max_retries=1,
-    )  # fmt: skip
+    settings = graph.settings(timeout=10.0, max_retries=1)
     with GraphMailbox(settings, sleep=lambda _: None) as box:
         yield box
 

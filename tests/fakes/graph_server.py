@@ -47,6 +47,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import trustme
 
+from bot.mail.adapters.graph import GraphSettings
 from tests.fakes.directory import FakeDirectory
 
 IMMUTABLE_PREF = 'idtype="immutableid"'
@@ -215,6 +216,14 @@ class FakeGraph:
             self._server.server_close()
             self._server = None
         self._tmp.cleanup()
+
+    def settings(self, **changes: Any) -> GraphSettings:
+        """A Graph mailbox's settings pointing at this fake (its app, tenant and CA)."""
+        return GraphSettings(
+            address=self.address, tenant_id=self.tenant_id, client_id=self.client_id,
+            client_secret=self.client_secret, authority_host=self.authority_host,
+            graph_url=self.graph_url, ca_bundle=self.ca_bundle, **changes,
+        )  # fmt: skip
 
     def __enter__(self) -> FakeGraph:
         return self.start()
