@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import SchedulerLease
@@ -106,4 +106,18 @@ def drop_expired(s: Session, prefix: str, now: datetime) -> None:
         .where(SchedulerLease.name.startswith(prefix, autoescape=True))
         .where(SchedulerLease.expires_at <= now)
         .execution_options(synchronize_session=False)
+    )
+
+
+def count_held(s: Session, names: list[str], now: datetime) -> int:
+    """How many of ``names`` some process holds (a row not run out): one indexed look."""
+    if not names:
+        return 0
+    return int(
+        s.scalar(
+            select(func.count())
+            .select_from(SchedulerLease)
+            .where(SchedulerLease.name.in_(names), SchedulerLease.expires_at > now)
+        )
+        or 0
     )

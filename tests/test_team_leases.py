@@ -116,8 +116,16 @@ def test_a_clean_stop_hands_its_teams_over_at_once_but_not_while_work_is_in_hand
     worker.join(5)
     stopping.join(5)
     assert a.holder not in holders(db).values()
-    b.refresh()  # b's next look (every second while short of teams), long before 60 s
+    # b holds its share, so its own next look is 20 s off; its delivery scan (every 2 s)
+    # sees teams with no holder and makes it look at once.
+    b.keep_up()
+    assert len(b.held()) < len(NAMES)
+    with db.session() as s:
+        assert b.notice_free(s)
+    b.keep_up()
     assert b.held() == NAMES
+    with db.session() as s:
+        assert not b.notice_free(s)  # all held: the scan asks nothing more of the leases
 
 
 # ---- real processes --------------------------------------------------------------------------

@@ -135,8 +135,8 @@ class Runner:
         self._threads.append(t)
 
     def _scan_loop(self) -> None:
-        """Every ``deliver_every`` seconds: keep the leases up, and poke the held teams with
-        something waiting."""
+        """Every ``deliver_every`` seconds: keep the leases up (taking over a team come free),
+        and poke the held teams with something waiting."""
         while not self.stop.wait(self.deliver_every):
             self._guard("all", "looking for cards to deliver", self._scan)
 
@@ -146,6 +146,9 @@ class Runner:
         assert self.bot.db is not None
         with self.bot.db.session() as s:
             waiting = teams_waiting(s, held)
+            free = self.leases.notice_free(s)
+        if free:  # a team come free (say another process stopped): take it over now
+            self.leases.keep_up()
         for team in waiting:
             self.poke(team)
 
