@@ -89,6 +89,16 @@ class DutyDay:
     def live(self) -> int:
         return self.open + self.claimed + self.came_in_resolved + self.resolved_today
 
+    def within(self, total: int) -> DutyDay:
+        """This day shrunk in proportion to fit ``total`` tasks (a small benchmark run)."""
+        if total >= self.live:
+            return self
+        k = total / self.live
+        parts = [self.open, self.claimed, self.came_in_resolved, self.resolved_today]
+        sizes = [int(p * k) for p in parts]
+        sizes[0] += total - sum(sizes)  # what rounding left over stays open
+        return DutyDay(*sizes, alerts=int(self.alerts * k), follow_ups=int(self.follow_ups * k))
+
 
 def _task(
     team: str, number: int, received: datetime, state: str, rng: random.Random, **extra: Any
@@ -207,7 +217,7 @@ def fill(
     Numbers 1..(total - live) are history, resolved long ago (and, past ``retention_days``,
     with their email content purged); the rest are today's duty day.
     """
-    day = day or DutyDay()
+    day = (day or DutyDay()).within(total)
     rng = random.Random(seed)
     history = max(0, total - day.live)
     started = time.perf_counter()
@@ -340,32 +350,27 @@ def _extras(
         )
         if not live:
             return
-        conn.execute(
-            insert(Event),
-            [
-                {
-                    **_event(
-                        team, rng.choice(live), now - timedelta(minutes=30 + i), "sam", "alerted"
-                    ),
-                    "data": {"people": [rng.choice(people)]},
-                }
-                for i in range(day.alerts)
-            ],
-        )
+        alerts = [
+            {
+                **_event(team, rng.choice(live), now - timedelta(minutes=30 + i), "sam", "alerted"),
+                "data": {"people": [rng.choice(people)]},
+            }
+            for i in range(day.alerts)
+        ]
         tomorrow = now + timedelta(days=1 if now.weekday() < 4 else 7 - now.weekday())
-        conn.execute(
-            insert(FollowUp),
-            [
-                {
-                    "team": team,
-                    "task_id": rng.choice(live),
-                    "owner": rng.choice(people),
-                    "due_at": tomorrow.replace(hour=9 + i % 8, minute=0),
-                    "note": "Call back about the tenancy.",
-                    "created_at": now - timedelta(hours=2),
-                    "done_at": None,
-                    "notified_at": None,
-                }
-                for i in range(day.follow_ups)
-            ],
-        )
+        follow_ups = [
+            {
+                "team": team,
+                "task_id": rng.choice(live),
+                "owner": rng.choice(people),
+                "due_at": tomorrow.replace(hour=9 + i % 8, minute=0),
+                "note": "Call back about the tenancy.",
+                "created_at": now - timedelta(hours=2),
+                "done_at": None,
+                "notified_at": None,
+            }
+            for i in range(day.follow_ups)
+        ]
+        for table, rows in ((Event, alerts), (FollowUp, follow_ups)):
+            if rows:  # an empty list would be an INSERT of defaults
+                conn.execute(insert(table), rows)
