@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from storage.db import Database
 from tests.duty_harness import events, task
 from tests.teams_harness import (
     ALEX,
+    APP_ID,
     CHANNEL,
     JO,
     OUTSIDER,
@@ -368,6 +370,12 @@ def test_people_named_by_work_email_act_and_get_dms_as_themselves(db: Database) 
         card = invoke_card(h.press("claim", n, user=ALEX))
         assert "Claimed by @Alex at 10:00" in card_text(card)
         assert task(h, n).claimed_by == "Alex.Lee@council.example"
+        # In the 1:1 chat, where nobody else can be mentioned, a work email after @ will do.
+        h.fake.users = {ALEX: {"id": ALEX, "mail": "alex.lee@council.example",
+                               "userType": "Member", "accountEnabled": True}}  # fmt: skip
+        h.say(f"worker {n} @Alex.Lee@council.example", user=SAM, where="dm")
+        said = card_text(h.fake.wait_for(lambda: h.dms(SAM))[-1].card)
+        assert task(h, n).worker == "Alex.Lee@council.example", said
         refused = invoke_card(h.press("claim", n + 0, user=OUTSIDER))
         assert "not on a duty team" in card_text(refused) or "Only" in card_text(refused)
         h.say("handover post", user=JO, where="dm")
@@ -401,6 +409,73 @@ def test_roles_from_a_microsoft_365_group_and_no_alert_to_a_guest(db: Database) 
         assert "is a guest" in people["errorMessage"]
         h.drain()
         assert h.dms(guest) == []
+
+
+def mention(h: TeamsHarness, words: str, who: str, name: str, *, user: str = SAM) -> None:
+    """ "@dutybot WORDS" in the channel, where "{who}" in WORDS is an @mention of ``who``, as
+    Teams sends one: the mention's text and Teams' own id (29:…), not their Entra id."""
+    at_bot, at_them = "<at>dutybot</at>", f"<at>{name}</at>"
+    entities = [
+        {"type": "mention", "text": at_bot, "mentioned": {"id": f"28:{APP_ID}", "name": "dutybot"}},
+        {"type": "mention", "text": at_them, "mentioned": {"id": f"29:{who}", "name": name}},
+    ]
+    said = f"{at_bot} {words.format(who=at_them)}"
+    assert h.send(h.activity("message", user, text=said, entities=entities)).status_code == 202
+
+
+def answers(h: TeamsHarness, user: str = SAM) -> list[str]:
+    """The answers only ``user`` saw in the channel (targeted messages), oldest first."""
+    return [card_text(p.card) for p in h.fake.targeted_to(f"29:{user}")]
+
+
+def test_a_person_mentioned_in_a_command_is_that_person_and_whois_gives_their_teams_status(
+    db: Database,
+) -> None:
+    with TeamsHarness(db) as h:
+        h.fake.members[CHANNEL] = [
+            {"id": f"29:{ALEX}", "aadObjectId": ALEX, "name": "Alex Lee",
+             "email": "alex@council.example", "userPrincipalName": "alex@council.example"},
+        ]  # fmt: skip
+        h.fake.users = {ALEX: {"id": ALEX, "mail": "alex@council.example", "userType": "Member",
+                               "accountEnabled": True}}  # fmt: skip
+        later = (datetime.now(UTC) + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%S.0000000")
+        h.fake.presence[ALEX] = {
+            "availability": "Busy", "activity": "InAMeeting",
+            "statusMessage": {"message": {"content": "<p>Back at <b>3</b></p>",
+                                          "contentType": "html"},
+                              "expiryDateTime": {"dateTime": later, "timeZone": "UTC"}},
+        }  # fmt: skip
+        n = h.email()
+        h.drain()
+        mention(h, f"worker {n} {{who}}", ALEX, "Alex Lee")
+        assert h.fake.wait_for(lambda: answers(h))
+        assert task(h, n).worker == ALEX
+        mention(h, "whois {who}", ALEX, "Alex Lee")
+        said = h.fake.wait_for(lambda: answers(h)[1:])[-1]
+        assert 'status "In a meeting: Back at 3"' in said, said
+        # Someone Teams doesn't know in this channel: said plainly, nothing recorded.
+        mention(h, f"worker {n} {{who}}", PRIYA, "Priya Shah")
+        refused = h.fake.wait_for(lambda: answers(h)[2:])[-1]
+        assert refused == (
+            "I can't find Priya Shah among this conversation's members: mention someone in "
+            "the duty channel, or type their work email after @."
+        )
+        assert task(h, n).worker == ALEX
+
+
+def test_without_presence_read_all_whois_says_status_not_known_and_asks_graph_once(
+    db: Database,
+) -> None:
+    with TeamsHarness(db) as h:
+        h.fake.users = {ALEX: {"id": ALEX, "mail": "alex@council.example", "userType": "Member",
+                               "accountEnabled": True}}  # fmt: skip
+        h.fake.presence_granted = False
+        for _ in range(2):
+            h.say(f"whois @{ALEX}", where="dm")
+        said = [card_text(p.card) for p in h.fake.wait_for(lambda: h.dms(SAM)[1:])]
+        assert all("status not known" in s for s in said), said
+        asked = [c for c in h.fake.calls if c.path.endswith("/presence")]
+        assert len(asked) == 1  # not granted: not asked again for an hour
 
 
 def test_a_channel_the_bot_was_removed_from_holds_the_cards_quietly_until_it_is_back(

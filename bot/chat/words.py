@@ -16,7 +16,7 @@ FALLBACK = "Sorry, I couldn't read that. Try /duty help"
 MAX_TASK_NUMBER = 10**9
 
 _MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^<>]*)?>", re.ASCII)
-_AT_NAME = re.compile(r"@([\w.\-]+)")
+_AT_NAME = re.compile(r"@([\w.\-]+(?:@[\w\-]+(?:\.[\w\-]+)+)?)")  # @sam, @sam@council.example
 _SLACK_ID = re.compile(r"[UW][A-Z0-9]{6,}", re.ASCII)
 _TASK_NUMBER = re.compile(r"#?([0-9]{1,12})", re.ASCII)
 _CASE_REF = re.compile(r"#?([A-Za-z0-9][A-Za-z0-9/_.\-]{0,39})", re.ASCII)
@@ -39,7 +39,8 @@ def tokens(text: str) -> list[str]:
 
 
 def person_of(word: str) -> str | None:
-    """A Slack user id or @name from one word, or None if the word isn't a person."""
+    """A Slack user id, @name or @work-email (Teams may name people so) from one word, or
+    None if the word isn't a person."""
     word = word.rstrip(",;:")
     if m := _MENTION.fullmatch(word):
         return m[1]

@@ -72,27 +72,53 @@ def place_of(activity: Activity) -> Place:
     return Place("channel", str(channel))
 
 
-def _bot_mentions(activity: Activity) -> list[str]:
-    """How each mention of the bot itself reads in the message's text ("<at>dutybot</at>")."""
+def _mentions(activity: Activity) -> list[tuple[str, str]]:
+    """Each mention in the message: how it reads in the text ("<at>Alex Lee</at>"), and
+    Teams' id for whom it names ("29:…", or the bot's own "28:…")."""
     found = []
     for entity in activity.entities or []:
         data = entity.model_dump(by_alias=True) if hasattr(entity, "model_dump") else {}
-        mentioned = (data.get("mentioned") or {}).get("id")
-        if data.get("type") == "mention" and mentioned == getattr(activity.recipient, "id", None):
-            found.append(str(data.get("text") or ""))
+        mentioned = str((data.get("mentioned") or {}).get("id") or "")
+        if data.get("type") == "mention" and data.get("text") and mentioned:
+            found.append((str(data["text"]), mentioned))
     return found
 
 
-def command_line(activity: Activity) -> str:
+def _bot_mentions(activity: Activity) -> list[str]:
+    """How each mention of the bot itself reads in the message's text ("<at>dutybot</at>")."""
+    bot = getattr(activity.recipient, "id", None)
+    return [said for said, who in _mentions(activity) if who == bot]
+
+
+def people_mentioned(activity: Activity) -> dict[str, str]:
+    """Each person mentioned in the message (not the bot): how the mention reads -> Teams'
+    id for them."""
+    bot = getattr(activity.recipient, "id", None)
+    return {said: who for said, who in _mentions(activity) if who != bot}
+
+
+def not_found(names: list[str]) -> str:
+    """The answer when Teams can't say who a mentioned person is."""
+    return (
+        f"I can't find {' or '.join(names)} among this conversation's members: mention "
+        "someone in the duty channel, or type their work email after @."
+    )
+
+
+def command_line(activity: Activity, people: dict[str, str] | None = None) -> str:
     """The words typed to the bot, without the @dutybot mention, Teams' HTML or a leading
-    /duty. In a channel only a message that mentions the bot is for it (with the channel
-    messages permission Teams shows the bot every message there): anything else is ""."""
+    /duty; each mention in ``people`` (how it reads -> how the config names the person)
+    becomes "@person", as the commands take people. In a channel only a message that
+    mentions the bot is for it (with the channel messages permission Teams shows the bot
+    every message there): anything else is ""."""
     said = str(activity.text or "")
     mentions = _bot_mentions(activity)
     if place_of(activity).kind == "channel" and not mentions:
         return ""
     for mention in mentions:
         said = said.replace(mention, " ")
+    for mention, who in (people or {}).items():
+        said = said.replace(mention, f" @{who} ")
     said = html.unescape(_TAGS.sub(" ", said))
     words = said.split()
     if words and words[0].lower() in ("/duty", "duty"):
@@ -156,7 +182,28 @@ class TeamsBot(ActivityHandler):
     async def who(self, activity: Activity) -> str:
         """The sender as the config names them: their Entra id, or their work email when
         that is how the config has them (looked up in the duty channels' member lists)."""
-        entra = actor_of(activity)
+        return await self._as_named(actor_of(activity))
+
+    async def _mentioned(self, activity: Activity) -> tuple[dict[str, str], list[str]]:
+        """The people mentioned in a message, as the config names them, and the names of
+        any Teams couldn't say who they are. Teams gives a mention its own id ("29:…"); the
+        conversation's member list has their Entra id."""
+        found: dict[str, str] = {}
+        unknown: list[str] = []
+        conversation = str(activity.conversation.id).split(";")[0]
+        for mention, member in people_mentioned(activity).items():
+            try:
+                entra = await self.chat.member_entra_id(conversation, member)
+            except ChatUnavailable:
+                entra = None
+            if entra:
+                found[mention] = await self._as_named(entra)
+            else:
+                unknown.append(html.unescape(_TAGS.sub("", mention)))
+        return found, unknown
+
+    async def _as_named(self, entra: str) -> str:
+        """An Entra id as the config names the person (their work email, if so named)."""
         if not self._by_email or not entra:
             return entra
         for wired in self.bot.teams.values():
@@ -177,7 +224,12 @@ class TeamsBot(ActivityHandler):
         if not line:
             return
         actor, place = await self.who(activity), place_of(activity)
-        card = await asyncio.to_thread(self._answer_line, actor, place, line)
+        people, unknown = await self._mentioned(activity)
+        if unknown:
+            card = message_card(text(not_found(unknown)), lambda who: who)
+        else:
+            line = command_line(activity, people) if people else line
+            card = await asyncio.to_thread(self._answer_line, actor, place, line)
         if place.kind == "dm":
             await turn_context.send_activity(_message(card))
             return

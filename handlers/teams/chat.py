@@ -282,6 +282,23 @@ class TeamsChat:
             raise ChatRefused("not_in_channel")  # nobody by that address in the duty channel
         return found
 
+    async def member_entra_id(self, conversation: str, member: str) -> str | None:
+        """The Entra id of someone Teams names by its own id ("29:…") in a conversation, as
+        in a mention; None if Teams doesn't know them there. Not through ``call``: a 404 here
+        is about the person, not the conversation."""
+        try:
+            found = await self._once(
+                lambda c: c.conversations.get_conversation_member(conversation, member)
+            )
+        except aiohttp.ClientResponseError as exc:
+            if 400 <= exc.status < 500 and exc.status not in (401, 429):
+                return None
+            raise ChatUnavailable(f"Teams answered {exc.status}") from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise ChatUnavailable(f"Teams can't be reached ({type(exc).__name__})") from None
+        data = found.model_dump(by_alias=True) if hasattr(found, "model_dump") else dict(found)
+        return str(data.get("aadObjectId") or "").lower() or None
+
     async def email_of(self, team: TeamConfig, entra_id: str) -> str | None:
         """The work email a team's channel knows a person by, if any."""
         for email, aad in (await self.roster(team.channel)).items():

@@ -76,6 +76,8 @@ class FakeBotConnector:
         self.members: dict[str, list[dict[str, Any]]] = {}  # conversation -> Teams members
         self.users: dict[str, dict[str, Any]] = {}  # Graph's users, by Entra id
         self.groups: dict[str, list[str]] = {}  # Graph's groups: id -> member Entra ids
+        self.presence: dict[str, dict[str, Any]] = {}  # Graph's presence, by Entra id
+        self.presence_granted = True  # False: Presence.Read.All not granted (403)
         self._calls: list[Call] = []
         self._posts: dict[str, Post] = {}
         self._order: list[str] = []
@@ -254,7 +256,10 @@ class FakeBotConnector:
         if rest[1:2] == ["members"]:
             members = self.members.get(conversation, [])
             if len(rest) == 3:
-                return 200, next(m for m in members if rest[2] in (m["id"], m["aadObjectId"]))
+                found = [m for m in members if rest[2] in (m["id"], m["aadObjectId"])]
+                if not found:
+                    raise KeyError(path)
+                return 200, found[0]
             return 200, members
         raise KeyError(path)
 
@@ -290,9 +295,16 @@ class FakeBotConnector:
 
     def _graph(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         """GET /teams/{team}/channels/{channel}/messages[/{id}/replies] (newest first),
-        /users/{id or sign-in name}, /groups/{id}/transitiveMembers."""
+        /users/{id or sign-in name}[/presence], /groups/{id}/transitiveMembers."""
         parts = [unquote(p) for p in path.split("/") if p][2:]
         assert method == "GET", path
+        if parts[0] == "users" and parts[2:] == ["presence"]:
+            if not self.presence_granted:
+                return 403, {"error": {"code": "Forbidden", "message": "Insufficient privileges"}}
+            if parts[1].lower() not in self.users:
+                raise KeyError(path)
+            unknown = {"availability": "PresenceUnknown", "activity": "PresenceUnknown"}
+            return 200, {"id": parts[1], **self.presence.get(parts[1].lower(), unknown)}
         if parts[0] == "users" and len(parts) == 2:
             who = parts[1].lower()
             found = self.users.get(who) or next(
