@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import requests
 from sqlalchemy import select, text
 
+from handlers.slack.chat import METADATA_TYPE
 from storage import tasks as q
 from storage.db import Database
 from storage.models import Email, Task
@@ -243,9 +244,11 @@ names = {{ {SAM} = "Sam", {JO} = "Jo" }}
         return requests.post(f"{self.base}/slack/events", data=body, headers=headers, timeout=10)
 
 
-def cards(fake: FakeSlack) -> list[dict[str, Any]]:
-    """Task cards in the team channel (messages carrying the card metadata)."""
-    return [m for m in fake.messages(CHANNEL) if (m.get("metadata") or {}).get("event_payload")]
+def cards(fake: FakeSlack, channel: str = CHANNEL) -> list[dict[str, Any]]:
+    """Task cards in a channel: messages carrying a card's metadata (not the handover or
+    another message the bot posts there, which carry their own)."""
+    return [m for m in fake.messages(channel)
+            if (m.get("metadata") or {}).get("event_type") == METADATA_TYPE]  # fmt: skip
 
 
 def tasks(db: Database) -> list[Any]:

@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -30,7 +29,7 @@ from storage import leases as leases_db
 from storage import tasks as q
 from storage.db import Database
 from storage.models import Email, Task
-from tests.bot_process import CHANNEL, JO, SAM, SECRET, TEAM, BotProcess, until
+from tests.bot_process import CHANNEL, JO, SAM, SECRET, TEAM, BotProcess, cards, until
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_signing import signed_headers, slash_command_body
 from tests.mail import make_email
@@ -207,20 +206,20 @@ names = {{ {SAM} = "Sam", {JO} = "Jo" }}
             found.append(f"{missing} email(s) missing, {sum((emails - want).values())} extra")
         if len(rows) != len(self.sent):
             found.append(f"{len(rows)} tasks for {len(self.sent)} emails")
-        cards: Counter[tuple[str, int]] = Counter()
+        posted: Counter[tuple[str, int]] = Counter()
         ts: dict[int, str] = {}
         for _, channel in ALL:
-            for card in card_messages(self.fake, channel):
+            for card in cards(self.fake, channel):
                 payload = card["metadata"]["event_payload"]
-                cards[(channel, payload["task_id"])] += 1
+                posted[(channel, payload["task_id"])] += 1
                 ts[payload["task_id"]] = card["ts"]
         channel_of = dict(ALL)
         for task_id, team, state, card_ts in rows:
-            n = cards.get((channel_of[team], task_id), 0)
+            n = posted.get((channel_of[team], task_id), 0)
             if state != "posted" or n != 1 or ts.get(task_id) != card_ts:
                 found.append(f"task {task_id} of {team}: {state}, {n} card(s)")
-        if sum(cards.values()) != len(rows):
-            found.append(f"{sum(cards.values())} cards for {len(rows)} tasks")
+        if sum(posted.values()) != len(rows):
+            found.append(f"{sum(posted.values())} cards for {len(rows)} tasks")
         return found
 
 
@@ -231,10 +230,6 @@ kind = "folder"
 path = "{path.as_posix()}"
 poll_seconds = 0.3
 """
-
-
-def card_messages(fake: FakeSlack, channel: str) -> list[dict[str, Any]]:
-    return [m for m in fake.messages(channel) if (m.get("metadata") or {}).get("event_payload")]
 
 
 def nothing_waiting(db: Database) -> bool:
@@ -301,9 +296,9 @@ def test_two_processes_share_the_teams_and_survive_a_kill_and_a_clean_stop(
     until(lambda: nothing_waiting(pg), what="the claim's thread note")  # the next post: a card
     fake.hang_seconds = 60
     fake.fail_next(1, "hang-after-post", method="chat.postMessage")
-    before = sum(len(card_messages(fake, c)) for _, c in ALL)
+    before = sum(len(cards(fake, c)) for _, c in ALL)
     mid = teams.mail(b_team)
-    until(lambda: sum(len(card_messages(fake, c)) for _, c in ALL) > before,
+    until(lambda: sum(len(cards(fake, c)) for _, c in ALL) > before,
           what="Slack to hold the card")  # fmt: skip
     with pg.session() as s:
         state = s.scalar(
