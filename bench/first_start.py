@@ -6,7 +6,8 @@ varied duty emails from yesterday (bench/intake.py's, without replies, so every 
 task of its own), served from a process of its own as Exchange is another machine. Then it
 starts the bot on it with ``first_sync = "all"`` and times its first sync: every email read
 from the mailbox, parsed, redacted and stored, into a fresh SQLite file (or, with --pg, a
-throwaway PostgreSQL schema).
+throwaway PostgreSQL schema); it counts the SQL statements the sync sends (SQLAlchemy's
+``before_cursor_execute``), as each is a round trip to PostgreSQL.
 Then the cards go to the fake Slack (paced at one a second, as in production), and the
 channel must show at most the summary and the newest ``--cards`` cards.
 Goal: all N taken in within 60 s.
@@ -30,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import event  # noqa: E402
 
 from bench.common import BENCH_ENV, bench_config, exit_code, header, verdict  # noqa: E402
 from bench.history import open_db  # noqa: E402
@@ -76,9 +79,9 @@ def serve(mode: str, mimes: list[bytes], conn: Connection) -> None:
         conn.recv()
 
 
-def run(mode: str, mimes: list[bytes], cards: int, pg: bool) -> tuple[float, float, int, int]:
-    """Seconds the first sync took (on the clock, and of the bot's CPU), tasks stored, and
-    messages the channel got."""
+def run(mode: str, mimes: list[bytes], cards: int, pg: bool) -> tuple[float, float, int, int, int]:
+    """Seconds the first sync took (on the clock, and of the bot's CPU), tasks stored,
+    messages the channel got, and SQL statements the first sync sent the database."""
     ours, theirs = multiprocessing.Pipe()
     server = multiprocessing.get_context("fork").Process(target=serve, args=(mode, mimes, theirs))
     server.start()
@@ -91,10 +94,17 @@ def run(mode: str, mimes: list[bytes], cards: int, pg: bool) -> tuple[float, flo
             db, drop = open_db(pg, Path(tmp) / "duty.db")
             bot = DutyBot(cfg, db=db).start()
             _, runner = build(cfg, bot)  # one card a second per channel, as in production
+            statements = [0]
+
+            def count(*_: Any) -> None:
+                statements[0] += 1
+
             try:
+                event.listen(db.engine, "before_cursor_execute", count)
                 t0, cpu0 = time.perf_counter(), time.process_time()
                 result = bot.check_mail(TEAM)
                 took, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+                event.remove(db.engine, "before_cursor_execute", count)
                 if result.error:
                     raise SystemExit(f"the first sync failed: {result.error}")
                 while (done := runner.deliver(TEAM)).posted or done.messages:
@@ -109,7 +119,7 @@ def run(mode: str, mimes: list[bytes], cards: int, pg: bool) -> tuple[float, flo
     finally:
         ours.send("stop")
         server.join(timeout=30)
-    return took, cpu, stored, len(posted)
+    return took, cpu, stored, len(posted), statements[0]
 
 
 def main() -> int:
@@ -127,13 +137,14 @@ def main() -> int:
     print(f"{len(mimes):,} emails, {sum(map(len, mimes)) / 1e6:.1f} MB of MIME")
     met = True
     for mode in ("ews", "graph") if args.mode == "both" else (args.mode,):
-        took, cpu, stored, posted = run(mode, mimes, args.cards, args.pg)
+        took, cpu, stored, posted, statements = run(mode, mimes, args.cards, args.pg)
         print(
             f"{mode}: {stored:,} tasks in {took:.1f} s = {stored / took:,.0f} emails/s; "
             f"the channel got {posted} messages ({args.cards} cards and the summary at most)"
         )
         # CPU time is less swayed by other work on a busy machine than the wall clock is.
         print(f"{mode}: the bot's CPU {cpu:.1f} s = {cpu / max(stored, 1) * 1000:.1f} ms an email")
+        print(f"{mode}: {statements:,} SQL statements = {statements / max(stored, 1):.2f} an email")
         right = stored == len(mimes) and posted <= args.cards + 1
         met &= verdict(
             f"{mode}: every email one task, <= {args.cards + 1} posts, <= {GOAL_S:.0f} s",

@@ -48,13 +48,19 @@ def sync_people(s: Session, team: str, people: Iterable[tuple[str, str, str]]) -
 
 def next_task_number(s: Session, team: str) -> int:
     """Hand out the team's next short number; the row update serialises concurrent intakes."""
+    return next_task_numbers(s, team, 1)[0]
+
+
+def next_task_numbers(s: Session, team: str, count: int) -> range:
+    """Hand out the team's next ``count`` short numbers at once, in order."""
     stmt = (
         update(Team)
         .where(Team.name == team)
-        .values(last_task_number=Team.last_task_number + 1)
+        .values(last_task_number=Team.last_task_number + count)
         .returning(Team.last_task_number)
     )
-    return int(s.execute(stmt).scalar_one())
+    last = int(s.execute(stmt).scalar_one())
+    return range(last - count + 1, last + 1)
 
 
 # ---- tasks -------------------------------------------------------------------------------
@@ -176,6 +182,24 @@ def known_items(s: Session, team: str, item_ids: Sequence[str]) -> set[str]:
         return set()
     q = select(Email.item_id).where(Email.team == team, Email.item_id.in_(list(item_ids)))
     return {item_id for item_id in s.scalars(q) if item_id}
+
+
+def held_message_ids(s: Session, team: str, message_ids: Iterable[str]) -> set[str]:
+    """Which of ``message_ids`` the team holds an email with: one query for a page of mail."""
+    wanted = list(set(message_ids))
+    if not wanted:
+        return set()
+    q = select(Email.message_id).where(Email.team == team, Email.message_id.in_(wanted))
+    return set(s.scalars(q))
+
+
+def held_conversations(s: Session, team: str, conversation_ids: Iterable[str]) -> set[str]:
+    """Which of ``conversation_ids`` the team holds an email of."""
+    wanted = list(set(conversation_ids))
+    if not wanted:
+        return set()
+    q = select(Email.conversation_id).where(Email.team == team, Email.conversation_id.in_(wanted))
+    return {c for c in s.scalars(q.distinct()) if c}
 
 
 def task_for_message_ids(s: Session, team: str, message_ids: Sequence[str]) -> Task | None:

@@ -9,7 +9,9 @@ from sqlalchemy import func, select
 
 from bot.kernel.clock import ManualClock
 from bot.kernel.message import Message
-from bot.mail.intake import take_in
+from bot.mail.intake import take_in, take_in_all
+from bot.mail.mailbox import RawMessage
+from bot.tasks.triage import Triage
 from storage import tasks as q
 from storage.db import Database
 from storage.models import Email, Event, Outbox, Task
@@ -220,3 +222,78 @@ def test_a_reply_shows_in_the_thread_masked_as_its_card_would_be(
                        in_reply_to="<root@x>")  # fmt: skip
     take_in(team_db, TEAM, raw("b", reply), clock.now(), mode)
     assert thread_texts(team_db) == [f"A new email arrived on this task.\n{shown}"]
+
+
+def _sort(text: str) -> Triage:
+    """Rent is a financial matter, and "bruising" a safeguarding hint."""
+    found = ("financial",) if "rent" in text.lower() else ()
+    hints = {"safeguarding": ["bruising"]} if "bruising" in text else {}
+    return Triage(found, hints)
+
+
+def _mixed_page() -> list[tuple[RawMessage, bool]]:
+    """Old mail and new in one page: new emails, replies to ones earlier in the page (by
+    In-Reply-To, References and conversation), a reply to mail taken in before the page, the
+    same email saved twice, one reusing a Message-ID with other content, and one with no
+    Message-ID at all."""
+    root = make_email("Rent arrears", message_id="<root@x>")
+    return [
+        (raw("p1", root, "conv-a"), True),
+        (raw("p2", make_email("School worry", "She had bruising.", message_id="<s@x>")), True),
+        (raw("p3", make_email("Re: Rent", message_id="<r1@x>", in_reply_to="<root@x>")), True),
+        (raw("p4", make_email("Bus pass", message_id="<bus@x>"), "conv-b"), False),
+        (raw("p5", make_email("Re: Bus pass", message_id="<r2@x>"), "conv-b"), False),
+        (raw("p6", root, "conv-a"), True),  # the same email, another item
+        (raw("p7", make_email("Other", message_id="<root@x>")), False),  # id reused
+        (raw("p8", make_email("Re: Before", message_id="<r3@x>", references="<before@x>")), True),
+        (raw("p9", make_email("Re: Re: Rent", message_id="<r4@x>", references="<r1@x>")), True),
+        (raw("p10", make_email("No id, rent", message_id=None)), False),
+        (raw("p11", make_email("Last new one", message_id="<last@x>")), False),
+    ]
+
+
+def _what_the_team_sees(db: Database, team: str) -> list[object]:
+    """Each task as the team would meet it, its emails, events and thread lines."""
+    with db.session() as s:
+        tasks = s.scalars(select(Task).where(Task.team == team).order_by(Task.number))
+        seen: list[object] = []
+        for t in tasks:
+            emails = s.scalars(select(Email.message_id).where(Email.task_id == t.id))
+            events = s.scalars(select(Event.kind).where(Event.task_id == t.id).order_by(Event.id))
+            notes = s.scalars(select(Outbox.body).where(Outbox.task_id == t.id))
+            seen.append(
+                (t.number, t.state, t.subject, t.preview, t.categories, t.hints, t.backlog,
+                 t.card_state, sorted(emails), list(events), list(notes))
+            )  # fmt: skip
+        return seen
+
+
+@pytest.mark.parametrize("repeats", [True, False], ids=["with-repeats", "no-repeats"])
+def test_a_page_of_mail_stored_together_is_what_one_at_a_time_would_store(
+    team_db: Database, clock: ManualClock, repeats: bool
+) -> None:
+    """The first start stores 50 emails a transaction, the plainly new ones together: every
+    reply, repeat and clash in the page still lands as if each came on its own. (Without
+    repeats, nothing in the page would trip the database's own check on Message-IDs.)"""
+    with team_db.session() as s:
+        q.ensure_team(s, "one-at-a-time")
+    for team in (TEAM, "one-at-a-time"):  # mail taken in before this page
+        take_in(
+            team_db, team, raw("b0", make_email("Before", message_id="<before@x>")), clock.now()
+        )
+    page = [(r, old) for r, old in _mixed_page() if repeats or r.item_id not in ("p6", "p7")]
+    together = take_in_all(team_db, TEAM, page, clock.now(), sort=_sort)
+    alone = [
+        take_in(team_db, "one-at-a-time", r, clock.now(), sort=_sort, backlog=old)
+        for r, old in page
+    ]
+    assert [got for _, got in together] == alone
+    outcomes = ["new", "new", "reply", "new", "reply", "duplicate", "duplicate", "reply", "reply",
+                "new", "new"]  # fmt: skip
+    if not repeats:
+        outcomes = outcomes[:5] + outcomes[7:]
+    assert [got.outcome for got in alone] == outcomes
+    assert _what_the_team_sees(team_db, TEAM) == _what_the_team_sees(team_db, "one-at-a-time")
+    again = take_in_all(team_db, TEAM, page, clock.now(), sort=_sort)  # read again: all known
+    assert {got.outcome for _, got in again} == {"duplicate"}
+    assert _what_the_team_sees(team_db, TEAM) == _what_the_team_sees(team_db, "one-at-a-time")

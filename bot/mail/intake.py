@@ -39,7 +39,7 @@ from bot.ops import metrics
 from bot.tasks.triage import Sorter, Triage
 from storage import tasks as q
 from storage.db import Database
-from storage.models import Email, Task
+from storage.models import Email, Event, Task
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,29 @@ def sender_of(mail: ParsedEmail) -> str:
     return _fit(name or addr or "(unknown sender)")
 
 
+@dataclass(frozen=True)
+class _Arrival:
+    """One email read from the mailbox and parsed, ready to store."""
+
+    raw: RawMessage
+    mail: ParsedEmail
+    found: Triage  # its categories and hints, from the whole email before redaction
+    digest: str
+    backlog: bool  # in the inbox before the bot's first start
+
+    def thread_ids(self) -> list[str]:
+        """The ids it may reply to, the likeliest first: In-Reply-To, then the newest
+        reference."""
+        ids = [self.mail.in_reply_to] if self.mail.in_reply_to else []
+        return ids + [r for r in reversed(self.mail.references) if r not in ids]
+
+
+def _read(raw: RawMessage, backlog: bool, sort: Sorter | None) -> _Arrival:
+    mail = parse_email(raw.mime)
+    found = sort(f"{mail.subject}\n{mail.body_text}") if sort else Triage()
+    return _Arrival(raw, mail, found, content_digest(mail), backlog)
+
+
 def take_in(
     db: Database,
     team: str,
@@ -103,18 +126,17 @@ def take_in(
     ``sort`` reads the whole email (before redaction) for its categories and hints.
     ``backlog``: it was in the inbox before the bot's first start, so a new task from it waits
     without a card (bot.mail.watcher gives the newest few theirs once all are in)."""
-    mail = parse_email(raw.mime)
-    found = sort(f"{mail.subject}\n{mail.body_text}") if sort else Triage()
+    arrival = _read(raw, backlog, sort)
     try:
         with db.session() as s:
-            got = _store(s, team, raw, mail, now, preview, found, backlog)
+            got = _store(s, team, arrival, now, preview)
         if got.outcome == "new":  # counted once it is committed
             metrics.task_received(team)
         return got
     except IntegrityError:
         # Another process stored the same Message-ID between our check and our insert.
         with db.session() as s:
-            existing = q.email_by_message_id(s, team, mail.message_id)
+            existing = q.email_by_message_id(s, team, arrival.mail.message_id)
             if existing is None:
                 raise
             task = s.get(Task, existing.task_id)
@@ -169,32 +191,52 @@ def _store_together(
     sort: Sorter | None,
     stop: Callable[[], bool],
 ) -> list[tuple[RawMessage, Intake]]:
-    stored: list[tuple[RawMessage, Intake]] = []
     with db.session() as s:
         known = q.known_items(s, team, [raw.item_id for raw, _ in chunk if raw.item_id])
+        read: list[tuple[RawMessage, _Arrival | None]] = []  # None: on record, not read
         for raw, backlog in chunk:
             if stop():
                 break
-            if raw.item_id in known:
-                stored.append((raw, Intake("duplicate", 0)))
-                continue
-            mail = parse_email(raw.mime)
-            found = sort(f"{mail.subject}\n{mail.body_text}") if sort else Triage()
-            stored.append((raw, _store(s, team, raw, mail, now, preview, found, backlog)))
-    return stored
+            read.append((raw, None if raw.item_id in known else _read(raw, backlog, sort)))
+        stored = iter(_store_page(s, team, [a for _, a in read if a], now, preview))
+        return [(raw, next(stored) if a else Intake("duplicate", 0)) for raw, a in read]
 
 
-def _store(
-    s: Session,
-    team: str,
-    raw: RawMessage,
-    mail: ParsedEmail,
-    now: datetime,
-    mode: PreviewMode,
-    found: Triage,
-    backlog: bool = False,
-) -> Intake:
-    digest = content_digest(mail)
+def _store_page(
+    s: Session, team: str, arrivals: Sequence[_Arrival], now: datetime, mode: PreviewMode
+) -> list[Intake]:
+    """Store ``arrivals`` in order, as ``_store`` would one by one, in a few statements: one
+    look for every id the page names, and the plainly new emails (no id or conversation on
+    record, nor earlier in the page) inserted together. Any other email (a repeat, a reply)
+    goes through ``_store`` after the new ones before it are in, so it sees them."""
+    ids = {i for a in arrivals for i in (a.mail.message_id, *a.thread_ids())}
+    talks = {a.raw.conversation_id for a in arrivals if a.raw.conversation_id}
+    held_ids = q.held_message_ids(s, team, ids)
+    held_talks = q.held_conversations(s, team, talks)
+    got: list[Intake] = []
+    fresh: list[_Arrival] = []
+    for a in arrivals:
+        if _plainly_new(a, held_ids, held_talks):
+            fresh.append(a)
+        else:
+            got += _store_new(s, team, fresh, now, mode)
+            fresh = []
+            got.append(_store(s, team, a, now, mode))
+        held_ids.add(a.mail.message_id)  # what comes later in the page may name it
+        if a.raw.conversation_id:
+            held_talks.add(a.raw.conversation_id)
+    return got + _store_new(s, team, fresh, now, mode)
+
+
+def _plainly_new(a: _Arrival, held_ids: set[str], held_talks: set[str]) -> bool:
+    """Neither a repeat nor a reply of anything on record: a new task for sure."""
+    named = (a.mail.message_id, *a.thread_ids())
+    talk = a.raw.conversation_id
+    return not any(i in held_ids for i in named) and not (talk and talk in held_talks)
+
+
+def _store(s: Session, team: str, a: _Arrival, now: datetime, mode: PreviewMode) -> Intake:
+    raw, mail, digest = a.raw, a.mail, a.digest
     existing = q.email_by_message_id(s, team, mail.message_id)
     if existing is not None:
         task = s.get(Task, existing.task_id)
@@ -207,43 +249,57 @@ def _store(
         # "unknown": it may be another email, so it is not moved to Done unseen; it stays
         return Intake("duplicate", task.number, clash=verdict in ("clash", "seen"))
 
-    parent = _thread_parent(s, team, mail, raw.conversation_id)
-    if parent is not None:
-        reopened = _join(s, team, parent, now, digest, reply_preview(raw, mail, mode))
-        task = parent
-        outcome = "reply"
-        _add_triage(task, found)  # a reply can bring a new worry; nothing is taken away
-    else:
-        task = _new_task(s, team, raw, mail, now, mode, digest)
-        if backlog:
-            task.backlog, task.card_state = True, "held"
-        _add_triage(task, found)
-        reopened = False
-        outcome = "new"
-
-    s.add(
-        Email(
-            team=team,
-            task_id=task.id,
-            message_id=mail.message_id,
-            in_reply_to=mail.in_reply_to,
-            conversation_id=raw.conversation_id,
-            item_id=raw.item_id,
-            web_link=raw.web_link,
-            subject=mail.subject,
-            from_name=_fit(mail.from_name),
-            from_addr=_fit(mail.from_addr),
-            sent_at=mail.sent_at,
-            received_at=received_time(raw, mail, now),
-            attachments=[[a.name, a.size] for a in mail.attachments],
-            problems=list(mail.problems),
-            # A reply to a finished task goes straight to Done with the rest of its thread.
-            move_state="pending" if task.state == "resolved" else "",
-        )
-    )
+    parent = _thread_parent(s, team, a)
+    if parent is None:
+        return _store_new(s, team, [a], now, mode)[0]
+    reopened = _join(s, team, parent, now, digest, reply_preview(raw, mail, mode))
+    _add_triage(parent, a.found)  # a reply can bring a new worry; nothing is taken away
+    s.add(_email_row(team, parent, a, now))
     s.flush()
-    log.info("intake: %s task #%s", outcome, task.number)  # never the content
-    return Intake(outcome, task.number, reopened)
+    log.info("intake: reply task #%s", parent.number)  # never the content
+    return Intake("reply", parent.number, reopened)
+
+
+def _store_new(
+    s: Session, team: str, arrivals: Sequence[_Arrival], now: datetime, mode: PreviewMode
+) -> list[Intake]:
+    """Each of ``arrivals`` a new task, with its "received" event and its email row: one
+    statement for the numbers and one a table, however many there are."""
+    if not arrivals:
+        return []
+    numbers = q.next_task_numbers(s, team, len(arrivals))
+    tasks = [_new_task(team, a, n, now, mode) for a, n in zip(arrivals, numbers, strict=True)]
+    s.add_all(tasks)
+    s.flush()  # their ids, for the rows that point at them
+    for a, task in zip(arrivals, tasks, strict=True):
+        s.add(_received(team, task, a, now))
+        s.add(_email_row(team, task, a, now))
+    s.flush()
+    for task in tasks:
+        log.info("intake: new task #%s", task.number)  # never the content
+    return [Intake("new", task.number) for task in tasks]
+
+
+def _email_row(team: str, task: Task, a: _Arrival, now: datetime) -> Email:
+    mail, raw = a.mail, a.raw
+    return Email(
+        team=team,
+        task_id=task.id,
+        message_id=mail.message_id,
+        in_reply_to=mail.in_reply_to,
+        conversation_id=raw.conversation_id,
+        item_id=raw.item_id,
+        web_link=raw.web_link,
+        subject=mail.subject,
+        from_name=_fit(mail.from_name),
+        from_addr=_fit(mail.from_addr),
+        sent_at=mail.sent_at,
+        received_at=received_time(raw, mail, now),
+        attachments=[[att.name, att.size] for att in mail.attachments],
+        problems=list(mail.problems),
+        # A reply to a finished task goes straight to Done with the rest of its thread.
+        move_state="pending" if task.state == "resolved" else "",
+    )
 
 
 def _keep_copy(
@@ -275,16 +331,10 @@ def _keep_copy(
     log.info("intake: another copy of an email of task #%s", task.number)
 
 
-def _thread_parent(
-    s: Session, team: str, mail: ParsedEmail, conversation_id: str | None
-) -> Task | None:
-    ids: list[str] = []
-    if mail.in_reply_to:
-        ids.append(mail.in_reply_to)
-    ids += [r for r in reversed(mail.references) if r not in ids]  # newest reference first
-    task = q.task_for_message_ids(s, team, ids)
-    if task is None and conversation_id:
-        task = q.task_for_conversation(s, team, conversation_id)
+def _thread_parent(s: Session, team: str, a: _Arrival) -> Task | None:
+    task = q.task_for_message_ids(s, team, a.thread_ids())
+    if task is None and a.raw.conversation_id:
+        task = q.task_for_conversation(s, team, a.raw.conversation_id)
     return task
 
 
@@ -382,42 +432,45 @@ def received_time(raw: RawMessage, mail: ParsedEmail, now: datetime) -> datetime
     return min(when, now)
 
 
-def _new_task(
-    s: Session,
-    team: str,
-    raw: RawMessage,
-    mail: ParsedEmail,
-    now: datetime,
-    mode: PreviewMode,
-    digest: str,
-) -> Task:
+def _new_task(team: str, a: _Arrival, number: int, now: datetime, mode: PreviewMode) -> Task:
+    """The task row for a new email (not yet added), with its categories and hints; old mail
+    from before the first start waits without a card."""
+    raw, mail = a.raw, a.mail
     minimal = mode == "minimal"  # no subject, no names, no preview: the organisation only
     who = organisation(mail.from_addr)
     subject = subject_line(mail, mode)
     if minimal and not mail.nothing_readable:  # with nothing readable there is nothing to hide
         subject = f"Email from {who}"
-    task = Task(
+    return Task(
         team=team,
-        number=q.next_task_number(s, team),
+        number=number,
         state="open",
         subject=subject,
         sender=who if minimal else sender_of(mail),
         preview=card_preview(mail.body_text[:PREVIEW_SOURCE_CHARS], mode),
         # tidied: a right-to-left override makes "photo\u202egpj.exe" look like a .jpg
-        attachments=[["" if minimal else _fit(tidy(a.name)), a.size] for a in mail.attachments],
+        attachments=[
+            ["" if minimal else _fit(tidy(att.name)), att.size] for att in mail.attachments
+        ],
         web_link=raw.web_link,
         received_at=received_time(raw, mail, now),
         last_event_at=now,
+        backlog=a.backlog,
+        card_state="held" if a.backlog else "pending",
+        # as _add_triage on a task with no flags yet: every category and hint found
+        categories=list(dict.fromkeys(a.found.categories)),
+        hints=dict(a.found.hints),
     )
-    s.add(task)
-    s.flush()
-    q.add_event(
-        s,
+
+
+def _received(team: str, task: Task, a: _Arrival, now: datetime) -> Event:
+    """The new task's first event; its data keeps the email's digest (see _compare)."""
+    problems = {"problems": list(a.mail.problems)} if a.mail.problems else {}
+    return Event(
         team=team,
         task_id=task.id,
         actor="mailbox",
         kind="received",
         at=now,
-        data={"digest": digest, **({"problems": list(mail.problems)} if mail.problems else {})},
+        data={"digest": a.digest, **problems},
     )
-    return task
