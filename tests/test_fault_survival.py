@@ -204,7 +204,8 @@ def test_exchange_busy_a_dropped_stream_and_a_lost_sync_state_lose_and_double_no
     for n in range(60, 90):
         ews.deliver(email(n))
     exactly_once(pg, fake, 90)
-    assert len(ews.inbox_items()) == 90
+    # (not counting the handover's copy, which lands there when this runs after 16:30)
+    assert len([i for i in ews.inbox_items() if i.subject.startswith("Referral")]) == 90
 
     # All three at once.
     ews.invalidate_sync_states()
