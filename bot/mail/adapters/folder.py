@@ -35,6 +35,9 @@ MAILDIR_PARTS = ("new", "cur")
 OWN_COPY = re.compile(r"(\d{8}T\d{12})-(?:handover|reply)\.eml")
 STAMP = "%Y%m%dT%H%M%S%f"
 CHECK_ANYWAY = 300.0  # seconds: a watched inbox is checked at least this often
+# A folder changed this recently may change again within the same tick of its filesystem's
+# clock without its time moving, so it is listed at every look until its time is older.
+RECENT_NS = 2_000_000_000
 
 
 class FolderMailbox:
@@ -99,21 +102,37 @@ class FolderMailbox:
         poll_interval: float = 5.0,
     ) -> None:
         """Call ``on_new_mail()`` when the inbox's list of emails changes, until ``stop`` is
-        set: a look every ``poll_interval`` seconds costs one directory listing, so many
-        quiet inboxes cost next to nothing. It is called every 5 minutes anyway (the sync time
-        stays fresh), and again at every look after a call that returned False (the check
+        set. A look every ``poll_interval`` seconds costs one stat of the folder (or of a
+        Maildir's new/ and cur/): only when its change time moved, or is too recent to trust,
+        is the folder listed, so many quiet inboxes cost next to nothing. It is called every
+        5 minutes anyway (the sync time stays fresh, and a change a coarse or skewed clock
+        hid is found), and again at every look after a call that returned False (the check
         failed, or this process doesn't hold the team yet)."""
         seen: list[str] | None = None
+        stamp: tuple[int, ...] | None = None
         called = float("-inf")
         while not stop.is_set():
-            try:
-                names: list[str] | None = self._items()
-            except MailboxError:
-                names = None  # the check says what is wrong, at every look
-            if names is None or names != seen or time.monotonic() - called >= CHECK_ANYWAY:
-                called = time.monotonic()
-                seen = names if on_new_mail() is not False else None
+            now = self._stamp()
+            due = time.monotonic() - called >= CHECK_ANYWAY
+            if seen is None or due or now is None or now != stamp or _recent(now):
+                try:
+                    names: list[str] | None = self._items()
+                except MailboxError:
+                    names = None  # the check says what is wrong, at every look
+                stamp = now
+                if names is None or names != seen or due:
+                    called = time.monotonic()
+                    seen = names if on_new_mail() is not False else None
             stop.wait(poll_interval)
+
+    def _stamp(self) -> tuple[int, ...] | None:
+        """When the folders holding the emails last changed (an email added, renamed or
+        taken away changes its folder's time); None if they can't be read."""
+        parts = [self.path / p for p in MAILDIR_PARTS] if self.is_maildir else [self.path]
+        try:
+            return tuple(p.stat().st_mtime_ns for p in parts)
+        except OSError:
+            return None
 
     def move_to_done(self, item_id: str) -> str:
         src = self.path / item_id
@@ -213,6 +232,11 @@ class FolderMailbox:
 
     def close(self) -> None:
         pass
+
+
+def _recent(stamp: tuple[int, ...]) -> bool:
+    now = time.time_ns()
+    return any(now - t < RECENT_NS for t in stamp)  # a time ahead of ours counts as recent
 
 
 def _written(path: Path) -> datetime:
