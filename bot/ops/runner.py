@@ -248,15 +248,22 @@ class Runner:
 
     def _move_loop(self, team: str, stop: threading.Event) -> None:
         # A polled mailbox moves mail on each poll already (DutyBot.check_mail): this loop
-        # then only answers pokes. A watched one may go quiet for hours: its moves are tried
-        # every MOVE_RETRY_SECONDS (or poll interval, if longer), and a failed check every
-        # poll interval until it works; in between the loop sleeps.
+        # then only answers pokes. A watched one may go quiet for hours: after a card
+        # changes (a poke), at the start, and every MOVE_RETRY_SECONDS (or poll interval, if
+        # longer) while some emails still wait (Exchange was down), its moves are tried; a
+        # failed check is retried every poll interval until it works. Otherwise it sleeps.
         poll = self.bot.teams[team].cfg.mailbox.poll_seconds
         watched = self._watched(team)
-        moved = time.monotonic()
+        every = max(poll, MOVE_RETRY_SECONDS)
+        waiting = watched  # a team just taken: its last holder may have left moves undone
+        moved = float("-inf")
         while not stop.is_set():
-            every = max(poll, MOVE_RETRY_SECONDS)
-            wait = (poll if team in self._mail_failed else every) if watched else None
+            if team in self._mail_failed:
+                wait: float | None = poll
+            elif waiting:
+                wait = max(0.0, every - (time.monotonic() - moved))
+            else:
+                wait = None
             woken = self._move_pokes[team].wait(wait)
             self._move_pokes[team].clear()
             if stop.is_set():
@@ -267,13 +274,19 @@ class Runner:
                 continue  # a check just failed: wait the poll interval, then retry it
             if team in self._mail_failed:
                 self._safe_check(team)
-            if asked or time.monotonic() - moved >= every:
+            if asked or (waiting and time.monotonic() - moved >= every):
                 moved = time.monotonic()
-                self._guard(team, "moving resolved emails", lambda: self._move_done(team))
+                left = self._guard(team, "moving resolved emails", lambda: self._move_done(team))
+                waiting = watched and left is not False  # None: it failed, so try again
 
-    def _move_done(self, team: str) -> int:
+    def _move_done(self, team: str) -> bool:
+        """Move what waits to go to Done; True if some emails still wait (say Exchange is
+        down)."""
         with self.leases.acting(team) as ours:
-            return self.bot.move_done(team) if ours else 0
+            if not ours:
+                return False
+            self.bot.move_done(team)
+            return self.bot.moves_waiting(team)
 
     def _safe_check(self, team: str) -> bool:
         """Check the mail; False if that failed (or another process holds the team)."""
