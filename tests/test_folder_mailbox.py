@@ -220,3 +220,24 @@ def test_watch_of_a_missing_folder_tells_at_every_look_so_the_check_can_say_why(
 ) -> None:
     with Watching(FolderMailbox(tmp_path / "not-there")) as w:
         assert w.wait_for(3)
+
+
+def test_watches_of_many_folders_each_tell_of_their_own_and_stop_at_once(tmp_path: Path) -> None:
+    inboxes = [tmp_path / f"inbox-{i}" for i in range(5)]
+    for inbox in inboxes:
+        drop(inbox, "001.eml")
+    watching = [Watching(FolderMailbox(inbox)) for inbox in inboxes]
+    for w in watching:
+        w.thread.start()
+    try:
+        assert all(w.wait_for(1) for w in watching)
+        drop(inboxes[2], "002.eml", message_id="<two@example.org>")
+        assert watching[2].wait_for(2)
+        time.sleep(0.3)
+        assert [w.told for w in watching] == [1, 1, 2, 1, 1]
+    finally:
+        for w in watching:
+            w.stop.set()
+        for w in watching:
+            w.thread.join(1)
+    assert not any(w.thread.is_alive() for w in watching)
