@@ -13,7 +13,9 @@ For each mailbox kind and each number of processes it:
 2. drops --emails emails across the teams at a steady --rate, and times each from landing in
    its inbox to its card reaching the fake Slack (email -> card p50/p95);
 3. sends --claims signed `/duty claim N` requests over HTTP, spread over the processes, while
-   mail keeps arriving at the same rate (claim p50/p95/p99);
+   mail keeps arriving at the same rate (claim p50/p95/p99); then --quiet-claims more with no
+   mail arriving, and the processes' CPU per claim (its card update included), to tell the
+   bot's own cost from the mail's, the cards' and the fakes' share of the same CPUs;
 4. once everything is delivered, measures the CPU the processes use over --idle-seconds
    while nothing happens, their resident memory (VmRSS now, VmHWM peak), and their database
    connections (pg_stat_activity, by application_name);
@@ -23,7 +25,8 @@ Goals: email -> card p95 <= 2 s, claim p99 <= 100 ms, memory <= 300 MB for one p
 idle CPU <= 2% of one core.
 
     .venv/bin/python bench/teams_scale.py [--teams 50] [--history 10000] [--emails 250]
-        [--rate 5] [--claims 200] [--mode both|folder|ews] [--processes 1,2]
+        [--rate 5] [--claims 200] [--quiet-claims 100] [--mode both|folder|ews]
+        [--processes 1,2]
 """
 
 from __future__ import annotations
@@ -257,6 +260,8 @@ class Round:
     processes: int
     card_ms: dict[str, float] = field(default_factory=dict)
     claim_ms: dict[str, float] = field(default_factory=dict)
+    quiet_claim_ms: dict[str, float] = field(default_factory=dict)
+    claim_cpu_ms: float = 0.0
     rss: list[tuple[float, float]] = field(default_factory=list)
     idle_cpu: list[float] = field(default_factory=list)
     connections: dict[str, int] = field(default_factory=dict)
@@ -413,6 +418,25 @@ def run_round(kind: str, n: int, args: argparse.Namespace, db: Database, home: P
         more.join()
         out.claim_ms = print_latencies(f"{kind}, {n} process(es): /duty claim", timings[5:])
 
+        # 3b. claims again with no mail arriving: the bots' own cost, without the mail, the
+        # cards and the fakes' share of the CPUs (each claim's card update is in its CPU)
+        done = {v[0] for v in taken[: args.claims]}
+        rest = [v for v in sorted(tasks_of(db, list(feed.landed)).values()) if v[0] not in done]
+        if len(rest) < args.quiet_claims:
+            feed.run(args.quiet_claims - len(rest), args.rate)
+        wait_for("every card", lambda: all_carded(db, feed), 300, bots)
+        rest = [v for v in sorted(tasks_of(db, list(feed.landed)).values()) if v[0] not in done]
+        time.sleep(args.settle)
+        cpu = sum(b.cpu_seconds() for b in bots)
+        quiet = [
+            claim(bots[k % n], fake, int(team.split("-")[1]), number)
+            for k, (_, team, number, _) in enumerate(rest[: args.quiet_claims])
+        ]
+        out.claim_cpu_ms = 1000 * (sum(b.cpu_seconds() for b in bots) - cpu) / len(quiet)
+        label = f"{kind}, {n} process(es): /duty claim, no mail arriving"
+        out.quiet_claim_ms = print_latencies(label, quiet[5:])
+        print(f"  the bots' CPU per claim, no mail arriving: {out.claim_cpu_ms:.1f} ms")
+
         # 4. idle: everything delivered, then nothing happens
         wait_for("every card", lambda: all_carded(db, feed), 300, bots)
         time.sleep(args.settle)
@@ -445,6 +469,7 @@ def main() -> int:
     ap.add_argument("--emails", type=int, default=250, help="emails timed per round")
     ap.add_argument("--rate", type=float, default=5.0, help="emails a second, all teams")
     ap.add_argument("--claims", type=int, default=200)
+    ap.add_argument("--quiet-claims", type=int, default=100, help="claims with no mail arriving")
     ap.add_argument("--mode", choices=("both", "folder", "ews"), default="both")
     ap.add_argument("--processes", default="1,2", help="process counts to run, e.g. 1,2")
     ap.add_argument("--idle-seconds", type=float, default=120.0, help="two scheduler ticks")
@@ -487,6 +512,11 @@ def main() -> int:
             f"{what}: claim p99 <= 100 ms",
             r.claim_ms["p99"] <= GOAL_CLAIM_P99_MS,
             f"p99 {r.claim_ms['p99']:.0f} ms",
+        )
+        q = r.quiet_claim_ms
+        print(
+            f"{what}: claim with no mail arriving (no goal of its own) p50 {q['p50']:.0f} ms, "
+            f"p99 {q['p99']:.0f} ms; the bots' CPU per claim {r.claim_cpu_ms:.1f} ms"
         )
         peaks = ", ".join(f"{peak:.0f}" for _, peak in r.rss)
         if r.processes == 1:

@@ -363,6 +363,12 @@ class DutyBot:
         with team.moving:
             return move_resolved(self.db, name, team.mailbox)
 
+    def moves_waiting(self, name: str) -> bool:
+        """True if some resolved task's email still waits to go to Done."""
+        assert self.db is not None
+        with self.db.session() as s:
+            return bool(q.emails_to_move(s, name, limit=1))
+
     def run_due(self, name: str) -> JobReport:
         """The handover, nudges and handover emails due now for one team (idempotent)."""
         jobs = self.teams[name].jobs

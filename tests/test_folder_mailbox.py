@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -138,3 +141,103 @@ def test_send_writes_an_eml_to_outbox(tmp_path: Path) -> None:
     body = sent.read_text()
     assert "Subject: Duty handover" in body and "Nothing outstanding." in body
     assert "text/html" in body
+
+
+# ---- watching: a look is a stat of the folder; a change of its list of emails is told -------
+
+
+class Watching:
+    """FolderMailbox.watch on a thread, looking every 20 ms; ``told`` counts the calls."""
+
+    def __init__(self, box: FolderMailbox, answer: bool = True) -> None:
+        self.told = 0
+        self.answer = answer
+        self.stop = threading.Event()
+        self._cond = threading.Condition()
+        self.thread = threading.Thread(
+            target=box.watch, args=(self.stop, self._on_new_mail), kwargs={"poll_interval": 0.02}
+        )
+
+    def _on_new_mail(self) -> bool:
+        with self._cond:
+            self.told += 1
+            self._cond.notify_all()
+        return self.answer
+
+    def wait_for(self, told: int) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self.told >= told, 5)
+
+    def __enter__(self) -> Watching:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(5)
+
+
+def test_watch_tells_of_each_email_added_or_taken_away_and_not_otherwise(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    drop(inbox, "001.eml")
+    with Watching(FolderMailbox(inbox)) as w:
+        assert w.wait_for(1)  # the first look
+        drop(inbox, "002.eml", message_id="<two@example.org>")
+        assert w.wait_for(2)
+        (inbox / "001.eml").unlink()
+        assert w.wait_for(3)
+        (inbox / "Done").mkdir()  # not an email: the list is the same
+        time.sleep(0.3)
+        assert w.told == 3
+
+
+def test_watch_sees_an_email_that_leaves_the_folders_time_as_it_was(tmp_path: Path) -> None:
+    """A coarse filesystem clock can give a second email the folder time of the first, if it
+    comes within the same tick: the watch lists a folder changed that recently at every look."""
+    inbox = tmp_path / "inbox"
+    drop(inbox, "001.eml")
+    with Watching(FolderMailbox(inbox)) as w:
+        assert w.wait_for(1)
+        was = (inbox).stat()
+        drop(inbox, "002.eml", message_id="<two@example.org>")
+        os.utime(inbox, ns=(was.st_atime_ns, was.st_mtime_ns))  # the same tick
+        assert w.wait_for(2)
+
+
+def test_watch_asks_again_at_every_look_after_a_check_that_failed(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    drop(inbox, "001.eml")
+    with Watching(FolderMailbox(inbox), answer=False) as w:
+        assert w.wait_for(3)  # nothing changed, yet it is told again until a check works
+        w.answer = True
+        told = w.told
+        time.sleep(0.3)
+        assert w.told <= told + 1
+
+
+def test_watch_of_a_missing_folder_tells_at_every_look_so_the_check_can_say_why(
+    tmp_path: Path,
+) -> None:
+    with Watching(FolderMailbox(tmp_path / "not-there")) as w:
+        assert w.wait_for(3)
+
+
+def test_watches_of_many_folders_each_tell_of_their_own_and_stop_at_once(tmp_path: Path) -> None:
+    inboxes = [tmp_path / f"inbox-{i}" for i in range(5)]
+    for inbox in inboxes:
+        drop(inbox, "001.eml")
+    watching = [Watching(FolderMailbox(inbox)) for inbox in inboxes]
+    for w in watching:
+        w.thread.start()
+    try:
+        assert all(w.wait_for(1) for w in watching)
+        drop(inboxes[2], "002.eml", message_id="<two@example.org>")
+        assert watching[2].wait_for(2)
+        time.sleep(0.3)
+        assert [w.told for w in watching] == [1, 1, 2, 1, 1]
+    finally:
+        for w in watching:
+            w.stop.set()
+        for w in watching:
+            w.thread.join(1)
+    assert not any(w.thread.is_alive() for w in watching)

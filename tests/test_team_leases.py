@@ -18,21 +18,24 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 from sqlalchemy import select
 
 from bot.kernel.clock import SystemClock
-from bot.ops.lease import TeamLeases
+from bot.ops.lease import TeamLeases, team_lease_name
 from storage import leases as leases_db
 from storage import tasks as q
 from storage.db import Database
 from storage.models import Email, Task
 from tests.bot_process import CHANNEL, JO, SAM, SECRET, TEAM, BotProcess, cards, until
+from tests.fakes.ews_server import FakeEws
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_signing import signed_headers, slash_command_body
 from tests.mail import make_email
+from tests.slack_harness import SlackHarness
 
 # ---- the leases on their own ---------------------------------------------------------------
 
@@ -125,6 +128,79 @@ def test_a_clean_stop_hands_its_teams_over_at_once_but_not_while_work_is_in_hand
     assert b.held() == NAMES
     with db.session() as s:
         assert not b.notice_free(s)  # all held: the scan asks nothing more of the leases
+
+
+# ---- a team's mailbox is watched only where its lease is held ------------------------------
+
+
+def ews_team(ews: FakeEws, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("LEASES_EWS_PASSWORD", ews.password)
+    mailbox = {
+        "kind": "ews", "address": ews.address, "endpoint": ews.endpoint, "auth": "basic",
+        "username": ews.username, "password_env": "LEASES_EWS_PASSWORD", "streaming": True,
+    }  # fmt: skip
+    return {"mailbox": mailbox}
+
+
+def referral(n: int) -> bytes:
+    return make_email(f"Referral {n}", "Please call back.", message_id=f"<watch-{n}@example.org>")
+
+
+def test_a_process_watches_a_teams_mailbox_only_while_it_holds_the_team_and_catches_up_on_taking_it(
+    db: Database, ews: FakeEws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the team: this one opens no stream to its mailbox, and mail that
+    comes meanwhile waits. Once the team comes free this one takes it, takes that mail in at
+    once (before any new mail wakes a stream) and streams from then on."""
+    team = ews_team(ews, monkeypatch)
+    name = team_lease_name("care-experienced")
+    with db.session() as s:
+        leases_db.take_lease(
+            s, name, "other-host:4242:ab12", datetime.now(UTC), timedelta(minutes=5)
+        )
+    with SlackHarness(db, team=team, with_mailboxes=True) as h:
+        h.runner.start()
+        ews.deliver(referral(1))
+        time.sleep(3)  # a round of the lease scan, and more
+        assert ews.open_streams() == 0
+        assert h.cards() == []
+        with db.session() as s:  # the other process stops cleanly
+            leases_db.drop_lease(s, name, "other-host:4242:ab12", datetime.now(UTC))
+        until(h.cards, 15, "the card of the email that came while the other held the team")
+        assert ews.wait_for_streams(1)
+        ews.deliver(referral(2))
+        until(lambda: len(h.cards()) == 2, 15, "the card of an email that came after")
+        assert ews.open_streams() == 1
+
+
+def test_of_two_processes_only_the_holder_streams_and_the_other_takes_over_on_a_clean_stop(
+    db: Database, ews: FakeEws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    team = ews_team(ews, monkeypatch)
+    with (
+        FakeSlack() as fake,
+        SlackHarness(db, fake=fake, team=team, with_mailboxes=True) as a,
+        SlackHarness(db, fake=fake, team=team, with_mailboxes=True) as b,
+    ):
+        a.runner.start()
+        b.runner.start()
+        assert ews.wait_for_streams(1)
+        time.sleep(3)  # a round of each one's lease scan, and more: still one stream
+        assert ews.open_streams() == 1
+        holder, other = (a, b) if a.runner.holding("care-experienced") else (b, a)
+        ews.deliver(referral(1))
+        until(lambda: len(fake.messages(CHANNEL)) == 1, 15, "the holder's card")
+
+        holder.runner.shutdown(timeout=5)  # its stream ends; the other takes the team over
+        ews.deliver(referral(2))
+        until(lambda: other.runner.holding("care-experienced"), 10, "the other to take over")
+        until(lambda: len(fake.messages(CHANNEL)) == 2, 15, "the card of the email in between")
+        assert ews.wait_for_streams(1)
+        ews.deliver(referral(3))
+        until(lambda: len(fake.messages(CHANNEL)) == 3, 15, "the card of the next email")
+        time.sleep(1)
+        assert ews.open_streams() == 1
+        assert len(fake.messages(CHANNEL)) == 3  # every email one card
 
 
 # ---- real processes --------------------------------------------------------------------------

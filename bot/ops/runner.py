@@ -5,9 +5,10 @@ Poke a team to deliver straight away. Every few seconds one look at the database
 held teams with something waiting (a card changed through another process, a nudge, a retry
 after the chat was down) and pokes them, so an idle bot with many teams stays idle.
 Emails of resolved tasks move to Done from their own loop: soon after a card changes (a
-resolve), and every poll interval anyway, so a move that failed while Exchange was down is
+resolve), and every MOVE_RETRY_SECONDS anyway, so a move that failed while Exchange was down is
 tried again even when no new mail arrives to wake the (streaming) mail watcher. The same loop
-retries a mail check that failed (say the database was away while the stream told of new mail).
+retries a mail check that failed, every poll interval (say the database was away while the
+stream told of new mail).
 
 A database that can't be reached is said once in the log (bot.outage), not on every round.
 Stopping (``shutdown``) lets each loop finish the email or card in hand, then return.
@@ -16,6 +17,11 @@ Several processes may share one database (replicas, or a restart overlapping the
 Each team has its own lease (bot.ops.lease.TeamLeases): only its holder takes the team's mail
 in, posts its cards and moves its mail, so no card is posted twice; the teams spread across
 the processes, every process answers chat, and a team whose holder dies is taken over.
+A team's loops (its mail watcher, delivery and move loops) run only while this process holds
+its lease: they start when the lease is taken, the watcher first checking the inbox so mail
+that came while nobody watched is taken in at once, and stop when it is given up or lost. So
+with two processes each watches only its own teams' mailboxes (one EWS stream, or one folder
+look, per team across the processes), and an idle process has only its own teams' threads.
 """
 
 from __future__ import annotations
@@ -55,6 +61,14 @@ class _StopOrLost:
 
 
 @dataclass
+class _TeamWork:
+    """One held team's loops, and what stops them: the process stopping or the lease going."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+
+@dataclass
 class Runner:
     bot: DutyBot
     chat: Chat
@@ -70,7 +84,10 @@ class Runner:
     _move_pokes: dict[str, threading.Event] = field(default_factory=dict)
     _mail_locks: dict[str, threading.Lock] = field(default_factory=dict)
     _mail_failed: set[str] = field(default_factory=set)  # teams whose last mail check failed
+    _move_asked: set[str] = field(default_factory=set)  # teams with a card changed: move soon
     _threads: list[threading.Thread] = field(default_factory=list)
+    _work: dict[str, _TeamWork] = field(default_factory=dict)  # the held teams' loops
+    _work_lock: threading.Lock = field(default_factory=threading.Lock)
     leases: TeamLeases = field(init=False)
 
     def __post_init__(self) -> None:
@@ -105,6 +122,7 @@ class Runner:
             finally:
                 lock.release()
         if done.updated:  # a card changed: perhaps resolved, so its email may go to Done
+            self._move_asked.add(team)
             self._move_pokes[team].set()
         return done
 
@@ -116,29 +134,35 @@ class Runner:
             if not ours:  # the holder takes the mail in; this one catches up on taking over
                 return SyncResult(error="another process holds the team's lease")
             with self._mail_locks[team]:  # the watcher and the retry in the move loop
-                result = self.bot.check_mail(team, stop=self.stop)
+                result = self.bot.check_mail(team, stop=self._stop_of(team))
         if result.new or result.replies:
             self.poke(team)
         return result
 
     def start(self) -> None:
+        """Take the teams' leases and start each held team's loops now, before the chat is
+        served (so the first look at each inbox comes first, as at any start); then the
+        delivery scan, which starts a team's loops within a round of taking it over."""
+        self._round()
         self._spawn("deliver-scan", self._scan_loop)
-        for name, wired in self.bot.teams.items():
-            self._spawn(f"deliver-{name}", for_team(name, lambda n=name: self._deliver_loop(n)))
-            if wired.mailbox is not None:
-                self._spawn(f"mailbox-{name}", for_team(name, lambda n=name: self._mail_loop(n)))
-                self._spawn(f"move-{name}", for_team(name, lambda n=name: self._move_loop(n)))
 
-    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+    def _spawn(self, name: str, target: Callable[[], None]) -> threading.Thread:
         t = threading.Thread(target=target, name=name, daemon=True)
         t.start()
+        self._threads = [old for old in self._threads if old.is_alive()]
         self._threads.append(t)
+        return t
 
     def _scan_loop(self) -> None:
         """Every ``deliver_every`` seconds: keep the leases up (taking over a team come free),
-        and poke the held teams with something waiting."""
+        start or stop the teams' loops to match, and poke the held teams with something
+        waiting."""
         while not self.stop.wait(self.deliver_every):
-            self._guard("all", "looking for cards to deliver", self._scan)
+            self._round()
+
+    def _round(self) -> None:
+        self._guard("all", "looking for cards to deliver", self._scan)
+        self._follow_leases()  # also when the database is away: a stale lease stops work
 
     def _scan(self) -> None:
         self.leases.keep_up()
@@ -152,28 +176,68 @@ class Runner:
         for team in waiting:
             self.poke(team)
 
-    def _deliver_loop(self, team: str) -> None:
-        while not self.stop.is_set():
+    # ---- each held team's loops -------------------------------------------------------
+
+    def _follow_leases(self) -> None:
+        """Run the loops of exactly the teams this process holds."""
+        held = set(self.leases.held())
+        with self._work_lock:
+            if self.stop.is_set():  # shutdown ends them all
+                return
+            for team in [t for t in self._work if t not in held]:
+                self._end(self._work.pop(team), team)
+            for team in sorted(held - self._work.keys()):
+                self._work[team] = self._begin(team)
+
+    def _begin(self, team: str) -> _TeamWork:
+        """A team just taken: its delivery, and its mail watcher, which checks the inbox first
+        (catching up on what came while another process held it, or nobody did)."""
+        work = _TeamWork()
+        log.info("running team %s here: watching its mailbox, delivering its cards", team)
+        loops: list[tuple[str, Callable[[str, threading.Event], None]]] = [
+            ("deliver", self._deliver_loop)
+        ]
+        if self.bot.teams[team].mailbox is not None:
+            loops += [("mailbox", self._mail_loop), ("move", self._move_loop)]
+        for kind, loop in loops:
+            run = for_team(team, lambda loop=loop: loop(team, work.stop))  # type: ignore[misc]
+            work.threads.append(self._spawn(f"{kind}-{team}", run))
+        return work
+
+    def _end(self, work: _TeamWork, team: str) -> None:
+        """Stop a team's loops after what they have in hand (not waited for here)."""
+        if not self.stop.is_set():
+            log.info("no longer running team %s here", team)
+        work.stop.set()
+        self._pokes[team].set()
+        self._move_pokes[team].set()
+
+    def _stop_of(self, team: str) -> threading.Event:
+        work = self._work.get(team)
+        return work.stop if work is not None else self.stop
+
+    def _deliver_loop(self, team: str, stop: threading.Event) -> None:
+        while not stop.is_set():
             self._pokes[team].wait(self.deliver_anyway)
             self._pokes[team].clear()
-            if self.stop.is_set():
+            if stop.is_set():
                 break
             done = self._guard(team, "delivering cards", lambda: self.deliver(team))
             if done and (done.posted or done.updated or done.messages) and not done.waiting:
                 self._pokes[team].set()  # perhaps more than one batch waits: go on at once
 
-    def _mail_loop(self, team: str) -> None:
+    def _mail_loop(self, team: str, stop: threading.Event) -> None:
         wired = self.bot.teams[team]
         interval = wired.cfg.mailbox.poll_seconds
         if self._watched(team):
             self._safe_check(team)  # catch up first, then let the stream (or listing) tell us
             watch = wired.mailbox.watch  # type: ignore[union-attr]
-            watch(self.stop, lambda: self._safe_check(team), poll_interval=interval)
+            watch(stop, lambda: self._safe_check(team), poll_interval=interval)
             return
         pace = getattr(wired.mailbox, "pace", None)  # Graph: quicker after mail, slower idle
-        while not self.stop.is_set():
+        while not stop.is_set():
             self._safe_check(team)
-            self.stop.wait(pace.next_wait() if pace is not None else interval)
+            stop.wait(pace.next_wait() if pace is not None else interval)
 
     def _watched(self, team: str) -> bool:
         """True if the team's mailbox tells of new mail (an EWS stream, a folder's listing)
@@ -182,32 +246,54 @@ class Runner:
         watch = getattr(wired.mailbox, "watch", None)
         return callable(watch) and bool(getattr(wired.cfg.mailbox, "streaming", True))
 
-    def _move_loop(self, team: str) -> None:
+    def _move_loop(self, team: str, stop: threading.Event) -> None:
         # A polled mailbox moves mail on each poll already (DutyBot.check_mail): this loop
-        # then only answers pokes. A watched one may go quiet for hours: a failed check is
-        # retried every poll interval, and moves every poll interval (at least 30 s apart).
-        mailbox = self.bot.teams[team].cfg.mailbox
-        interval = mailbox.poll_seconds if self._watched(team) else None
-        moved = time.monotonic()
-        while not self.stop.is_set():
-            poked = self._move_pokes[team].wait(interval)
+        # then only answers pokes. A watched one may go quiet for hours: after a card
+        # changes (a poke), at the start, and every MOVE_RETRY_SECONDS (or poll interval, if
+        # longer) while some emails still wait (Exchange was down), its moves are tried; a
+        # failed check is retried every poll interval until it works. Otherwise it sleeps.
+        poll = self.bot.teams[team].cfg.mailbox.poll_seconds
+        watched = self._watched(team)
+        every = max(poll, MOVE_RETRY_SECONDS)
+        waiting = watched  # a team just taken: its last holder may have left moves undone
+        moved = float("-inf")
+        while not stop.is_set():
+            if team in self._mail_failed:
+                wait: float | None = poll
+            elif waiting:
+                wait = max(0.0, every - (time.monotonic() - moved))
+            else:
+                wait = None
+            woken = self._move_pokes[team].wait(wait)
             self._move_pokes[team].clear()
-            if self.stop.is_set():
+            if stop.is_set():
                 break
+            asked = team in self._move_asked
+            self._move_asked.discard(team)
+            if woken and not asked:
+                continue  # a check just failed: wait the poll interval, then retry it
             if team in self._mail_failed:
                 self._safe_check(team)
-            if poked or time.monotonic() - moved >= max(interval or 0, MOVE_RETRY_SECONDS):
+            if asked or (waiting and time.monotonic() - moved >= every):
                 moved = time.monotonic()
-                self._guard(team, "moving resolved emails", lambda: self._move_done(team))
+                left = self._guard(team, "moving resolved emails", lambda: self._move_done(team))
+                waiting = watched and left is not False  # None: it failed, so try again
 
-    def _move_done(self, team: str) -> int:
+    def _move_done(self, team: str) -> bool:
+        """Move what waits to go to Done; True if some emails still wait (say Exchange is
+        down)."""
         with self.leases.acting(team) as ours:
-            return self.bot.move_done(team) if ours else 0
+            if not ours:
+                return False
+            self.bot.move_done(team)
+            return self.bot.moves_waiting(team)
 
     def _safe_check(self, team: str) -> bool:
         """Check the mail; False if that failed (or another process holds the team)."""
         result = self._guard(team, "checking the mailbox", lambda: self.check_mail(team))
         if result is None or result.error:  # a streamed "new mail" must not be forgotten
+            if team not in self._mail_failed and self._watched(team):
+                self._move_pokes[team].set()  # the move loop, perhaps in a long wait, retries it
             self._mail_failed.add(team)
             return False
         self._mail_failed.discard(team)
@@ -230,8 +316,10 @@ class Runner:
         """Finish what is in hand, then stop. Returns the loops still busy after ``timeout``
         (say a Slack call hanging); what they held is redone safely after a restart."""
         self.stop.set()
-        for ev in (*self._pokes.values(), *self._move_pokes.values()):
-            ev.set()
+        with self._work_lock:
+            for team, work in self._work.items():
+                self._end(work, team)
+            self._work.clear()
         for t in self._threads:
             t.join(timeout)
         busy = [t.name for t in self._threads if t.is_alive()]

@@ -772,9 +772,13 @@ class _Watcher:
         self.box, self.stop, self.on_new_mail = box, stop, on_new_mail
         self.poll_interval = poll_interval
         self.subscription: str | None = None
+        # What the streams tell, and "stop": the watch sleeps on this queue, not a timer, so
+        # a quiet mailbox costs no wake-ups (many teams' watchers share two CPUs).
+        self.events: queue.Queue[str] = queue.Queue()
 
     def run(self) -> None:
         delay = _RECONNECT_FIRST
+        threading.Thread(target=self._wake_on_stop, name="ews-watch-stop", daemon=True).start()
         try:
             while not self.stop.is_set():
                 if self.subscription is None and not self._subscribe():
@@ -808,12 +812,16 @@ class _Watcher:
             log.warning("EWS streaming not available, polling instead: %s", exc)
         return False
 
+    def _wake_on_stop(self) -> None:
+        self.stop.wait()
+        self.events.put("stop")
+
     def _stream_once(self) -> str:
         """Run one GetStreamingEvents connection on a helper thread; report how it ended:
-        "ended", "dropped", "gone" or "stopped". Events come back through a queue so that
-        on_new_mail runs on the watch() thread and stop is noticed promptly. The service
+        "ended", "dropped", "gone" or "stopped". Events come back through the queue so that
+        on_new_mail runs on the watch() thread and stop is noticed at once. The service
         object rather than Folder.get_streaming_events(), to be able to cut the stream."""
-        events: queue.Queue[str] = queue.Queue()
+        events = self.events
         subscription = self.subscription
         try:
             svc = GetStreamingEvents(account=self.box._account())
@@ -838,18 +846,14 @@ class _Watcher:
 
         threading.Thread(target=pump, name="ews-stream", daemon=True).start()
         while True:
-            try:
-                what = events.get(timeout=0.2)
-            except queue.Empty:
-                if self.stop.is_set():
-                    self._unsubscribe()
-                    _cut_stream(svc)
-                    return "stopped"
-                continue
+            what = events.get()
+            if what == "stop" or self.stop.is_set():
+                self._unsubscribe()
+                _cut_stream(svc)
+                return "stopped"
             if what != "mail":
                 return what
-            if not self.stop.is_set():
-                self._notify()
+            self._notify()
 
     def _poll_for(self, seconds: float) -> None:
         """Fallback: call on_new_mail every poll_interval for a while."""
