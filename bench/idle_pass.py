@@ -6,8 +6,10 @@ this cost, times 50, was most of the bot's idle CPU (bench/teams_scale.py). The 
 nothing open: nothing is due. One pass runs
 first at 16:31 on the Monday (the handover goes out) and one at 11:00 on the Tuesday (that
 day's purge and morning), as in a bot running since the day before; then
---runs passes a minute apart. Prints each job's mean time and SQL statements a pass (counted
-with SQLAlchemy's ``before_cursor_execute`` event), and the whole pass's.
+--runs passes a minute apart, each after the scheduler's one question for all its teams
+(storage.due, here for the one team). Prints each
+job's mean time and SQL statements a pass (counted with SQLAlchemy's ``before_cursor_execute``
+event), and the whole pass's time, CPU and statements.
 
     .venv/bin/python bench/idle_pass.py [--history 10000] [--runs 50] [--open 0] [--claimed 0]
         [--pg] [--db FILE]
@@ -32,7 +34,8 @@ from sqlalchemy import event  # noqa: E402
 from bench.common import exit_code, header  # noqa: E402
 from bench.handover import handover_jobs  # noqa: E402
 from bench.history import DutyDay, count_tasks, fill, open_db  # noqa: E402
-from bot.ops.jobs import JobReport, TeamJobs  # noqa: E402
+from bot.ops.jobs import JobReport, TeamJobs, due_of  # noqa: E402
+from storage.due import TeamDue  # noqa: E402
 
 T = TypeVar("T")
 TEAM = "care-experienced"  # as bench/handover.py's handover_jobs
@@ -40,6 +43,7 @@ TEAM = "care-experienced"  # as bench/handover.py's handover_jobs
 # the passes start at 11:00 on the Tuesday: after the morning, before the handover.
 FILLED = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
 START = datetime(2026, 11, 24, 11, 0, tzinfo=UTC)
+DUE = "(what is due, for all teams)"
 
 
 class Meter:
@@ -63,6 +67,16 @@ class Meter:
             return self.guard(report, name, job)
         finally:
             self.ms[name] += (time.perf_counter() - t0) * 1000
+            self.current = "(outside the jobs)"
+
+    def due(self, jobs: TeamJobs, now: datetime) -> TeamDue:
+        """The scheduler's one question for all its teams (bot.ops.jobs.due_of), here for one."""
+        self.current = DUE
+        t0 = time.perf_counter()
+        try:
+            return due_of(jobs.tasks.db, {jobs.name: jobs}, now)[jobs.name]
+        finally:
+            self.ms[DUE] += (time.perf_counter() - t0) * 1000
             self.current = "(outside the jobs)"
 
     def reset(self) -> None:
@@ -96,10 +110,12 @@ def main() -> int:
             handover = jobs.run_due(FILLED + timedelta(minutes=31)).handover
             print(f"warm-up: Monday's handover {handover}; {jobs.run_due(START)}")
             meter.reset()
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             for i in range(1, args.runs + 1):
-                jobs.run_due(START + timedelta(minutes=i))
+                now = START + timedelta(minutes=i)
+                jobs.run_due(now, meter.due(jobs, now))
             total_ms = (time.perf_counter() - t0) * 1000
+            cpu_ms = (time.process_time() - cpu0) * 1000
         finally:
             drop()
     n = args.runs
@@ -107,8 +123,8 @@ def main() -> int:
     for name in sorted(meter.ms, key=lambda k: -meter.ms[k]):
         print(f"{name:<28}{meter.ms[name] / n:>9.2f}{meter.sql[name] / n:>10.1f}")
     print(
-        f"whole pass: {total_ms / n:.2f} ms, {sum(meter.sql.values()) / n:.1f} SQL statements "
-        f"(mean of {n} passes a minute apart)"
+        f"whole pass: {total_ms / n:.2f} ms ({cpu_ms / n:.2f} ms of CPU), "
+        f"{sum(meter.sql.values()) / n:.1f} SQL statements (mean of {n} passes a minute apart)"
     )
     return exit_code(True)
 

@@ -3,9 +3,10 @@ far the sending got (its events: started, then acknowledged, failed or unsure)."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, aliased
 
 from storage.models import Event, Task
@@ -48,20 +49,23 @@ def state(s: Session, task_id: int) -> str | None:
 def stuck(s: Session, team: str, started_before: datetime) -> list[Task]:
     """Tasks whose acknowledgement started before then and never finished: the bot stopped
     between the claim and the mailbox's answer."""
-    # From the team's "started" events (an index seek: few, and none for a team that never
+    return list(s.scalars(stuck_query([team], started_before).order_by(Task.number)))
+
+
+def stuck_query(teams: Sequence[str], started_before: datetime) -> Select[tuple[Task]]:
+    """The stuck acknowledgements' tasks of ``teams`` (storage.due counts them for many)."""
+    # From the teams' "started" events (an index seek: few, and none for a team that never
     # acknowledges) to those with no later acknowledgement event on their task; not from
     # every task the team ever had.
     later = aliased(Event)
-    q = (
+    return (
         select(Task)
         .join(Event, Event.task_id == Task.id)
-        .where(Event.team == team, Event.kind == STARTED, Task.team == team)
+        .where(Event.team.in_(teams), Event.kind == STARTED, Task.team == Event.team)
         .where(
             ~select(later.id)
             .where(later.task_id == Event.task_id, later.kind.in_(KINDS), later.id > Event.id)
             .exists()
         )
         .where(Task.acked_at < started_before)
-        .order_by(Task.number)
     )
-    return list(s.scalars(q))

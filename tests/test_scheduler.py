@@ -17,14 +17,15 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
+from bot.app import DutyBot
 from bot.kernel.clock import ManualClock
 from bot.kernel.config import parse_config
 from bot.ops.jobs import TeamJobs
 from bot.ops.scheduler import DutyScheduler, Reports, handover_job_id, handover_trigger
 from storage.db import Database
-from storage.models import JobRun
+from storage.models import JobRun, Outbox
 from tests.bot_process import db_schema
 from tests.conftest import ROOT, TEAM
 from tests.test_handover import (
@@ -380,3 +381,38 @@ def test_a_dead_holders_lease_is_taken_over_after_it_expires(
     next_day.finish()
     assert [k for k, _ in handover_runs(db)] == ["2026-11-23", "2026-11-24", "2026-11-25"]
     assert len(posts(drain(db))) == 3
+
+
+def test_a_pass_over_many_quiet_teams_asks_one_question_and_still_sends_what_is_due(
+    db: Database, clock: ManualClock
+) -> None:
+    # With tens of teams in one process, each job asking its own question every tick was
+    # most of an idle bot's CPU; the pass now asks what could be due for all teams at once.
+    names = [f"team-{i}" for i in range(6)]
+    cfg = parse_config(
+        {
+            "teams": [
+                {**TEAM, "name": n, "channel": f"C{i}", "rota": WEEK} for i, n in enumerate(names)
+            ]
+        }
+    )
+    bot = DutyBot(cfg, clock=clock, db=db).start(with_mailboxes=False)
+    jobs = {n: bot.team(n).jobs for n in names}
+    sched = DutyScheduler(db, clock, cfg.scheduler, jobs, "one")  # type: ignore[arg-type]
+    for _ in range(2):  # the day's first passes: the morning's jobs, then seeing them done
+        sched.tick()
+        clock.advance(timedelta(minutes=1))
+    drain(db)
+    asked: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a: asked.append(a[2]))
+    clock.advance(timedelta(minutes=1))
+    sched.tick()
+    assert len(asked) <= 3, asked  # the lease, and one question for all six teams
+    assert drain(db) == []
+    n = arrive(jobs["team-3"], "Rent arrears")
+    clock.advance(timedelta(minutes=30))
+    sched.tick()
+    with db.session() as s:
+        told = s.scalars(select(Outbox.team).where(Outbox.sent_at.is_(None))).all()
+    assert set(told) == {"team-3"}
+    assert any(f"#{n} Rent arrears" in body for _, _, body in drain(db))

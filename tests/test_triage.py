@@ -101,6 +101,36 @@ def test_each_new_money_or_housing_request_tells_todays_duty_manager_once(
     assert dms(drain(db), "jo") == []
 
 
+def test_a_request_tagged_later_or_left_for_another_manager_is_still_told(db: Database) -> None:
+    # The scheduler's pass skips the oversight look while today's mail is as it was when
+    # everything was told; a later tag, or another manager on the rota, must still be told.
+    clock = ManualClock(london(2026, 11, 23, 10, 0))
+    bot = make_bot(db, clock, rota=WEEK, managers=["jo", "kim"])
+    jobs = jobs_of(bot)
+
+    def next_pass() -> list[str]:
+        clock.advance(timedelta(minutes=1))
+        jobs.run_due()
+        return dms(drain(db))
+
+    n = mail_in(bot, "Rent arrears", "I am behind with my rent.")
+    other = mail_in(bot, "School trip", "Can Mia go on the trip?")
+    assert next_pass() == [f"New financial request: #{n} Rent arrears"]
+    assert next_pass() == []  # nothing new: nothing twice
+    assert (
+        "now accommodation" in bot.team().command("sam", f"/duty tag {other} accommodation").plain()
+    )
+    assert next_pass() == [f"New accommodation request: #{other} School trip"]
+    said = bot.team().command("jo", "/duty new phone Landlord wants the deposit by Friday")
+    deposit = int(said.plain().split("#")[1].split(" ")[0])
+    assert next_pass() == []  # Jo's own call: not told to Jo
+    assert "Rota set" in bot.team().command("jo", "/duty rota set 2026-11-23 manager @kim").plain()
+    drain(db)
+    assert next_pass() == [
+        f"New accommodation request: #{deposit} Landlord wants the deposit by Friday"
+    ]
+
+
 def test_words_make_a_hint_not_a_flag_and_its_clock_runs_from_arrival(db: Database) -> None:
     clock = ManualClock(london(2026, 11, 23, 10, 5))
     bot = make_bot(db, clock, rota=WEEK)

@@ -50,6 +50,7 @@ from storage import jobs as jobs_db
 from storage import nudges as nudges_db
 from storage import tasks as q
 from storage.db import Database
+from storage.due import TeamDue
 from storage.models import Case
 
 log = logging.getLogger(__name__)
@@ -97,9 +98,12 @@ class CaseClocks:
     def name(self) -> str:
         return self.team.name
 
-    def run(self, now: datetime) -> int:
+    def run(self, now: datetime, due: TeamDue | None = None) -> int:
         """Everything due at ``now``: the weekly report, reminders, escalations. Returns how
-        many messages were queued."""
+        many messages were queued. ``due`` (storage.due) may already say the register is
+        empty."""
+        if due is not None and not due.has_cases:
+            return 0
         with self.db.session() as s:
             if not cases_db.has_cases(s, self.name):
                 return 0  # a team that doesn't use the register: no report, no reminders

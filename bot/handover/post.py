@@ -101,7 +101,8 @@ class Handover:
                 self._recorded = day
                 return None
             if late and not self._began_by(s, self.at(day)):
-                return None  # a new install: never a handover for a day before it began
+                self._recorded = day  # a new install: no handover for a day before it began
+                return None
         if late and self.config.handover.late == "skip":
             try:
                 with self.tasks.db.session() as s:

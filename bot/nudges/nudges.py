@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -39,6 +39,7 @@ from bot.tasks.actions import Tasks
 from bot.tasks.cards import clock_time, local_time
 from storage import nudges as nudges_db
 from storage import tasks as q
+from storage.due import TeamDue
 from storage.models import Task
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,9 @@ class Nudger:
     hours: OfficeHoursConfig
     rules: NudgesConfig
     cover: PhoneCover | None = None  # who is out, and who has the phone meanwhile
+    # Today's mail as storage.due last saw it when every oversight DM it called for was sent:
+    # the same again means nothing new to tell (a new task or a new category changes it).
+    _told_mail: tuple[date, tuple[int, int]] | None = field(default=None, init=False)
 
     @property
     def name(self) -> str:
@@ -141,10 +145,14 @@ class Nudger:
         """Send every nudge that is due at ``now``; returns how many went out."""
         return sum(send() for _, send in self.parts(now))
 
-    def parts(self, now: datetime) -> list[tuple[str, Callable[[], int]]]:
+    def parts(
+        self, now: datetime, due: TeamDue | None = None
+    ) -> list[tuple[str, Callable[[], int]]]:
         """Each kind of nudge due at ``now`` as (name, send), in the order `run` sends them,
         so the scheduler can guard each on its own; ``send()`` returns how many went out.
-        None out of office hours (held: the next pass in office hours sends what is due)."""
+        None out of office hours (held: the next pass in office hours sends what is due).
+        ``due`` (storage.due, for many teams at once) lets a kind that can have nothing due
+        yet skip its own question."""
         if not in_office_hours(now, self.tz, self.cal, self.hours):
             return []
         day = now.astimezone(self.tz).date()
@@ -164,12 +172,18 @@ class Nudger:
         return [
             # Each kind reads today's cover only once it has something to send (idle passes
             # of many teams then cost one cheap question a kind).
-            ("unclaimed", lambda: self._unclaimed(now, today)),  # safeguarding too
-            ("stale_claims", lambda: self._stale_claims(now, today)),
-            ("follow_ups", lambda: self._follow_ups(now, today)),
+            ("unclaimed", lambda: self._unclaimed(now, today, due)),  # safeguarding too
+            ("stale_claims", lambda: self._stale_claims(now, today, due)),
+            ("follow_ups", lambda: self._follow_ups(now, today, due)),
             ("rota_missing", lambda: self._rota_missing(now)),
-            ("oversight", lambda: self._oversight(now, today)),
+            ("oversight", lambda: self._oversight(now, today, due)),
         ]
+
+    @staticmethod
+    def _too_soon(since: datetime | None, now: datetime, minutes: float) -> bool:
+        """Nothing since then, or not even ``minutes`` of any time since (office time is
+        never more than the time on the clock)."""
+        return since is None or now - since < timedelta(minutes=minutes)
 
     def _office(self, since: datetime, now: datetime, cap: timedelta) -> bool:
         return office_time_between(since, now, self.tz, self.cal, self.hours, cap) >= cap
@@ -220,7 +234,13 @@ class Nudger:
 
     # -- unclaimed, and unclaimed safeguarding --
 
-    def _unclaimed(self, now: datetime, today: Callable[[], CoverNow]) -> int:
+    def _unclaimed(
+        self, now: datetime, today: Callable[[], CoverNow], due: TeamDue | None = None
+    ) -> int:
+        r = self.rules
+        first = min(r.unclaimed_minutes, r.safeguarding_minutes)
+        if due is not None and self._too_soon(due.oldest_open, now, first):
+            return 0
         with self.tasks.db.session() as s:
             # Mail already in the inbox at the first start is not chased while it waits.
             waiting = [w for w in q.open_tasks_since(s, self.name) if not _old_mail(w)]
@@ -228,7 +248,6 @@ class Nudger:
                 return 0  # nothing waiting: no reminders to look up
             sent_plain = nudges_db.last_nudges(s, self.name, "unclaimed")
             sent_sg = nudges_db.last_nudges(s, self.name, "safeguarding")
-        r = self.rules
         plain = [
             w for w in waiting
             if self._due(w, now, sent_plain, r.unclaimed_minutes, r.unclaimed_repeat_minutes)
@@ -346,7 +365,12 @@ class Nudger:
 
     # -- stale claims --
 
-    def _stale_claims(self, now: datetime, today: Callable[[], CoverNow]) -> int:
+    def _stale_claims(
+        self, now: datetime, today: Callable[[], CoverNow], due: TeamDue | None = None
+    ) -> int:
+        quiet = 60 * self.rules.stale_claim_hours  # since its last event at the earliest
+        if due is not None and self._too_soon(due.oldest_claim, now, quiet):
+            return 0
         with self.tasks.db.session() as s:
             held = q.claimed_tasks(s, self.name)
             if not held:
@@ -391,7 +415,11 @@ class Nudger:
 
     # -- follow-ups --
 
-    def _follow_ups(self, now: datetime, today: Callable[[], CoverNow]) -> int:
+    def _follow_ups(
+        self, now: datetime, today: Callable[[], CoverNow], due: TeamDue | None = None
+    ) -> int:
+        if due is not None and (due.next_follow_up is None or due.next_follow_up > now):
+            return 0
         with self.tasks.db.session() as s:
             due = q.follow_ups_due(s, self.name, now)
         if not due:
@@ -445,26 +473,45 @@ class Nudger:
 
     # -- the duty manager's oversight of money and housing requests (seeds/000) --
 
-    def _oversight(self, now: datetime, today: Callable[[], CoverNow]) -> int:
+    def _oversight(
+        self, now: datetime, today: Callable[[], CoverNow], due: TeamDue | None = None
+    ) -> int:
         """One short DM to today's duty manager for each new task in a category marked for
         oversight (financial and accommodation by default); never about their own contact."""
         watched = {c.name for c in self.tasks.team.categories if c.oversight}
         if not watched:
             return 0
+        seen = (now.astimezone(self.tz).date(), due.mail_today) if due is not None else None
+        if seen is not None and seen == self._told_mail:
+            return 0  # no task came or changed since everything called for was told
+        sent, settled = self._tell_oversight(now, today, watched)
+        if settled:
+            self._told_mail = seen
+        return sent
+
+    def _tell_oversight(
+        self, now: datetime, today: Callable[[], CoverNow], watched: set[str]
+    ) -> tuple[int, bool]:
+        """How many DMs went, and whether today's tasks are settled: none left untold for a
+        reason that may change (no manager on the rota yet, or it was the manager's own)."""
         start = datetime.combine(now.astimezone(self.tz).date(), time(0), tzinfo=self.tz)
         with self.tasks.db.session() as s:
             fresh = q.tasks_received_between(s, self.name, start, now + timedelta(seconds=1))
+        fresh = [t for t in fresh if any(c in watched for c in t.categories or [])]
         if not fresh:
-            return 0  # nothing new today: no need to know who manages
+            return 0, True  # nothing new today: no need to know who manages
         manager = today().day.manager
         if not manager:
-            return 0
+            return 0, False
         with self.tasks.db.session() as s:
             told = nudges_db.last_nudges(s, self.name, "oversight")
-        sent = 0
+        sent, settled = 0, True
         for task in fresh:
             kinds = [c for c in task.categories or [] if c in watched]
-            if not kinds or str(task.id) in told or task.logged_by == manager:
+            if str(task.id) in told:
+                continue
+            if task.logged_by == manager:
+                settled = False  # another manager on the rota would be told
                 continue
             body = text(f"New {' and '.join(kinds)} request: #{task.number} {task.subject}")
             body = body.with_fallback(
@@ -474,7 +521,7 @@ class Nudger:
                 "oversight", str(task.id), None, now,
                 lambda s, t=task, b=body: self._dm(s, manager, b, now, t),
             )  # fmt: skip
-        return sent
+        return sent, settled
 
     # -- the rota for the next working day --
 

@@ -11,12 +11,13 @@ job, and every other team, would fail the same way, and the scheduler says so on
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import TypeVar
 
 from bot.cases.clocks import CaseClocks
+from bot.contacts.ack import STUCK_AFTER as ACK_STUCK_AFTER
 from bot.contacts.ack import unfinished as unfinished_acks
 from bot.handover.post import Handover
 from bot.kernel.calendar import WorkingCalendar
@@ -30,6 +31,8 @@ from bot.rota.cover import PhoneCover
 from bot.rota.morning import Morning
 from bot.rota.rota import Rota
 from bot.tasks.actions import Tasks
+from storage.db import Database
+from storage.due import TeamDue, due_facts
 
 log = logging.getLogger(__name__)
 
@@ -83,31 +86,46 @@ class TeamJobs:
     def name(self) -> str:
         return self.tasks.name
 
-    def run_due(self, now: datetime | None = None) -> JobReport:
+    def day_began(self, now: datetime) -> datetime:
+        """The team's midnight before ``now``."""
+        tz = self.tasks.team.tz
+        return datetime.combine(now.astimezone(tz).date(), time(0), tzinfo=tz)
+
+    def run_due(self, now: datetime | None = None, due: TeamDue | None = None) -> JobReport:
         """Everything due at ``now``: the purge, the handover (or its catch-up), its emails,
         the morning's claims, each kind of nudge, the phone cover reminder, the case clocks and
-        acknowledgements left unfinished, each in its own guard."""
+        acknowledgements left unfinished, each in its own guard. ``due`` (storage.due: the
+        scheduler asks it for all its teams at once; asked here if not given) lets a job with
+        nothing to look at skip its own question."""
         now = now or self.tasks.clock.now()
         report = JobReport()
 
         def guarded(name: str, job: Callable[[], T]) -> T | None:
             return self._guarded(report, name, job)
 
+        if due is None:  # if this fails, each job asks its own question
+            due = guarded("due", lambda: due_of(self.tasks.db, {self.name: self}, now)[self.name])
+
         # first, so nothing posted below quotes content due to go (once a day, in job_runs)
         report.purged = guarded("purge", lambda: self._purge(now)) or 0
         report.handover = guarded("handover", lambda: self.handover.due(now))
         report.emails = guarded("handover_emails", lambda: self.handover.send_emails(now)) or 0
         report.morning = guarded("morning", lambda: self.morning.due(now))
-        for kind, send in self.nudger.parts(now):
+        for kind, send in self.nudger.parts(now, due):
             sent = guarded(f"nudges.{kind}", send) or 0
             if kind == "oversight":  # not a reminder: a new request, told once
                 report.oversight += sent
             else:
                 report.nudges += sent
-        report.nudges += guarded("cover_overdue", lambda: self.cover.overdue(now)) or 0
-        report.cases = guarded("case_clocks", lambda: self.cases.run(now)) or 0
-        guarded("acknowledgements", lambda: unfinished_acks(self.tasks.db, self.tasks.team, now))
+        report.nudges += guarded("cover_overdue", lambda: self.cover.overdue(now, due)) or 0
+        report.cases = guarded("case_clocks", lambda: self.cases.run(now, due)) or 0
+        guarded("acknowledgements", lambda: self._acks(now, due))
         return report
+
+    def _acks(self, now: datetime, due: TeamDue | None) -> int:
+        if due is not None and not due.stuck_acks:
+            return 0
+        return unfinished_acks(self.tasks.db, self.tasks.team, now)
 
     def _purge(self, now: datetime) -> int:
         """Today's purge if not done yet; how many tasks' content it removed."""
@@ -134,6 +152,15 @@ class TeamJobs:
                 name, self.name, trace_without_text(exc),
             )  # fmt: skip
             return None
+
+
+def due_of(db: Database, teams: Mapping[str, TeamJobs], now: datetime) -> dict[str, TeamDue]:
+    """What could come due for each of ``teams``, in one question (storage.due)."""
+    if not teams:
+        return {}
+    began = min(jobs.day_began(now) for jobs in teams.values())
+    with db.session() as s:
+        return due_facts(s, list(teams), day_began=began, acks_before=now - ACK_STUCK_AFTER)
 
 
 def failed_job(exc: BaseException) -> str | None:

@@ -31,12 +31,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.kernel.clock import Clock, SystemClock
 from bot.kernel.config import SchedulerConfig
-from bot.ops.jobs import JobReport, TeamJobs, failed_job
+from bot.ops.jobs import JobReport, TeamJobs, due_of, failed_job
 from bot.ops.lease import Lease, TeamLeases
 from bot.ops.logs import team_context
 from bot.ops.logsafe import trace_without_text
 from bot.ops.outage import DatabaseWatch, database_unreachable
 from storage.db import Database
+from storage.due import TeamDue
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class DutyScheduler:
         self.clock = clock
         self.settings = settings
         self.teams = teams
+        self.db = db
         ttl = timedelta(seconds=settings.lease_seconds)
         self.lease = Lease(db, lease_clock or SystemClock(), ttl, holder, LEASE)
         self.team_leases = team_leases  # given: a team's clocks run where its lease is held
@@ -86,13 +88,14 @@ class DutyScheduler:
             if self.team_leases is None and not self.lease.hold():
                 return None
             now = at or self.clock.now()
-            names = [team] if team else list(self.teams)
+            names = [team] if team else self._ours()
+            due = self._due(names, now) if team is None else {}
             reports: dict[str, JobReport] = {}
             for name in names:
                 try:
                     with self._acting(name) as ours, team_context(name):
                         if ours:
-                            reports[name] = self.teams[name].run_due(now)
+                            reports[name] = self.teams[name].run_due(now, due.get(name))
                 except Exception as exc:
                     if database_unreachable(exc):
                         raise  # the other teams would fail the same way; _scheduled says so once
@@ -102,6 +105,25 @@ class DutyScheduler:
                         name, trace_without_text(exc),
                     )  # fmt: skip
             return reports
+
+    def _ours(self) -> list[str]:
+        """The teams whose clocks this process runs now (all, without per-team leases)."""
+        if self.team_leases is None:
+            return list(self.teams)
+        self.team_leases.keep_up()
+        return [t for t in self.team_leases.held() if t in self.teams]
+
+    def _due(self, names: list[str], now: datetime) -> dict[str, TeamDue]:
+        """What could come due, for all ``names`` in one question (empty: each job asks its
+        own, as when this fails for any reason but the database being away)."""
+        try:
+            return due_of(self.db, {n: self.teams[n] for n in names}, now)
+        except Exception as exc:
+            if database_unreachable(exc):
+                raise
+            log.error("could not look at what is due; each job looks itself\n%s",
+                      trace_without_text(exc))  # fmt: skip
+            return {}
 
     def _acting(self, team: str) -> AbstractContextManager[bool]:
         return nullcontext(True) if self.team_leases is None else self.team_leases.acting(team)

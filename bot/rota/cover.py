@@ -35,6 +35,7 @@ from bot.tasks.cards import clock_time
 from storage import cover as cover_db
 from storage import nudges as nudges_db
 from storage import tasks as q
+from storage.due import TeamDue
 
 CHAIN: Final = ("pa1", "pa2", "backup")  # who has the phone: the first of these who is in
 OVERDUE_AFTER: Final = timedelta(hours=1)  # past the time they gave, before anyone hears
@@ -312,10 +313,12 @@ class PhoneCover:
 
     # ---- the clock: long past the time they said ----------------------------------------
 
-    def overdue(self, now: datetime) -> int:
+    def overdue(self, now: datetime, due: TeamDue | None = None) -> int:
         """Once per spell, an hour after the time someone said they'd be back and still out:
         a DM to whoever has the phone, and one to them with a Back button. Returns how many
-        spells were told about."""
+        spells were told about. ``due`` (storage.due) says when nobody can be overdue yet."""
+        if due is not None and (due.back_by is None or now < due.back_by + OVERDUE_AFTER):
+            return 0
         day = now.astimezone(self.tz).date()
         since = datetime.combine(day, time(0), tzinfo=self.tz)
         with self.rota.db.session() as s:
