@@ -6,6 +6,7 @@ import email
 import email.policy
 import logging
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -320,6 +321,29 @@ def test_watch_reports_new_mail_as_it_arrives(
     fake.deliver(mail(1))
 
     assert calls.wait_for_more_than(before, timeout=2)
+    assert fake.count("GetStreamingEvents") == 1  # told on the open stream, not a reconnect
+
+
+def test_watch_reads_keep_alives_on_one_stream_and_still_hears_of_mail(
+    fake: FakeEws, box: EwsMailbox
+) -> None:
+    # The stream is read as it arrives (not a byte per socket read): many keep-alives
+    # neither end the stream nor wake the bot, and mail after them is still heard of.
+    fake.heartbeat_seconds = 0.05
+    calls, stop = Calls(), threading.Event()
+    thread = threading.Thread(target=box.watch, args=(stop, calls), kwargs={"poll_interval": 0.2})
+    thread.start()
+    try:
+        assert fake.wait_for_streams(1)
+        before = calls.n
+        time.sleep(1.0)  # about ten keep-alives
+        assert calls.n == before
+        fake.deliver(mail(1))
+        assert calls.wait_for_more_than(before, timeout=2)
+        assert fake.count("GetStreamingEvents") == 1
+    finally:
+        stop.set()
+        thread.join(timeout=3)
 
 
 def test_watch_reconnects_after_the_stream_drops(
