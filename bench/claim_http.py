@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 import tempfile
 import threading
@@ -43,6 +44,22 @@ GOAL_MS = 100.0
 WARM_UP = 20
 
 
+BOT_THREADS = ("waitress", "slack-lazy")  # the request threads and bolt's lazy listeners
+
+
+def bot_threads_cpu() -> float:
+    """CPU seconds the bot's own threads have used (from /proc, 10 ms ticks): the fake
+    Slack and the client run in other threads of this process."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for t in threading.enumerate():
+        if t.name.startswith(BOT_THREADS) and t.native_id is not None:
+            with open(f"/proc/self/task/{t.native_id}/stat", encoding="ascii") as f:
+                fields = f.read().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 class Meter:
     """CPU, SQL statements, sessions and gen-2 collections while it is on. Statements and
     sessions inside the bot's delivery rounds (``DutyBot.deliver``, wrapped here to tell
@@ -57,6 +74,7 @@ class Meter:
         self._gc_started = 0.0
         self._on = False
         self._cpu = 0.0
+        self.bot_cpu = 0.0
         self._local = threading.local()
         event.listen(h.db.engine, "before_cursor_execute", self._statement)
         event.listen(h.db.engine.pool, "checkout", self._session)
@@ -96,6 +114,7 @@ class Meter:
 
     def start(self) -> None:
         self._cpu = time.process_time()
+        self.bot_cpu = -bot_threads_cpu()
         self._on = True
 
     def stop(self) -> None:
@@ -103,8 +122,9 @@ class Meter:
         self._cpu = time.process_time() - self._cpu
 
     def report(self, claims: int) -> None:
-        cpu = self._cpu / claims * 1000
+        cpu, bot = self._cpu / claims * 1000, self.bot_cpu / claims * 1000
         print(f"process CPU per claim: {cpu:.1f} ms (bot, fake Slack, client)")
+        print(f"the bot's CPU per claim: {bot:.1f} ms (request and delivery threads)")
         for label, counts in (("SQL statements", self.statements), ("sessions", self.sessions)):
             each = ", ".join(f"{k} {counts[k] / claims:.2f}" for k in ("request", "delivery"))
             print(f"{label} per claim: {sum(counts.values()) / claims:.2f} ({each})")
@@ -141,6 +161,11 @@ def main() -> int:
         default=0.0,
         help="ms to wait after each answer, so each claim's delivery runs on its own",
     )
+    ap.add_argument(
+        "--freeze",
+        action="store_true",
+        help="gc.freeze() once the bot is up and the cards posted, as `dutybot run` does",
+    )
     args = ap.parse_args()
 
     where = "PostgreSQL" if args.pg else "SQLite file"
@@ -154,9 +179,13 @@ def main() -> int:
                 t0 = time.perf_counter()
                 cards = post_open_cards(h)
                 print(f"posted the {cards:,} open tasks' cards in {time.perf_counter() - t0:.1f} s")
+                if args.freeze:
+                    gc.collect()
+                    gc.freeze()
+                print(f"objects the collector tracks: {len(gc.get_objects()):,}")
                 meter = Meter(h)
                 timings = claim_all(h, meter, args.gap / 1000)
-                finish_deliveries(h)
+                finish_deliveries(h, meter)
                 meter.stop()
                 p = print_latencies("/duty claim", timings)
                 meter.report(len(timings))
@@ -191,12 +220,19 @@ def claim_all(h: SlackHarness, meter: Meter, gap: float) -> list[float]:
     return timings
 
 
-def finish_deliveries(h: SlackHarness) -> None:
-    """Let the lazy deliveries in flight finish, then send whatever they left."""
+def finish_deliveries(h: SlackHarness, meter: Meter) -> None:
+    """Let the lazy deliveries in flight finish, then send whatever they left (the bot's
+    work, in this thread: its CPU goes to the bot's)."""
     t0 = time.perf_counter()
-    h.slack.close()  # waits for bolt's lazy listeners
+    lock = h.runner._locks[h.team.name]
+    while h.slack.executor._work_queue.qsize() or lock.locked():
+        time.sleep(0.05)  # bolt's lazy listeners still at work
+    meter.bot_cpu += bot_threads_cpu()  # before close: their threads end with it
+    h.slack.close()
+    cpu = time.thread_time()
     while (got := h.runner.deliver(h.team.name)).updated or got.messages:
         pass
+    meter.bot_cpu += time.thread_time() - cpu
     print(f"delivered what was left in {time.perf_counter() - t0:.1f} s")
 
 
