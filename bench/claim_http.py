@@ -47,17 +47,18 @@ WARM_UP = 20
 BOT_THREADS = ("waitress", "slack-lazy")  # the request threads and bolt's lazy listeners
 
 
-def bot_threads_cpu() -> float:
-    """CPU seconds the bot's own threads have used (from /proc, 10 ms ticks): the fake
-    Slack and the client run in other threads of this process."""
+def bot_threads_cpu() -> Counter[str]:
+    """CPU seconds the bot's own threads have used (from /proc, 10 ms ticks), by kind: the
+    fake Slack and the client run in other threads of this process."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    used: Counter[str] = Counter()
     for t in threading.enumerate():
-        if t.name.startswith(BOT_THREADS) and t.native_id is not None:
+        kind = next((k for k in BOT_THREADS if t.name.startswith(k)), None)
+        if kind is not None and t.native_id is not None:
             with open(f"/proc/self/task/{t.native_id}/stat", encoding="ascii") as f:
                 fields = f.read().rpartition(")")[2].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+            used[kind] += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return used
 
 
 class Meter:
@@ -74,7 +75,7 @@ class Meter:
         self._gc_started = 0.0
         self._on = False
         self._cpu = 0.0
-        self.bot_cpu = 0.0
+        self.bot_cpu: Counter[str] = Counter()
         self._local = threading.local()
         event.listen(h.db.engine, "before_cursor_execute", self._statement)
         event.listen(h.db.engine.pool, "checkout", self._session)
@@ -114,7 +115,7 @@ class Meter:
 
     def start(self) -> None:
         self._cpu = time.process_time()
-        self.bot_cpu = -bot_threads_cpu()
+        self.bot_cpu.subtract(bot_threads_cpu())
         self._on = True
 
     def stop(self) -> None:
@@ -122,9 +123,14 @@ class Meter:
         self._cpu = time.process_time() - self._cpu
 
     def report(self, claims: int) -> None:
-        cpu, bot = self._cpu / claims * 1000, self.bot_cpu / claims * 1000
-        print(f"process CPU per claim: {cpu:.1f} ms (bot, fake Slack, client)")
-        print(f"the bot's CPU per claim: {bot:.1f} ms (request and delivery threads)")
+        ms = {k: v / claims * 1000 for k, v in self.bot_cpu.items()}
+        every = self._cpu / claims * 1000
+        print(f"process CPU per claim: {every:.1f} ms (bot, fake Slack, client)")
+        request, lazy, after = (ms.get(k, 0.0) for k in (*BOT_THREADS, "after"))
+        print(
+            f"the bot's CPU per claim: {sum(ms.values()):.1f} ms (requests {request:.1f}, "
+            f"lazy deliveries {lazy:.1f}, deliveries left after {after:.1f})"
+        )
         for label, counts in (("SQL statements", self.statements), ("sessions", self.sessions)):
             each = ", ".join(f"{k} {counts[k] / claims:.2f}" for k in ("request", "delivery"))
             print(f"{label} per claim: {sum(counts.values()) / claims:.2f} ({each})")
@@ -227,12 +233,12 @@ def finish_deliveries(h: SlackHarness, meter: Meter) -> None:
     lock = h.runner._locks[h.team.name]
     while h.slack.executor._work_queue.qsize() or lock.locked():
         time.sleep(0.05)  # bolt's lazy listeners still at work
-    meter.bot_cpu += bot_threads_cpu()  # before close: their threads end with it
+    meter.bot_cpu.update(bot_threads_cpu())  # before close: their threads end with it
     h.slack.close()
     cpu = time.thread_time()
     while (got := h.runner.deliver(h.team.name)).updated or got.messages:
         pass
-    meter.bot_cpu += time.thread_time() - cpu
+    meter.bot_cpu["after"] += time.thread_time() - cpu
     print(f"delivered what was left in {time.perf_counter() - t0:.1f} s")
 
 
