@@ -185,10 +185,10 @@ def main() -> int:
                 t0 = time.perf_counter()
                 cards = post_open_cards(h)
                 print(f"posted the {cards:,} open tasks' cards in {time.perf_counter() - t0:.1f} s")
+                print(f"objects the collector tracks: {len(gc.get_objects()):,}")
                 if args.freeze:
                     gc.collect()
                     gc.freeze()
-                print(f"objects the collector tracks: {len(gc.get_objects()):,}")
                 meter = Meter(h)
                 timings = claim_all(h, meter, args.gap / 1000)
                 finish_deliveries(h, meter)
