@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy.orm import Session
@@ -314,11 +315,14 @@ def _send_messages(rnd: _Round, chat: Chat, clock: Clock, stop: StopSignal) -> t
                 rnd.team.name,
                 exc.reason,
             )
-        where = (went.channel, went.ts) if went else None
-        rnd.later(functools.partial(q.mark_message_sent, message_id=item.id, at=clock.now(),
-                                    posted=where))  # fmt: skip
+        rnd.later(_marked_sent(item.id, clock.now(), went))
         sent += 1
     return sent, released
+
+
+def _marked_sent(message_id: int, at: datetime, went: CardRef | None) -> Callable[[Session], None]:
+    where = (went.channel, went.ts) if went else None
+    return lambda s: q.mark_message_sent(s, message_id, at, where)
 
 
 def _try_send(
