@@ -385,7 +385,7 @@ def pending_messages_and_cards(
     s: Session, team: str, limit: int = 50
 ) -> tuple[list[Outbox], dict[int, tuple[str, str]]]:
     """``pending_messages``, and where each one's task has its card (channel, ts) if it is
-    posted, as ``card_refs`` says: one query instead of two."""
+    posted: one query for what a delivery round sends."""
     q = (
         select(Outbox, Task.card_channel, Task.card_ts)
         .outerjoin(Task, and_(Task.id == Outbox.task_id, Task.card_state == "posted"))
@@ -526,18 +526,6 @@ def mark_card_shown(s: Session, task_id: int, version: int) -> None:
         .values(card_shown_version=version)
         .execution_options(synchronize_session=False)
     )
-
-
-def card_refs(s: Session, task_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
-    ids = list(set(task_ids))
-    if not ids:
-        return {}
-    rows = s.execute(
-        select(Task.id, Task.card_channel, Task.card_ts).where(
-            Task.id.in_(ids), Task.card_state == "posted"
-        )
-    ).all()
-    return {tid: (ch, ts) for tid, ch, ts in rows if ch and ts}
 
 
 def card_refs_by_number(
