@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, true, union, update
+from sqlalchemy import ColumnElement, and_, func, select, true, union, update
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -297,6 +297,14 @@ def events_of_kinds(s: Session, task_id: int, kinds: Sequence[str]) -> list[Even
     return list(s.scalars(q.order_by(Event.id)))
 
 
+def last_events_of_kind(s: Session, task_ids: Sequence[int], kind: str) -> dict[int, Event]:
+    """The newest event of ``kind`` for each of ``task_ids`` that has one, in one query."""
+    if not task_ids:
+        return {}
+    q = select(Event).where(Event.task_id.in_(list(task_ids)), Event.kind == kind)
+    return {ev.task_id: ev for ev in s.scalars(q.order_by(Event.id)) if ev.task_id is not None}
+
+
 def last_notes(s: Session, task_ids: Sequence[int]) -> dict[int, Event]:
     """The newest event with a note for each task, in one query (the handover lists many)."""
     if not task_ids:
@@ -371,6 +379,23 @@ def queue_message(
 def pending_messages(s: Session, team: str, limit: int = 50) -> list[Outbox]:
     q = select(Outbox).where(Outbox.team == team, Outbox.sent_at.is_(None))
     return list(s.scalars(q.order_by(Outbox.id).limit(limit)))
+
+
+def pending_messages_and_cards(
+    s: Session, team: str, limit: int = 50
+) -> tuple[list[Outbox], dict[int, tuple[str, str]]]:
+    """``pending_messages``, and where each one's task has its card (channel, ts) if it is
+    posted: one query for what a delivery round sends."""
+    q = (
+        select(Outbox, Task.card_channel, Task.card_ts)
+        .outerjoin(Task, and_(Task.id == Outbox.task_id, Task.card_state == "posted"))
+        .where(Outbox.team == team, Outbox.sent_at.is_(None))
+        .order_by(Outbox.id)
+        .limit(limit)
+    )
+    rows = s.execute(q).all()
+    refs = {m.task_id: (ch, ts) for m, ch, ts in rows if m.task_id is not None and ch and ts}
+    return [m for m, _, _ in rows], refs
 
 
 def cards_to_post(s: Session, team: str, limit: int = 50) -> list[Task]:
@@ -501,18 +526,6 @@ def mark_card_shown(s: Session, task_id: int, version: int) -> None:
         .values(card_shown_version=version)
         .execution_options(synchronize_session=False)
     )
-
-
-def card_refs(s: Session, task_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
-    ids = list(set(task_ids))
-    if not ids:
-        return {}
-    rows = s.execute(
-        select(Task.id, Task.card_channel, Task.card_ts).where(
-            Task.id.in_(ids), Task.card_state == "posted"
-        )
-    ).all()
-    return {tid: (ch, ts) for tid, ch, ts in rows if ch and ts}
 
 
 def card_refs_by_number(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -148,7 +149,16 @@ def leader_on_record(s: Session, task_id: int) -> Colleague | None:
     """The allocated worker's team leader as recorded when the worker was set (None: the
     directory didn't know)."""
     found = q.events_of_kinds(s, task_id, [WORKER_SET])
-    data = found[-1].data if found else {}
+    return _leader(found[-1].data if found else {})
+
+
+def leaders_on_record(s: Session, task_ids: Sequence[int]) -> dict[int, Colleague | None]:
+    """``leader_on_record`` for each of ``task_ids``, in one query (a delivery round's cards)."""
+    found = q.last_events_of_kind(s, task_ids, WORKER_SET)
+    return {tid: _leader(found[tid].data if tid in found else {}) for tid in task_ids}
+
+
+def _leader(data: dict[str, Any]) -> Colleague | None:
     if not (data.get("team_leader") or data.get("team_leader_name")):
         return None
     return Colleague(None, data.get("team_leader_name"), data.get("team_leader"))
