@@ -61,3 +61,18 @@ def test_a_card_updated_before_slack_went_away_is_not_updated_again(db: Database
         assert "Claimed by @Alex" in card_text(h.card(other))
         assert [r["text"] for r in h.thread(n)] == ["Claimed by @Sam."]
         assert [r["text"] for r in h.thread(other)] == ["Claimed by @Alex."]
+
+
+def test_a_round_says_when_a_resolved_tasks_card_changed_so_its_mail_goes_to_done(
+    db: Database,
+) -> None:
+    # The mailbox's move to Done is woken by resolved cards only, not by every claim's card.
+    with SlackHarness(db) as h:
+        n = h.email()
+        h.drain()
+        _claim(h, n)
+        assert h.runner.deliver(h.team.name).resolved == 0
+        h.bot.teams[h.team.name].tasks.resolve(SAM, n, "Rang back; sorted.")
+        got = h.runner.deliver(h.team.name)
+        assert (got.updated, got.resolved) == (1, 1)
+        assert "Resolved" in card_text(h.card(n))

@@ -44,6 +44,7 @@ class Delivered:
     updated: int = 0
     messages: int = 0
     waiting: bool = False  # the chat was down; some things still wait
+    resolved: int = 0  # cards of resolved tasks among those posted or updated: mail for Done
 
 
 def deliver(
@@ -85,6 +86,7 @@ def deliver(
 
 def _one_round(rnd: _Round, chat: Chat, clock: Clock, stop: StopSignal, out: Delivered) -> bool:
     """Post, update, send; True if a thread message released its task's card (old mail)."""
+    out.resolved += sum(t.state == "resolved" for t in (*rnd.to_post, *rnd.to_update))
     try:
         out.posted += _post_cards(rnd, chat, clock, stop)
         out.updated += _update_cards(rnd, chat, stop)

@@ -121,7 +121,7 @@ class Runner:
                 done = self.bot.deliver(team, self.chat, stop=still)
             finally:
                 lock.release()
-        if done.updated:  # a card changed: perhaps resolved, so its email may go to Done
+        if done.resolved:  # a resolved task's card changed: its email may go to Done now
             self._move_asked.add(team)
             self._move_pokes[team].set()
         return done
