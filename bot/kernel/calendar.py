@@ -8,7 +8,7 @@ whether the day of receipt counts.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Final
@@ -136,3 +136,8 @@ class WorkingCalendar:
                 d for d in _bank_holidays(self.nation, year) if a < d <= b and d.weekday() < 5
             )
         return weekdays - len(lost)
+
+
+def day_began(now: datetime, tz: tzinfo) -> datetime:
+    """Local midnight before ``now`` in ``tz``: where "today" starts for a team."""
+    return datetime.combine(now.astimezone(tz).date(), time(0), tzinfo=tz)

@@ -23,13 +23,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.kernel.calendar import WorkingCalendar
+from bot.kernel.calendar import WorkingCalendar, day_began
 from bot.kernel.config import NudgesConfig, OfficeHoursConfig
 from bot.kernel.message import Action, Message, button, lines, say, text, user
 from bot.kernel.words import count
@@ -494,7 +494,7 @@ class Nudger:
     ) -> tuple[int, bool]:
         """How many DMs went, and whether today's tasks are settled: none left untold for a
         reason that may change (no manager on the rota yet, or it was the manager's own)."""
-        start = datetime.combine(now.astimezone(self.tz).date(), time(0), tzinfo=self.tz)
+        start = day_began(now, self.tz)
         with self.tasks.db.session() as s:
             fresh = q.tasks_received_between(s, self.name, start, now + timedelta(seconds=1))
         fresh = [t for t in fresh if any(c in watched for c in t.categories or [])]

@@ -13,14 +13,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import TypeVar
 
 from bot.cases.clocks import CaseClocks
 from bot.contacts.ack import STUCK_AFTER as ACK_STUCK_AFTER
 from bot.contacts.ack import unfinished as unfinished_acks
 from bot.handover.post import Handover
-from bot.kernel.calendar import WorkingCalendar
+from bot.kernel.calendar import WorkingCalendar, day_began
 from bot.kernel.config import Config
 from bot.mail.mailbox import Mailbox
 from bot.nudges.nudges import Nudger
@@ -85,11 +85,6 @@ class TeamJobs:
     @property
     def name(self) -> str:
         return self.tasks.name
-
-    def day_began(self, now: datetime) -> datetime:
-        """The team's midnight before ``now``."""
-        tz = self.tasks.team.tz
-        return datetime.combine(now.astimezone(tz).date(), time(0), tzinfo=tz)
 
     def run_due(self, now: datetime | None = None, due: TeamDue | None = None) -> JobReport:
         """Everything due at ``now``: the purge, the handover (or its catch-up), its emails,
@@ -158,7 +153,7 @@ def due_of(db: Database, teams: Mapping[str, TeamJobs], now: datetime) -> dict[s
     """What could come due for each of ``teams``, in one question (storage.due)."""
     if not teams:
         return {}
-    began = min(jobs.day_began(now) for jobs in teams.values())
+    began = min(day_began(now, jobs.tasks.team.tz) for jobs in teams.values())
     with db.session() as s:
         return due_facts(s, list(teams), day_began=began, acks_before=now - ACK_STUCK_AFTER)
 

@@ -114,8 +114,8 @@ class DutyScheduler:
         return [t for t in self.team_leases.held() if t in self.teams]
 
     def _due(self, names: list[str], now: datetime) -> dict[str, TeamDue]:
-        """What could come due, for all ``names`` in one question (empty: each job asks its
-        own, as when this fails for any reason but the database being away)."""
+        """What could come due, for all ``names`` in one question. Empty if that fails for any
+        reason but the database being away: each team's pass then asks for itself."""
         try:
             return due_of(self.db, {n: self.teams[n] for n in names}, now)
         except Exception as exc:
