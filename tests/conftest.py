@@ -1,5 +1,5 @@
 """Shared fixtures: a migrated database on SQLite and on PostgreSQL, a team, a clock, the
-fake Exchange and Microsoft Graph servers, and bot processes to clean up."""
+fake Exchange, Microsoft Graph and Slack servers, and bot processes to clean up."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from bot.kernel.config import Config, parse_config
 from storage.db import Database
 from tests.fakes.ews_server import FakeEws
 from tests.fakes.graph_server import FakeGraph
+from tests.fakes.slack_api import FakeSlack
 
 if TYPE_CHECKING:
     from tests.bot_process import BotProcess
@@ -133,6 +134,13 @@ def ews() -> Iterator[FakeEws]:
 @pytest.fixture
 def graph() -> Iterator[FakeGraph]:
     with FakeGraph() as server:
+        yield server
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    """The fake Slack Web API, recording what the bot sends it."""
+    with FakeSlack() as server:
         yield server
 
 

@@ -66,12 +66,6 @@ def crash_db(tmp_path: Path) -> Iterator[Database]:
         yield database
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
 def progress(db: Database) -> tuple[int, int, int]:
     """(tasks stored, cards posted, cards caught in the middle of posting)."""
     with db.session() as s:
@@ -102,19 +96,19 @@ def kill_at_a_random_moment(
     bot.stop(signal.SIGKILL)
 
 
-def settled(db: Database, fake: FakeSlack, wanted: set[str]) -> Tally | None:
-    found = tally(db, fake)
+def settled(db: Database, slack: FakeSlack, wanted: set[str]) -> Tally | None:
+    found = tally(db, slack)
     return None if found.problems(wanted) else found
 
 
 @pytest.mark.slow
 def test_1000_emails_through_20_sigkills_leave_exactly_1000_tasks_and_cards(
-    crash_db: Database, ews: FakeEws, fake: FakeSlack, tmp_path: Path, bots: list[BotProcess]
+    crash_db: Database, ews: FakeEws, slack: FakeSlack, tmp_path: Path, bots: list[BotProcess]
 ) -> None:
     rng = random.Random(SEED)
     bot = BotProcess(
         crash_db,
-        fake,
+        slack,
         tmp_path,
         mailbox=ews_mailbox_toml(ews, streaming=True, poll_seconds=2),
         slack="pace_seconds = 0",
@@ -146,10 +140,12 @@ def test_1000_emails_through_20_sigkills_leave_exactly_1000_tasks_and_cards(
     bot.start()
     wanted = {message_id(n) for n in range(EMAILS)}
     until(
-        lambda: settled(crash_db, fake, wanted), 300, "every email to become one task with one card"
+        lambda: settled(crash_db, slack, wanted),
+        300,
+        "every email to become one task with one card",
     )
     time.sleep(3)  # a few more rounds of delivery: nothing may be posted twice
-    final = tally(crash_db, fake)
+    final = tally(crash_db, slack)
     assert bot.stop(signal.SIGTERM) == 0
 
     assert final.problems(wanted) == []
@@ -164,11 +160,11 @@ def test_1000_emails_through_20_sigkills_leave_exactly_1000_tasks_and_cards(
 
 
 def test_sigterm_mid_run_finishes_what_is_in_hand_and_the_restart_makes_the_totals_exact(
-    pg: Database, ews: FakeEws, fake: FakeSlack, tmp_path: Path, bots: list[BotProcess]
+    pg: Database, ews: FakeEws, slack: FakeSlack, tmp_path: Path, bots: list[BotProcess]
 ) -> None:
     bot = BotProcess(
         pg,
-        fake,
+        slack,
         tmp_path,
         mailbox=ews_mailbox_toml(ews, streaming=True, poll_seconds=2),
         slack="pace_seconds = 0.05",  # slow enough to be caught in the middle
@@ -177,7 +173,7 @@ def test_sigterm_mid_run_finishes_what_is_in_hand_and_the_restart_makes_the_tota
     bots.append(bot.start())
     for n in range(120):
         ews.deliver(email(n))
-    until(lambda: sum(tally(pg, fake).cards.values()) >= 10, 60, "the first cards")
+    until(lambda: sum(tally(pg, slack).cards.values()) >= 10, 60, "the first cards")
     for n in range(120, 200):  # more mail while it is busy posting
         ews.deliver(email(n))
     time.sleep(0.5)
@@ -187,7 +183,7 @@ def test_sigterm_mid_run_finishes_what_is_in_hand_and_the_restart_makes_the_tota
     assert "stopping: finishing what is in hand" in log
     assert "INFO dutybot: stopped cleanly" in log, log[-2000:]
     assert "Traceback" not in log
-    stopped = tally(pg, fake)
+    stopped = tally(pg, slack)
     states = Counter(state for state, _ in stopped.tasks.values())
     assert states["posting"] == 0  # no card left half-posted: the one in hand was finished
     assert 0 < states["posted"] < 200  # it really was stopped in the middle
@@ -196,7 +192,7 @@ def test_sigterm_mid_run_finishes_what_is_in_hand_and_the_restart_makes_the_tota
 
     bot.start()
     wanted = {message_id(n) for n in range(200)}
-    until(lambda: settled(pg, fake, wanted), 120, "every email to become one task with one card")
+    until(lambda: settled(pg, slack, wanted), 120, "every email to become one task with one card")
     time.sleep(2)
-    assert tally(pg, fake).problems(wanted) == []
+    assert tally(pg, slack).problems(wanted) == []
     assert bot.stop(signal.SIGTERM) == 0

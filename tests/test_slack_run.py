@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 import requests
 
 from bot.ops.lease import team_lease_name
@@ -23,19 +21,13 @@ from tests.bot_process import CHANNEL, TEAM, BotProcess, cards, tasks, until
 from tests.fakes.slack_api import FakeSlack
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
 def test_run_serves_slack_watches_the_mailbox_and_runs_the_clocks(
-    db: Database, fake: FakeSlack, tmp_path: Path, bots: list[BotProcess]
+    db: Database, slack: FakeSlack, tmp_path: Path, bots: list[BotProcess]
 ) -> None:
-    bot = BotProcess(db, fake, tmp_path)
+    bot = BotProcess(db, slack, tmp_path)
     bots.append(bot.start())
     bot.mail("Rent arrears")  # the mailbox watcher picks it up and the card is posted
-    (card,) = until(lambda: cards(fake), what="the card")
+    (card,) = until(lambda: cards(slack), what="the card")
     assert card["text"] == "New duty task #1"
 
     def holder() -> str | None:
@@ -46,8 +38,8 @@ def test_run_serves_slack_watches_the_mailbox_and_runs_the_clocks(
 
     reply = bot.duty("claim 1")
     assert reply.status_code == 200 and reply.json()["text"] == "You've claimed #1."
-    until(lambda: fake.calls_to("chat.update"), what="the card update")
-    assert "Claimed by @Sam" in str(fake.message(CHANNEL, card["ts"]))
+    until(lambda: slack.calls_to("chat.update"), what="the card update")
+    assert "Claimed by @Sam" in str(slack.message(CHANNEL, card["ts"]))
 
     forged = requests.post(
         f"{bot.base}/slack/events",
@@ -62,57 +54,57 @@ def test_run_serves_slack_watches_the_mailbox_and_runs_the_clocks(
 
 
 def test_killed_mid_post_and_restarted_leaves_exactly_one_card(
-    db: Database, fake: FakeSlack, tmp_path: Path, bots: list[BotProcess]
+    db: Database, slack: FakeSlack, tmp_path: Path, bots: list[BotProcess]
 ) -> None:
-    fake.hang_seconds = 60  # Slack takes the card, and the answer never comes
-    fake.fail_next(1, "hang-after-post", method="chat.postMessage")
-    first = BotProcess(db, fake, tmp_path)
+    slack.hang_seconds = 60  # Slack takes the card, and the answer never comes
+    slack.fail_next(1, "hang-after-post", method="chat.postMessage")
+    first = BotProcess(db, slack, tmp_path)
     bots.append(first.start())
     first.mail("Rent arrears")
-    until(lambda: cards(fake), what="Slack to hold the card")
+    until(lambda: cards(slack), what="Slack to hold the card")
     (waiting,) = tasks(db)
     assert waiting.card_state == "posting"  # the bot is still waiting for Slack's answer
     first.stop(signal.SIGKILL)
 
-    second = BotProcess(db, fake, tmp_path)
+    second = BotProcess(db, slack, tmp_path)
     bots.append(second.start())
     until(lambda: tasks(db)[0].card_state == "posted", what="the card to be found")
-    (card,) = cards(fake)
+    (card,) = cards(slack)
     assert tasks(db)[0].card_ts == card["ts"]
     assert second.duty("claim 1").json()["text"] == "You've claimed #1."
-    until(lambda: fake.calls_to("chat.update"), what="the card update")
-    assert len(cards(fake)) == 1
+    until(lambda: slack.calls_to("chat.update"), what="the card update")
+    assert len(cards(slack)) == 1
     assert second.stop() == 0
 
 
 def test_while_slack_is_down_tasks_wait_and_post_when_it_is_back(
-    db: Database, fake: FakeSlack, tmp_path: Path, bots: list[BotProcess]
+    db: Database, slack: FakeSlack, tmp_path: Path, bots: list[BotProcess]
 ) -> None:
-    fake.failure_rate = 1.0  # down from the start: every call fails
-    fake.failure_kinds = ["503", "reset"]
-    bot = BotProcess(db, fake, tmp_path)
+    slack.failure_rate = 1.0  # down from the start: every call fails
+    slack.failure_kinds = ["503", "reset"]
+    bot = BotProcess(db, slack, tmp_path)
     bots.append(bot.start())
     for subject in ("One", "Two", "Three"):
         bot.mail(subject)
     until(lambda: len(tasks(db)) == 3, what="the three tasks")
-    until(lambda: fake.calls_to("chat.postMessage"), what="a post to fail")
-    until(lambda: len(fake.calls) >= 6, what="Slack to be tried again and again")
-    assert cards(fake) == []
+    until(lambda: slack.calls_to("chat.postMessage"), what="a post to fail")
+    until(lambda: len(slack.calls) >= 6, what="Slack to be tried again and again")
+    assert cards(slack) == []
     assert {t.card_state for t in tasks(db)} <= {"pending", "posting"}
 
-    fake.failure_rate = 0.0  # Slack is back
-    until(lambda: len(cards(fake)) == 3, what="the three cards")
+    slack.failure_rate = 0.0  # Slack is back
+    until(lambda: len(cards(slack)) == 3, what="the three cards")
     time.sleep(3)  # a few more delivery rounds: nothing may be posted twice
-    assert sorted(c["text"] for c in cards(fake)) == [f"New duty task #{n}" for n in (1, 2, 3)]
+    assert sorted(c["text"] for c in cards(slack)) == [f"New duty task #{n}" for n in (1, 2, 3)]
     assert {t.card_state for t in tasks(db)} == {"posted"}
     assert bot.stop() == 0
 
 
 def test_a_bot_token_slack_refuses_stops_the_bot_with_one_plain_sentence(
-    db: Database, fake: FakeSlack, tmp_path: Path, bots: list[BotProcess]
+    db: Database, slack: FakeSlack, tmp_path: Path, bots: list[BotProcess]
 ) -> None:
-    fake.refused_tokens = {"xoxb-run-test"}  # revoked, or copied wrong
-    bot = BotProcess(db, fake, tmp_path)
+    slack.refused_tokens = {"xoxb-run-test"}  # revoked, or copied wrong
+    bot = BotProcess(db, slack, tmp_path)
     bots.append(bot.start(wait=False))
     assert bot.proc is not None and bot.proc.wait(30) == 1
     assert bot.output().strip().splitlines()[-1] == (

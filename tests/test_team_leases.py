@@ -15,7 +15,6 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -178,9 +177,9 @@ def test_of_two_processes_only_the_holder_streams_and_the_other_takes_over_on_a_
 ) -> None:
     team = ews_team(ews, monkeypatch)
     with (
-        FakeSlack() as fake,
-        SlackHarness(db, fake=fake, team=team, with_mailboxes=True) as a,
-        SlackHarness(db, fake=fake, team=team, with_mailboxes=True) as b,
+        FakeSlack() as slack,
+        SlackHarness(db, fake=slack, team=team, with_mailboxes=True) as a,
+        SlackHarness(db, fake=slack, team=team, with_mailboxes=True) as b,
     ):
         a.runner.start()
         b.runner.start()
@@ -189,18 +188,18 @@ def test_of_two_processes_only_the_holder_streams_and_the_other_takes_over_on_a_
         assert ews.open_streams() == 1
         holder, other = (a, b) if a.runner.holding("care-experienced") else (b, a)
         ews.deliver(referral(1))
-        until(lambda: len(fake.messages(CHANNEL)) == 1, 15, "the holder's card")
+        until(lambda: len(slack.messages(CHANNEL)) == 1, 15, "the holder's card")
 
         holder.runner.shutdown(timeout=5)  # its stream ends; the other takes the team over
         ews.deliver(referral(2))
         until(lambda: other.runner.holding("care-experienced"), 10, "the other to take over")
-        until(lambda: len(fake.messages(CHANNEL)) == 2, 15, "the card of the email in between")
+        until(lambda: len(slack.messages(CHANNEL)) == 2, 15, "the card of the email in between")
         assert ews.wait_for_streams(1)
         ews.deliver(referral(3))
-        until(lambda: len(fake.messages(CHANNEL)) == 3, 15, "the card of the next email")
+        until(lambda: len(slack.messages(CHANNEL)) == 3, 15, "the card of the next email")
         time.sleep(1)
         assert ews.open_streams() == 1
-        assert len(fake.messages(CHANNEL)) == 3  # every email one card
+        assert len(slack.messages(CHANNEL)) == 3  # every email one card
 
 
 # ---- real processes --------------------------------------------------------------------------
@@ -213,8 +212,8 @@ ALL = [(TEAM, CHANNEL), *MORE]
 class Teams:
     """Four teams with their own inbox folders and channels, shared by every process."""
 
-    def __init__(self, db: Database, fake: FakeSlack, tmp: Path) -> None:
-        self.db, self.fake, self.tmp = db, fake, tmp
+    def __init__(self, db: Database, slack: FakeSlack, tmp: Path) -> None:
+        self.db, self.slack, self.tmp = db, slack, tmp
         self.inboxes = {name: tmp / "mail" / name for name, _ in ALL}
         for path in self.inboxes.values():
             path.mkdir(parents=True)
@@ -236,7 +235,9 @@ names = {{ {SAM} = "Sam", {JO} = "Jo" }}
 {folder(self.inboxes[name])}"""
             for name, channel in MORE
         )
-        return BotProcess(self.db, self.fake, home, mailbox=folder(self.inboxes[TEAM]), extra=extra)
+        return BotProcess(
+            self.db, self.slack, home, mailbox=folder(self.inboxes[TEAM]), extra=extra
+        )
 
     def mail(self, team: str) -> str:
         """One email into the team's inbox (written aside, then renamed: atomic)."""
@@ -285,7 +286,7 @@ names = {{ {SAM} = "Sam", {JO} = "Jo" }}
         posted: Counter[tuple[str, int]] = Counter()
         ts: dict[int, str] = {}
         for _, channel in ALL:
-            for card in cards(self.fake, channel):
+            for card in cards(self.slack, channel):
                 payload = card["metadata"]["event_payload"]
                 posted[(channel, payload["task_id"])] += 1
                 ts[payload["task_id"]] = card["ts"]
@@ -328,16 +329,10 @@ def duty(bot: BotProcess, text: str, channel: str) -> str:
     return str(reply.json()["text"])
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
 def test_two_processes_share_the_teams_and_survive_a_kill_and_a_clean_stop(
-    pg: Database, fake: FakeSlack, tmp_path: Path, bots: list[BotProcess]
+    pg: Database, slack: FakeSlack, tmp_path: Path, bots: list[BotProcess]
 ) -> None:
-    teams = Teams(pg, fake, tmp_path)
+    teams = Teams(pg, slack, tmp_path)
     a = teams.process("a")
     bots.append(a.start())
     assert a.proc is not None
@@ -363,18 +358,18 @@ def test_two_processes_share_the_teams_and_survive_a_kill_and_a_clean_stop(
     assert duty(other, "claim 2", channel) == "You've claimed #2."
     with pg.session() as s:
         ts = s.scalar(select(Task.card_ts).where(Task.team == team, Task.number == 2))
-    until(lambda: "Claimed by" in str((fake.message(channel, str(ts)) or {}).get("blocks")),
+    until(lambda: "Claimed by" in str((slack.message(channel, str(ts)) or {}).get("blocks")),
           what="the holder to update the card")  # fmt: skip
 
     # SIGKILL b while Slack holds a card of one of its teams and has not answered yet, with
     # mail arriving for every team: a takes b's teams over and nothing is lost or doubled.
     b_team = next(t for t, pid in teams.held_by().items() if pid == b.proc.pid)
     until(lambda: nothing_waiting(pg), what="the claim's thread note")  # the next post: a card
-    fake.hang_seconds = 60
-    fake.fail_next(1, "hang-after-post", method="chat.postMessage")
-    before = sum(len(cards(fake, c)) for _, c in ALL)
+    slack.hang_seconds = 60
+    slack.fail_next(1, "hang-after-post", method="chat.postMessage")
+    before = sum(len(cards(slack, c)) for _, c in ALL)
     mid = teams.mail(b_team)
-    until(lambda: sum(len(cards(fake, c)) for _, c in ALL) > before,
+    until(lambda: sum(len(cards(slack, c)) for _, c in ALL) > before,
           what="Slack to hold the card")  # fmt: skip
     with pg.session() as s:
         state = s.scalar(
