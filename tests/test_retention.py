@@ -10,9 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
@@ -36,6 +37,7 @@ from tests.mail import email_message
 from tests.test_ews_mailbox import settings_for
 
 DAY = timedelta(days=1)
+LONDON = ZoneInfo("Europe/London")
 START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
 # Words that only the emails contain (the workers' notes use none of them).
 FIRST = ("Zebracorn", "Quillfeather", "Marigold", "marigold@example.org", "Brambleton")
@@ -322,6 +324,12 @@ def written_at(copy: Path) -> datetime:
     return datetime.strptime(copy.name[:21], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
 
 
+def noon_in_london(at: datetime) -> datetime:
+    """Midday of ``at``'s day in London, the team's time zone (its days are the purge's)."""
+    local = at.astimezone(LONDON)
+    return datetime.combine(local.date(), time(12), tzinfo=LONDON)
+
+
 def test_the_daily_purge_removes_the_bots_own_copies_a_day_late_if_the_mailbox_is_down(
     db: Database, tmp_path: Path
 ) -> None:
@@ -331,7 +339,7 @@ def test_the_daily_purge_removes_the_bots_own_copies_a_day_late_if_the_mailbox_i
     jobs.mailbox = DownOnce(d.inbox)
     jobs.mailbox.send(OutgoingEmail("Duty handover", "#1 Zebracorn rent arrears"))
     (copy,) = (d.inbox / "Outbox").iterdir()
-    day = written_at(copy) + 31 * DAY
+    day = noon_in_london(written_at(copy) + 32 * DAY)  # so an hour later is the same day
     assert "purge" not in jobs.run_due(day).failed  # the rest of the purge went ahead
     assert copy.exists()
     jobs.run_due(day + timedelta(hours=1))  # today's purge is done: tomorrow tries again
