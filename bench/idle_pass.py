@@ -60,24 +60,21 @@ class Meter:
     def _count(self, *_: Any) -> None:
         self.sql[self.current] += 1
 
-    def _guarded(self, report: JobReport, name: str, job: Callable[[], T]) -> T | None:
+    def _timed(self, name: str, job: Callable[[], T]) -> T:
         self.current = name
         t0 = time.perf_counter()
         try:
-            return self.guard(report, name, job)
+            return job()
         finally:
             self.ms[name] += (time.perf_counter() - t0) * 1000
             self.current = "(outside the jobs)"
 
+    def _guarded(self, report: JobReport, name: str, job: Callable[[], T]) -> T | None:
+        return self._timed(name, lambda: self.guard(report, name, job))
+
     def due(self, jobs: TeamJobs, now: datetime) -> TeamDue:
         """The scheduler's one question for all its teams (bot.ops.jobs.due_of), here for one."""
-        self.current = DUE
-        t0 = time.perf_counter()
-        try:
-            return due_of(jobs.tasks.db, {jobs.name: jobs}, now)[jobs.name]
-        finally:
-            self.ms[DUE] += (time.perf_counter() - t0) * 1000
-            self.current = "(outside the jobs)"
+        return self._timed(DUE, lambda: due_of(jobs.tasks.db, {jobs.name: jobs}, now)[jobs.name])
 
     def reset(self) -> None:
         self.ms.clear()

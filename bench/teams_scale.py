@@ -49,11 +49,12 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -89,6 +90,7 @@ SECRET = "bench-signing-secret"
 EWS_PASSWORD = "correct horse"  # the fakes' default
 TICKS = os.sysconf("SC_CLK_TCK")
 _FILE_NUMBERS = itertools.count(1)
+T = TypeVar("T")
 
 
 def team_name(i: int) -> str:
@@ -287,13 +289,9 @@ class Feed:
         self._n = 0
 
     def run(self, count: int, rate: float, stop: threading.Event | None = None) -> None:
-        start = time.monotonic()
-        for k in range(count):
+        for _ in paced(range(count), rate):
             if stop is not None and stop.is_set():
                 return
-            wait = start + k / rate - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
             self._n += 1
             i = (self._n * 7) % self.teams  # round the teams, not in order
             mid = f"{self.tag}-{self._n}@bench.example"
@@ -313,6 +311,15 @@ class Feed:
         t = threading.Thread(target=run, daemon=True)
         t.start()
         return t
+
+
+def paced(items: Iterable[T], rate: float) -> Iterator[T]:
+    """Each item in its turn, ``rate`` a second from the first (0: each at once)."""
+    start = time.monotonic()
+    for k, item in enumerate(items):
+        if rate and (wait := start + k / rate - time.monotonic()) > 0:
+            time.sleep(wait)
+        yield item
 
 
 def lower(tid: int, nice: int) -> None:
@@ -397,14 +404,13 @@ def claims(jobs: list[tuple[Bot, int, int]], fake: FakeSlack, rate: float) -> li
                 channel_id=channel(team_index),
                 team_id=fake.team_id,
                 response_url=fake.response_url(),
-            ),  # fmt: skip
+            ),
         }
         for bot, team_index, number in jobs
     ]
     done = subprocess.run(
         [sys.executable, __file__, CLAIM_CLIENT, str(rate)], input=json.dumps(todo),
-        capture_output=True,
-        text=True, timeout=60 + 30 * len(todo),
+        capture_output=True, text=True, timeout=60 + 30 * len(todo),
     )  # fmt: skip
     if done.returncode:
         raise SystemExit(f"the claim client failed: {done.stderr.strip()[-800:]}")
@@ -414,10 +420,7 @@ def claims(jobs: list[tuple[Bot, int, int]], fake: FakeSlack, rate: float) -> li
 def claim_client(rate: float) -> int:
     """The claim client's own process: the claims from stdin, their times to stdout."""
     took: list[float] = []
-    start = time.monotonic()
-    for k, job in enumerate(json.loads(sys.stdin.read())):
-        if rate and (wait := start + k / rate - time.monotonic()) > 0:
-            time.sleep(wait)
+    for job in paced(json.loads(sys.stdin.read()), rate):
         body = job["body"].encode()
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",

@@ -87,10 +87,9 @@ def _facts(teams: Sequence[str], day_began: datetime, acks_before: datetime) -> 
     )
     cases = _fact("cases", Case.team, n=func.count()).where(Case.team.in_(teams))
     acks = stuck_query(teams, acks_before).with_only_columns(Task.team).subquery()
-    stuck = _fact("acks", acks.c.team, n=func.count()).group_by(acks.c.team)
+    stuck = _fact("acks", acks.c.team, n=func.count())
     mail = _fact("mail", Task.team, n=func.count(), total=func.sum(Task.card_version)).where(
         Task.team.in_(teams), Task.received_at >= day_began
     )
-    grouped = [q.group_by(q.selected_columns[0]) for q in (open_task, claim, follow_up, back_by)]
-    grouped += [cases.group_by(Case.team), mail.group_by(Task.team)]
-    return union_all(*grouped, stuck)
+    facts = (open_task, claim, follow_up, back_by, cases, stuck, mail)
+    return union_all(*(q.group_by(q.selected_columns[0]) for q in facts))  # a row per team

@@ -421,12 +421,12 @@ class Nudger:
         if due is not None and (due.next_follow_up is None or due.next_follow_up > now):
             return 0
         with self.tasks.db.session() as s:
-            due = q.follow_ups_due(s, self.name, now)
-        if not due:
+            come_due = q.follow_ups_due(s, self.name, now)
+        if not come_due:
             return 0
         cover = today()
         sent = 0
-        for fu in due:
+        for fu in come_due:
             try:
                 with self.tasks.db.session() as s:
                     if not q.mark_follow_up_notified(s, fu.id, now):

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.chat.words import show
+from bot.kernel.calendar import day_began
 from bot.kernel.clean import tidy
 from bot.kernel.errors import Refused
 from bot.kernel.message import Action, Message, button, say, text, user
@@ -319,21 +320,19 @@ class PhoneCover:
         spells were told about. ``due`` (storage.due) says when nobody can be overdue yet."""
         if due is not None and (due.back_by is None or now < due.back_by + OVERDUE_AFTER):
             return 0
-        day = now.astimezone(self.tz).date()
-        since = datetime.combine(day, time(0), tzinfo=self.tz)
         with self.rota.db.session() as s:
             # First the one cheap question (nearly always "no"): is anyone overdue back?
-            spells = cover_db.open_spells(s, self.name, since)
+            spells = cover_db.open_spells(s, self.name, day_began(now, self.tz))
             if not any(sp.until is not None and now >= sp.until + OVERDUE_AFTER for sp in spells):
                 return 0
-            c = self.of(s, day)
+            c = self.of(s, now.astimezone(self.tz).date())
             told = nudges_db.last_nudges(s, self.name, OVERDUE)
-        due = [
+        late = [
             sp for sp in c.spells.values()
             if sp.until is not None and now >= sp.until + OVERDUE_AFTER and str(sp.id) not in told
         ]  # fmt: skip
         sent = 0
-        for spell in due:
+        for spell in late:
             assert spell.until is not None
             by = clock_time(spell.until, self.tz)
             to = c.holder or c.day.manager
