@@ -4,9 +4,12 @@ command list, its duty-day walk-through, and every link in it and in docs/."""
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote
+from zoneinfo import ZoneInfo
 
+from bot.kernel.calendar import WorkingCalendar
 from tests.conftest import ROOT
 from tests.test_shell import shell, write_config
 
@@ -72,8 +75,19 @@ def duty_day_commands() -> list[str]:
     return [line for _, line in sorted(found)]
 
 
+LONDON = ZoneInfo("Europe/London")
 DATED = re.compile(r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun) [0-9]{2} [A-Z][a-z]{2}\b")
 NOT_UNDERSTOOD = ("I don't know", "Sorry, I couldn't read that", "I couldn't read", "Use: /duty")
+
+
+def next_working_monday() -> date:
+    """The first Monday after today (London) that is not a bank holiday: the shell's clock
+    only moves forwards."""
+    day = datetime.now(LONDON).date() + timedelta(days=1)
+    day += timedelta(days=-day.weekday() % 7)
+    while not WorkingCalendar("ENG").is_working_day(day):
+        day += timedelta(days=7)
+    return day
 
 
 def test_every_command_in_the_duty_day_works_in_the_shell(tmp_path: Path) -> None:
@@ -82,7 +96,9 @@ def test_every_command_in_the_duty_day_works_in_the_shell(tmp_path: Path) -> Non
     assert {"rota", "list", "claim", "note", "alert", "resolve", "handover"} <= {
         c.split()[1] for c in typed
     }
-    out = shell(write_config(tmp_path), "".join(f"{c}\n" for c in commands))
+    # The README's day is a Monday at 9 (its rota, its follow-up times): so is the shell's.
+    monday = f"/duty clock {next_working_monday().isoformat()} 09:00\n"
+    out = shell(write_config(tmp_path), monday + "".join(f"{c}\n" for c in commands))
     assert "Traceback" not in out
     replies = [line for line in out.splitlines() if not line.startswith("|")]  # not card text
     for bad in (*NOT_UNDERSTOOD, "Only a duty manager", "Only a manager"):
